@@ -1,0 +1,2 @@
+// Schemas for the beacons area (zod). Filled by the beacons work.
+export {};

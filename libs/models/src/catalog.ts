@@ -1,0 +1,2 @@
+// Schemas for the catalog area (zod). Filled by the catalog work.
+export {};

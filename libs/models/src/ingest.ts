@@ -1,0 +1,2 @@
+// Schemas for the ingest area (zod). Filled by the ingest work.
+export {};

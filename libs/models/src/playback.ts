@@ -1,0 +1,2 @@
+// Schemas for the playback area (zod). Filled by the playback work.
+export {};

@@ -1,0 +1,2 @@
+// Schemas for the recs area (zod). Filled by the recs work.
+export {};
