@@ -21,6 +21,8 @@ export interface ServiceHttpOptions {
   registry?: Registry;
   bodyLimit?: number;
   fastify?: Partial<FastifyServerOptions>;
+  /** Set when the caller installs its own not-found handler (e.g. an SPA fallback). */
+  customNotFound?: boolean;
 }
 
 export function createMetricsRegistry(service: string): Registry {
@@ -77,7 +79,7 @@ export function createServiceHttp(opts: ServiceHttpOptions): { app: FastifyInsta
     sendProblem(reply, e);
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  if (!opts.customNotFound) app.setNotFoundHandler((request, reply) => {
     sendProblem(reply, new AppError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`));
   });
 
