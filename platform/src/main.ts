@@ -1,11 +1,12 @@
 /** Process entry for `npm start` / `platform start`: parse config once, run, stop cleanly on signals. */
 import { loadConfigOrExit } from '@platform/config';
 import { createLogger } from '@platform/logging';
-import { startPlatform } from './platform';
 
 export async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ name: 'platform', level: config.LOG_LEVEL });
+  // Imported after the config check so a bad variable fails fast, before any engine code loads.
+  const { startPlatform } = await import('./platform');
   let platform;
   try {
     platform = await startPlatform(config, { logger });
