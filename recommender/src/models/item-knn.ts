@@ -1,0 +1,68 @@
+/**
+ * Item-kNN: cosine similarity between item columns of the (weighted) user x item matrix, each row
+ * pruned to its `neighbors` best. Co-occurrences are accumulated item by item through the users who
+ * share it, so the cost is sum over users of |history|^2, never nItems^2 pairs.
+ */
+import type { InteractionMatrix } from '../matrix';
+import { topK, type Scored } from '../topk';
+import { fitWeighting, type FittedWeighting, type Weighting } from '../weighting';
+import { scoreWithWeights, similarFromWeights, transposeSparse, type ItemWeights } from './item-weights';
+import type { Recommender, UserHistory } from './types';
+
+export interface ItemKnnOptions {
+  neighbors: number;
+  /** Added to the cosine denominator: damps similarities resting on very few co-listeners. */
+  shrink: number;
+  weighting: Weighting;
+}
+
+export class ItemKnn implements Recommender {
+  readonly name: string;
+  weights: ItemWeights | undefined;
+  private w: FittedWeighting | undefined;
+
+  constructor(private readonly opts: ItemKnnOptions = { neighbors: 100, shrink: 0, weighting: { kind: 'binary' } }, name = 'item-knn') {
+    this.name = name;
+  }
+
+  fit(raw: InteractionMatrix): void {
+    this.w = fitWeighting(this.opts.weighting, raw);
+    const m = this.w.matrix(raw);
+    const n = m.nItems;
+    const norm = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let q = m.itemPtr[i]; q < m.itemPtr[i + 1]; q++) s += m.itemValues[q] * m.itemValues[q];
+      norm[i] = Math.sqrt(s);
+    }
+    const acc = new Float64Array(n);
+    const indptr = new Int32Array(n + 1);
+    const idx: number[] = [];
+    const val: number[] = [];
+    for (let i = 0; i < n; i++) {
+      acc.fill(0);
+      for (let q = m.itemPtr[i]; q < m.itemPtr[i + 1]; q++) {
+        const u = m.itemUsers[q];
+        const a = m.itemValues[q];
+        for (let p = m.indptr[u]; p < m.indptr[u + 1]; p++) acc[m.indices[p]] += a * m.values[p];
+      }
+      acc[i] = 0;
+      for (let j = 0; j < n; j++) if (acc[j] !== 0) acc[j] /= norm[i] * norm[j] + this.opts.shrink;
+      const top = topK(acc, this.opts.neighbors).filter((s) => s.score > 0).sort((a, b) => a.item - b.item);
+      for (const s of top) { idx.push(s.item); val.push(s.score); }
+      indptr[i + 1] = idx.length;
+    }
+    // Row j holds j's best neighbors; scoring reads W[i, :] for history item i, so transpose: a target
+    // item is then scored only from the history items among its own neighbors (classic item-kNN).
+    this.weights = transposeSparse({ kind: 'sparse', n, indptr, indices: Int32Array.from(idx), values: Float32Array.from(val) });
+  }
+
+  score(h: UserHistory): Float64Array {
+    if (!this.weights || !this.w) throw new Error('ItemKnn.score before fit');
+    return scoreWithWeights(this.weights, h.items, this.w.row(h.items, h.values));
+  }
+
+  similar(item: number, k: number): Scored[] {
+    return this.weights ? similarFromWeights(this.weights, item, k) : [];
+  }
+}
