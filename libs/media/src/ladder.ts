@@ -1,0 +1,207 @@
+/**
+ * The rendition ladder: decode once, asplit, encode every rendition (and run the loudness and
+ * waveform analysis) in the same ffmpeg run. With a thread budget above 1 the ladder is split into
+ * that many ffmpeg runs of similar cost (each still decodes once), because ffmpeg's filter graph and
+ * these encoders are single-threaded: one process uses one core.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import ffmpeg from 'fluent-ffmpeg';
+import { AppError } from '@platform/errors';
+import { DEFAULT_PEAK_BUCKETS, loudnessFilter, parseLoudness, peaksFilter, readPeaksFile } from './analysis';
+import { tail, toolPath } from './process';
+import type { AudioProbe, EncodedRendition, LoudnessResult, MediaOptions, RenditionSpec } from './types';
+
+/** The full ladder; FLAC only when the source is lossless (always, for accepted inputs). */
+export const DEFAULT_LADDER: readonly RenditionSpec[] = [
+  { id: 'aac_64', codec: 'aac', bitrateKbps: 64 },
+  { id: 'aac_128', codec: 'aac', bitrateKbps: 128 },
+  { id: 'aac_256', codec: 'aac', bitrateKbps: 256 },
+  { id: 'opus_64', codec: 'opus', bitrateKbps: 64 },
+  { id: 'opus_96', codec: 'opus', bitrateKbps: 96 },
+  { id: 'opus_160', codec: 'opus', bitrateKbps: 160 },
+  { id: 'mp3_128', codec: 'mp3', bitrateKbps: 128 },
+  { id: 'mp3_320', codec: 'mp3', bitrateKbps: 320 },
+  { id: 'flac', codec: 'flac', bitrateKbps: null },
+];
+
+export function ladderFor(probe: Pick<AudioProbe, 'isLossless'>): RenditionSpec[] {
+  return DEFAULT_LADDER.filter((r) => r.codec !== 'flac' || probe.isLossless);
+}
+
+/**
+ * Relative CPU cost per minute of audio, measured on this class of machine with ffmpeg 5.1
+ * (used only to balance the split between processes).
+ */
+const COST: Record<string, number> = { aac: 1.0, opus: 1.0, mp3: 1.0, flac: 0.5, loudness: 1.2, peaks: 0.15 };
+
+/** AAC and MP3 stay at 44.1 or 48 kHz (the family of the source); Opus is always 48 kHz. */
+function lossyRate(src: number): number {
+  return src % 11025 === 0 ? 44100 : 48000;
+}
+
+interface Branch {
+  kind: 'rendition' | 'loudness' | 'peaks';
+  spec?: RenditionSpec;
+  cost: number;
+}
+
+export interface TranscodeOptions extends MediaOptions {
+  probe: AudioProbe;
+  /** Default: ladderFor(probe). */
+  renditions?: readonly RenditionSpec[];
+  /** Run loudness and waveform analysis inside the same decode (default true). */
+  analyze?: boolean;
+  peakBuckets?: number;
+}
+
+export interface TranscodeResult {
+  renditions: EncodedRendition[];
+  loudness?: LoudnessResult;
+  peaks?: number[];
+}
+
+function renditionOutput(spec: RenditionSpec, probe: AudioProbe, outDir: string) {
+  const channels = Math.min(2, probe.channels);
+  const base = { ...spec, channels };
+  switch (spec.codec) {
+    case 'aac': {
+      const sampleRate = lossyRate(probe.sampleRate);
+      return {
+        ...base, sampleRate, container: 'fmp4' as const, file: path.join(outDir, `${spec.id}.mp4`),
+        filter: `aresample=${sampleRate}:resampler=soxr`,
+        options: ['-c:a', 'aac', '-b:a', `${spec.bitrateKbps}k`, '-f', 'mp4'],
+      };
+    }
+    case 'opus':
+      return {
+        ...base, sampleRate: 48000, container: 'fmp4' as const, file: path.join(outDir, `${spec.id}.mp4`),
+        filter: 'aresample=48000:resampler=soxr',
+        options: ['-c:a', 'libopus', '-b:a', `${spec.bitrateKbps}k`, '-vbr', 'on', '-application', 'audio', '-f', 'mp4'],
+      };
+    case 'mp3': {
+      const sampleRate = lossyRate(probe.sampleRate);
+      return {
+        // shaka-packager reads MP3 only from MPEG-TS.
+        ...base, sampleRate, container: 'ts' as const, file: path.join(outDir, `${spec.id}.ts`),
+        filter: `aresample=${sampleRate}:resampler=soxr`,
+        options: ['-c:a', 'libmp3lame', '-b:a', `${spec.bitrateKbps}k`, '-f', 'mpegts'],
+      };
+    }
+    case 'flac': {
+      // Lossless at the source rate; 24-bit covers every accepted source except 16-bit (kept at 16).
+      const wide = probe.bitsPerSample > 16;
+      return {
+        ...base, sampleRate: probe.sampleRate, container: 'fmp4' as const, file: path.join(outDir, `${spec.id}.mp4`),
+        filter: `aformat=sample_fmts=${wide ? 's32' : 's16'}`,
+        options: ['-c:a', 'flac', ...(wide ? ['-bits_per_raw_sample', '24'] : []), '-compression_level', '5', '-strict', 'experimental', '-f', 'mp4'],
+      };
+    }
+  }
+}
+
+/** Greedy longest-first split of branches into `n` groups of similar cost. */
+function splitBranches(branches: Branch[], n: number): Branch[][] {
+  const groups: { cost: number; items: Branch[] }[] = Array.from({ length: Math.max(1, Math.min(n, branches.length)) }, () => ({ cost: 0, items: [] }));
+  for (const b of [...branches].sort((a, b2) => b2.cost - a.cost)) {
+    const g = groups.reduce((min, x) => (x.cost < min.cost ? x : min));
+    g.items.push(b);
+    g.cost += b.cost;
+  }
+  return groups.map((g) => g.items).filter((g) => g.length > 0);
+}
+
+const timemarkToMs = (t: string): number => {
+  const m = /^(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(t.trim());
+  return m ? (Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3])) * 1000 : 0;
+};
+
+export async function transcodeLadder(input: string, outDir: string, opts: TranscodeOptions): Promise<TranscodeResult> {
+  const { probe } = opts;
+  const specs = opts.renditions ?? ladderFor(probe);
+  const analyze = opts.analyze ?? true;
+  await mkdir(outDir, { recursive: true });
+  const scratch = path.join(opts.tmpDir ?? os.tmpdir(), `ladder-${randomUUID()}`);
+  await mkdir(scratch, { recursive: true });
+  const peaksFile = path.join(scratch, 'peaks.txt');
+
+  const branches: Branch[] = specs.map((spec) => ({ kind: 'rendition', spec, cost: COST[spec.codec] }));
+  if (analyze) branches.push({ kind: 'loudness', cost: COST.loudness }, { kind: 'peaks', cost: COST.peaks });
+  const groups = splitBranches(branches, opts.threads ?? 1);
+  const progress = new Array<number>(groups.length).fill(0);
+  const report = () => opts.onProgress?.({ stage: 'transcode', percent: Math.min(100, Math.round(progress.reduce((a, b) => a + b, 0) / groups.length)) });
+
+  const encoded: EncodedRendition[] = [];
+  let loudness: LoudnessResult | undefined;
+  try {
+    await Promise.all(
+      groups.map(async (group, gi) => {
+        const head = probe.downmix ? '[0:a:0]aformat=channel_layouts=stereo,' : '[0:a:0]';
+        const labels = group.map((_, i) => `[b${i}]`);
+        const chains = [`${head}asplit=${group.length}${labels.join('')}`];
+        if (group.length === 1) chains[0] = `${head}anull${labels[0]}`;
+        const cmd = ffmpeg({ stdoutLines: 300 })
+          .setFfmpegPath(toolPath(opts.tools, 'ffmpeg'))
+          .input(input)
+          .inputOptions(['-nostdin', '-hide_banner']);
+        group.forEach((b, i) => {
+          if (b.kind === 'rendition' && b.spec) {
+            const out = renditionOutput(b.spec, probe, outDir);
+            chains.push(`[b${i}]${out.filter}[o${i}]`);
+            cmd.output(out.file).outputOptions(['-map', `[o${i}]`, '-map_metadata', '-1', ...out.options]);
+            encoded.push({ id: out.id, codec: out.codec, bitrateKbps: out.bitrateKbps, file: out.file, container: out.container, sampleRate: out.sampleRate, channels: out.channels });
+          } else if (b.kind === 'loudness') {
+            chains.push(`[b${i}]${loudnessFilter()}[o${i}]`);
+            cmd.output('/dev/null').outputOptions(['-map', `[o${i}]`, '-f', 'null']);
+          } else {
+            chains.push(`[b${i}]${peaksFilter(probe.totalSamples, opts.peakBuckets ?? DEFAULT_PEAK_BUCKETS, peaksFile)}[o${i}]`);
+            cmd.output('/dev/null').outputOptions(['-map', `[o${i}]`, '-f', 'null']);
+          }
+        });
+        cmd.complexFilter(chains.join(';'));
+        const hasLoudness = group.some((b) => b.kind === 'loudness');
+        // ebur128 prints its summary on stderr at info level: collect the lines from there on.
+        const summary: string[] = [];
+        let inSummary = false;
+        cmd.on('stderr', (line: string) => {
+          if (line.includes('Summary:')) {
+            inSummary = true;
+            summary.length = 0;
+          }
+          if (inSummary) summary.push(line);
+        });
+        cmd.on('start', (line: string) => opts.logger?.debug({ cmd: line }, 'ffmpeg start'));
+        cmd.on('progress', (p: { timemark?: string }) => {
+          progress[gi] = Math.min(100, (timemarkToMs(p.timemark ?? '') / Math.max(1, probe.durationMs)) * 100);
+          report();
+        });
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => cmd.kill('SIGKILL');
+          opts.signal?.addEventListener('abort', onAbort, { once: true });
+          cmd.on('end', () => {
+            opts.signal?.removeEventListener('abort', onAbort);
+            resolve();
+          });
+          cmd.on('error', (err: Error, _out: string | null, stderr: string | null) => {
+            opts.signal?.removeEventListener('abort', onAbort);
+            if (opts.signal?.aborted) return reject(opts.signal.reason);
+            reject(new AppError('internal_error', `Transcoding failed: ${tail(stderr ?? err.message, 3)}`, { cause: err }));
+          });
+          cmd.run();
+        });
+        progress[gi] = 100;
+        report();
+        if (hasLoudness) loudness = parseLoudness(summary.join('\n'));
+      }),
+    );
+    const peaks = analyze ? await readPeaksFile(peaksFile) : undefined;
+    const order = new Map(specs.map((s, i) => [s.id, i]));
+    encoded.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+    if (analyze && !loudness) throw new AppError('internal_error', 'Loudness analysis produced no result.');
+    return { renditions: encoded, loudness, peaks };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
