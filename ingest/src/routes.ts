@@ -1,0 +1,43 @@
+/**
+ * ingestRoutes(deps): the upload half of ingest as one Fastify plugin on the web app (:8080).
+ * It relies on the catalog's auth hook (request.user) being registered first, app-wide.
+ *   POST /api/tracks                    multipart upload -> 202 {id, status: "processing"}
+ *   POST /api/tracks/:id/replace        new audio for an existing track (new version)
+ *   POST /api/tracks/:id/retry          re-queue a failed track from its kept original
+ *   GET  /api/tracks/:id/status         status + progress (owner)
+ *   GET  /api/tracks/:id/events         the same as Server-Sent Events until ready/failed
+ *   GET  /api/tracks/:id/cover?size=    cover art (96, 300, 600)
+ *   GET  /api/tracks/:id/peaks          waveform peaks JSON
+ *   GET  /api/me/tracks                 the musician's own tracks in every state
+ *   *    /api/uploads/                  tus 1.0 resumable uploads; GET /api/uploads/:id/track
+ */
+import path from 'node:path';
+import type { FastifyPluginAsync } from 'fastify';
+import multipart from '@fastify/multipart';
+import type { PlatformDeps } from '@platform/runtime';
+import { ingestMetrics } from './metrics';
+import { registerUploadRoutes } from './upload-route';
+import { registerStatusRoutes } from './status-routes';
+import { registerAssetRoutes } from './asset-routes';
+import { registerTusUploads } from './tus-uploads';
+import type { SubmitContext } from './submit';
+
+export interface IngestRoutesOptions {
+  /** Where uploads are spooled while they arrive (default `${DATA_DIR}/uploads`). */
+  uploadDir?: string;
+  /** Serve GET /api/me/tracks here (default true; turn off if another plugin serves it). */
+  myTracksRoute?: boolean;
+}
+
+export function ingestRoutes(deps: PlatformDeps, opts: IngestRoutesOptions = {}): FastifyPluginAsync {
+  return async (app) => {
+    const ctx: SubmitContext = { deps, metrics: ingestMetrics(deps.metrics) };
+    const root = opts.uploadDir ?? path.join(deps.config.dataDir, 'uploads');
+    // Scoped to this plugin (not fastify-plugin): other plugins keep their own body parsing.
+    await app.register(multipart, { throwFileSizeLimit: true });
+    registerUploadRoutes(app, ctx, path.join(root, 'incoming'));
+    registerStatusRoutes(app, ctx, { withMyTracks: opts.myTracksRoute ?? true });
+    registerAssetRoutes(app, ctx);
+    await registerTusUploads(app, ctx, path.join(root, 'tus'));
+  };
+}
