@@ -1,0 +1,313 @@
+/**
+ * Musician portal: drop several WAV/FLAC files (or pick them), each uploads with its own progress bar, then
+ * its processing status is followed live (GET /api/tracks/:id every 1.5 s until ready or failed). Below, the
+ * musician's own tracks: edit title/artist/album/genre, replace the cover, delete. Every error shown is the
+ * server's problem+json `detail`.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, errorText } from '../lib/api';
+import { meStore } from '../lib/session';
+import { useStore } from '../lib/store';
+import { toast } from '../lib/toast';
+import { formatTime, toTrack, toTracks, type Track } from '../lib/types';
+import { uploadTrack } from '../lib/upload';
+import { Cover } from '../components/Cover';
+import { Icon } from '../components/Icon';
+
+interface Job {
+  key: number;
+  file: File;
+  title: string;
+  progress: number;
+  phase: 'uploading' | 'processing' | 'ready' | 'failed';
+  trackId?: string;
+  error?: string;
+}
+
+let jobKey = 1;
+
+function titleFromFile(name: string): string {
+  return name.replace(/\.[^.]+$/, '').replace(/[_]+/g, ' ').trim() || 'Untitled';
+}
+
+export function Portal() {
+  const me = useStore(meStore);
+  const [jobs, setJobs] = useState<Job[]>([]);
+  const [meta, setMeta] = useState({ artist: '', album: '', genre: '' });
+  const [cover, setCover] = useState<File | undefined>();
+  const [isOver, setIsOver] = useState(false);
+  const [tracks, setTracks] = useState<Track[] | undefined>();
+  const [listError, setListError] = useState('');
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  const loadTracks = async () => {
+    try {
+      setTracks(toTracks(await api('/api/me/tracks?limit=200')));
+      setListError('');
+    } catch (e) {
+      setListError(errorText(e));
+    }
+  };
+  useEffect(() => {
+    if (me) void loadTracks();
+  }, [me?.id]);
+
+  const update = (key: number, p: Partial<Job>) => setJobs((l) => l.map((j) => (j.key === key ? { ...j, ...p } : j)));
+
+  const follow = async (key: number, id: string) => {
+    for (let i = 0; i < 1200; i++) {
+      await new Promise((r) => setTimeout(r, i < 20 ? 1000 : 3000));
+      try {
+        const t = toTrack(await api(`/api/tracks/${encodeURIComponent(id)}`));
+        if (t.status === 'ready') {
+          update(key, { phase: 'ready' });
+          void loadTracks();
+          return;
+        }
+        if (t.status === 'failed') {
+          update(key, { phase: 'failed', error: t.error?.detail ?? 'Processing failed.' });
+          void loadTracks();
+          return;
+        }
+      } catch (e) {
+        if (i > 5) {
+          update(key, { phase: 'failed', error: errorText(e) });
+          return;
+        }
+      }
+    }
+  };
+
+  const start = (files: File[]) => {
+    const artist = meta.artist.trim() || me?.displayName || '';
+    const newJobs = files.map((file) => ({ key: jobKey++, file, title: titleFromFile(file.name), progress: 0, phase: 'uploading' as const }));
+    setJobs((l) => [...newJobs, ...l]);
+    // Two uploads at a time: several big files in parallel only split the same uplink.
+    let next = 0;
+    const worker = async () => {
+      while (next < newJobs.length) {
+        const job = newJobs[next++];
+        try {
+          const res = await uploadTrack(job.file, { title: job.title, artist, album: meta.album.trim(), genre: meta.genre.trim() }, cover, (f) => update(job.key, { progress: f }));
+          update(job.key, { phase: 'processing', trackId: res.id, progress: 1 });
+          void follow(job.key, res.id);
+        } catch (e) {
+          update(job.key, { phase: 'failed', error: errorText(e) });
+        }
+      }
+    };
+    void Promise.all([worker(), worker()]);
+  };
+
+  if (me === null)
+    return (
+      <div class="page">
+        <h1 tabIndex={-1}>Musician portal</h1>
+        <p>
+          <a href="/login">Log in</a> or <a href="/signup">create a musician account</a> to upload music.
+        </p>
+      </div>
+    );
+  if (me && me.role === 'listener')
+    return (
+      <div class="page">
+        <h1 tabIndex={-1}>Musician portal</h1>
+        <p>This account is a listener account. Create a musician account to upload music.</p>
+      </div>
+    );
+
+  return (
+    <div class="page">
+      <h1 tabIndex={-1}>Musician portal</h1>
+      <section class="section" aria-labelledby="up-h">
+        <h2 id="up-h">Upload</h2>
+        <div class="grid-3">
+          <label>
+            Artist
+            <input data-testid="upload-artist" value={meta.artist} placeholder={me?.displayName} onInput={(e) => setMeta((m) => ({ ...m, artist: e.currentTarget.value }))} />
+          </label>
+          <label>
+            Album
+            <input data-testid="upload-album" value={meta.album} onInput={(e) => setMeta((m) => ({ ...m, album: e.currentTarget.value }))} />
+          </label>
+          <label>
+            Genre
+            <input data-testid="upload-genre" value={meta.genre} onInput={(e) => setMeta((m) => ({ ...m, genre: e.currentTarget.value }))} />
+          </label>
+          <label>
+            Cover image (optional)
+            <input type="file" accept="image/*" data-testid="upload-cover" onChange={(e) => setCover(e.currentTarget.files?.[0])} />
+          </label>
+        </div>
+        <div
+          class={`dropzone${isOver ? ' over' : ''}`}
+          data-testid="dropzone"
+          role="button"
+          tabIndex={0}
+          aria-describedby="dz-hint"
+          onClick={() => fileInput.current?.click()}
+          onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), fileInput.current?.click())}
+          onDragOver={(e) => {
+            e.preventDefault();
+            setIsOver(true);
+          }}
+          onDragLeave={() => setIsOver(false)}
+          onDrop={(e) => {
+            e.preventDefault();
+            setIsOver(false);
+            const files = [...(e.dataTransfer?.files ?? [])];
+            if (files.length) start(files);
+          }}
+        >
+          <Icon name="upload" />
+          <span>Drop WAV or FLAC files here, or press to choose</span>
+          <span id="dz-hint" class="muted">
+            Several files at once are fine; each gets its own progress.
+          </span>
+          <input
+            ref={fileInput}
+            type="file"
+            multiple
+            accept=".wav,.flac,audio/wav,audio/x-wav,audio/flac"
+            class="sr-only"
+            data-testid="file-input"
+            tabIndex={-1}
+            onChange={(e) => {
+              const files = [...(e.currentTarget.files ?? [])];
+              e.currentTarget.value = '';
+              if (files.length) start(files);
+            }}
+          />
+        </div>
+        {jobs.length > 0 && (
+          <ul class="jobs" aria-label="Uploads" data-testid="upload-jobs">
+            {jobs.map((j) => (
+              <li key={j.key} class={`job ${j.phase}`} data-testid="upload-job" data-phase={j.phase} data-track-id={j.trackId}>
+                <span class="job-name">{j.file.name}</span>
+                <progress max={1} value={j.phase === 'uploading' ? j.progress : j.phase === 'processing' ? undefined : 1} aria-label={`${j.file.name} progress`} />
+                <span class="job-status" data-testid="upload-status">
+                  {j.phase === 'uploading' ? `Uploading ${Math.round(j.progress * 100)}%` : j.phase === 'processing' ? 'Processing…' : j.phase === 'ready' ? 'Ready' : 'Failed'}
+                </span>
+                {j.error && (
+                  <p class="error" role="alert" data-testid="upload-error">
+                    {j.error}
+                  </p>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <section class="section" aria-labelledby="mine-h">
+        <h2 id="mine-h">Your tracks</h2>
+        {listError && (
+          <p class="error" role="alert">
+            {listError}
+          </p>
+        )}
+        {tracks && !tracks.length && <p class="muted">No tracks yet.</p>}
+        <ul class="my-tracks" data-testid="my-tracks">
+          {tracks?.map((t) => <MyTrack key={t.id} track={t} onChange={loadTracks} />)}
+        </ul>
+      </section>
+    </div>
+  );
+}
+
+function MyTrack({ track, onChange }: { track: Track; onChange: () => Promise<void> }) {
+  const [isEditing, setIsEditing] = useState(false);
+  const [f, setF] = useState({ title: track.title, artist: track.artist, album: track.album ?? '', genre: track.genre ?? '' });
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const run = async (fn: () => Promise<unknown>, ok: string) => {
+    setBusy(true);
+    setError('');
+    try {
+      await fn();
+      toast(ok);
+      await onChange();
+      return true;
+    } catch (e) {
+      setError(errorText(e));
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <li class="my-track" data-testid="my-track" data-track-id={track.id} data-status={track.status}>
+      <Cover track={track} px={48} />
+      <div class="grow">
+        <strong>{track.title}</strong>
+        <span class="muted">
+          {' '}
+          · {track.artist}
+          {track.album ? ` · ${track.album}` : ''} · {formatTime(track.durationMs)}
+        </span>
+        <span class={`badge ${track.status ?? ''}`} data-testid="track-status">
+          {track.status ?? 'unknown'}
+        </span>
+        {track.status === 'failed' && track.error && <p class="error">{track.error.detail}</p>}
+        {isEditing && (
+          <form
+            class="grid-3 edit"
+            onSubmit={async (e) => {
+              e.preventDefault();
+              if (await run(() => api(`/api/tracks/${encodeURIComponent(track.id)}`, { method: 'PATCH', body: f }), 'Saved.')) setIsEditing(false);
+            }}
+          >
+            {(['title', 'artist', 'album', 'genre'] as const).map((k) => (
+              <label key={k}>
+                {k[0].toUpperCase() + k.slice(1)}
+                <input data-testid={`edit-${k}`} value={f[k]} required={k === 'title'} onInput={(e) => setF((x) => ({ ...x, [k]: e.currentTarget.value }))} />
+              </label>
+            ))}
+            <label>
+              Cover
+              <input
+                type="file"
+                accept="image/*"
+                onChange={(e) => {
+                  const file = e.currentTarget.files?.[0];
+                  if (!file) return;
+                  const fd = new FormData();
+                  fd.append('cover', file, file.name);
+                  void run(() => api(`/api/tracks/${encodeURIComponent(track.id)}/cover`, { method: 'PUT', body: fd }), 'Cover updated.');
+                }}
+              />
+            </label>
+            <div class="row">
+              <button class="btn" type="submit" disabled={busy} data-testid="save-track">
+                Save
+              </button>
+              <button class="btn ghost" type="button" onClick={() => setIsEditing(false)}>
+                Cancel
+              </button>
+            </div>
+          </form>
+        )}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+      </div>
+      {!isEditing && (
+        <button class="btn ghost" data-testid="edit-track" onClick={() => setIsEditing(true)}>
+          Edit
+        </button>
+      )}
+      <button
+        class="icon-btn"
+        data-testid="delete-track"
+        aria-label={`Delete ${track.title}`}
+        disabled={busy}
+        onClick={() => {
+          if (confirm(`Delete “${track.title}”? Listeners will no longer find it.`)) void run(() => api(`/api/tracks/${encodeURIComponent(track.id)}`, { method: 'DELETE' }), 'Track deleted.');
+        }}
+      >
+        <Icon name="trash" />
+      </button>
+    </li>
+  );
+}
