@@ -1,0 +1,256 @@
+/**
+ * The beacon collector's core, without HTTP: validate events one by one, enrich them with what only
+ * the server knows, and hand them to the bus through a small producer that batches concurrent
+ * requests into one send and, when the bus does not acknowledge, keeps accepted events in a bounded
+ * in-memory buffer that it retries with backoff. A full buffer is the only reason to refuse (503).
+ */
+import type { Bus, BusMessage } from '@platform/bus';
+import type { Cache } from '@platform/cache';
+import type { Logger } from '@platform/logging';
+import { ZBeaconEvent, type TBeaconEnvelope, type TBeaconEvent } from '@platform/models';
+import type { AnalyticsMetrics } from './metrics';
+
+export interface CollectorOptions {
+  topic: string;
+  /** Accepted events the collector may hold while the bus is down (default 50 000). */
+  maxBufferedEvents?: number;
+  /** A send not acknowledged within this is treated as failed; its events stay buffered (default 5 s). */
+  sendTimeoutMs?: number;
+  /** Requests per session per minute (default 120; our player sends about 6). */
+  sessionRequestsPerMinute?: number;
+  /** Linger before a send, to group concurrent requests into one produce (default 2 ms). */
+  lingerMs?: number;
+  /** Messages per bus send (default 500). */
+  maxMessagesPerSend?: number;
+}
+
+/** Events older than this (client clock) are refused: the raw table keeps 30 days, charts far less. */
+const MAX_AGE_MS = 7 * 86400_000;
+/** Client clocks ahead by more than this are not trusted; the server time is used instead. */
+const MAX_AHEAD_MS = 5 * 60_000;
+
+export type DropReason = 'invalid' | 'stale' | 'rate_limited' | 'duplicate_in_request';
+
+export interface ValidatedEvents {
+  valid: TBeaconEvent[];
+  dropped: Partial<Record<DropReason, number>>;
+  firstIssue: string | null;
+}
+
+/** Validate each event on its own: one bad event never costs the others. */
+export function validateEvents(raw: unknown[], now: number): ValidatedEvents {
+  const valid: TBeaconEvent[] = [];
+  const dropped: Partial<Record<DropReason, number>> = {};
+  const seen = new Set<string>();
+  let firstIssue: string | null = null;
+  const drop = (r: DropReason) => (dropped[r] = (dropped[r] ?? 0) + 1);
+  raw.forEach((item, i) => {
+    const r = ZBeaconEvent.safeParse(item);
+    if (!r.success) {
+      drop('invalid');
+      if (!firstIssue) {
+        const issue = r.error.issues[0];
+        firstIssue = `events.${i}${issue.path.length ? '.' + issue.path.join('.') : ''}: ${issue.message}`;
+      }
+      return;
+    }
+    if (r.data.ts < now - MAX_AGE_MS) {
+      drop('stale');
+      firstIssue ??= `events.${i}.ts: older than 7 days`;
+      return;
+    }
+    const id = r.data.eventId.toLowerCase();
+    if (seen.has(id)) {
+      drop('duplicate_in_request');
+      return;
+    }
+    seen.add(id);
+    valid.push({ ...r.data, eventId: id });
+  });
+  return { valid, dropped, firstIssue };
+}
+
+/** The time counters use: the client's, unless it is in the future by more than a few minutes. */
+export function eventTimeOf(ts: number, receivedAt: number): number {
+  if (ts > receivedAt + MAX_AHEAD_MS) return receivedAt;
+  return Math.min(ts, receivedAt);
+}
+
+/** One envelope per session in the request (a request normally holds one session). */
+export function toEnvelopes(events: TBeaconEvent[], receivedAt: number, userId: string | null): TBeaconEnvelope[] {
+  const bySession = new Map<string, TBeaconEnvelope>();
+  for (const e of events) {
+    let env = bySession.get(e.sessionId);
+    if (!env) {
+      env = { v: 1, receivedAt, userId, sessionId: e.sessionId, events: [] };
+      bySession.set(e.sessionId, env);
+    }
+    env.events.push({ ...e, eventTime: eventTimeOf(e.ts, receivedAt) });
+  }
+  return [...bySession.values()];
+}
+
+/** Fixed-window rate limit per session on the shared cache; false when the session is over its budget. */
+export async function allowSession(cache: Cache, sessionId: string, perMinute: number, now: number): Promise<boolean> {
+  const window = Math.floor(now / 60_000);
+  const n = await cache.incr(`beacons:rl:${sessionId}:${window}`, 120_000);
+  return n <= perMinute;
+}
+
+interface Queued {
+  messages: BusMessage[];
+  events: number;
+}
+
+export type SubmitOutcome = 'sent' | 'buffered' | 'refused';
+
+/**
+ * Producer with a bounded buffer. Healthy: requests wait for the broker's acknowledgement (202 means
+ * "in Kafka"). Unhealthy: requests are answered from the buffer at once (202 means "in this process,
+ * retried until Kafka takes it"); when the buffer is full, `refused` (503). A send that timed out may
+ * still land later, and be retried too: the event ids make that harmless downstream.
+ */
+export class BeaconProducer {
+  private waiting: Array<Queued & { done: (o: SubmitOutcome) => void }> = [];
+  private backlog: Queued[] = [];
+  private held = 0; // events in waiting + backlog + in flight
+  private healthy = true;
+  private timer: NodeJS.Timeout | null = null;
+  private sending = false;
+  private retryDelay = 250;
+  private closed = false;
+  private readonly maxBuffered: number;
+  private readonly sendTimeoutMs: number;
+  private readonly lingerMs: number;
+  private readonly maxPerSend: number;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly topic: string,
+    private readonly logger: Logger,
+    private readonly m: AnalyticsMetrics,
+    opts: CollectorOptions,
+  ) {
+    this.maxBuffered = opts.maxBufferedEvents ?? 50_000;
+    this.sendTimeoutMs = opts.sendTimeoutMs ?? 5000;
+    this.lingerMs = opts.lingerMs ?? 2;
+    this.maxPerSend = opts.maxMessagesPerSend ?? 500;
+  }
+
+  get isHealthy(): boolean {
+    return this.healthy;
+  }
+
+  get bufferedEvents(): number {
+    return this.backlog.reduce((n, q) => n + q.events, 0);
+  }
+
+  submit(messages: BusMessage[], events: number): Promise<SubmitOutcome> {
+    if (this.closed || this.held + events > this.maxBuffered) return Promise.resolve('refused');
+    this.held += events;
+    if (!this.healthy) {
+      this.backlog.push({ messages, events });
+      this.m.beaconBuffered.set(this.bufferedEvents);
+      return Promise.resolve('buffered');
+    }
+    return new Promise((done) => {
+      this.waiting.push({ messages, events, done });
+      this.schedule(this.lingerMs);
+    });
+  }
+
+  private schedule(delay: number): void {
+    if (this.timer || this.sending) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.pump();
+    }, delay);
+  }
+
+  /** Send the backlog first (order per session), then the waiting requests, a chunk per send. */
+  private async pump(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    try {
+      while (this.backlog.length > 0 || this.waiting.length > 0) {
+        const fromBacklog = this.backlog.length > 0;
+        const chunk: Array<Queued & { done?: (o: SubmitOutcome) => void }> = [];
+        let count = 0;
+        const source = fromBacklog ? this.backlog : this.waiting;
+        while (source.length > 0 && (count === 0 || count + source[0].messages.length <= this.maxPerSend)) {
+          const q = source.shift()!;
+          chunk.push(q);
+          count += q.messages.length;
+        }
+        const ok = await this.trySend(chunk.flatMap((q) => q.messages));
+        if (ok) {
+          for (const q of chunk) {
+            this.held -= q.events;
+            q.done?.('sent');
+          }
+          if (fromBacklog) this.m.beaconBuffered.set(this.bufferedEvents);
+          if (!this.healthy) this.logger.info('analytics: bus acknowledges again; buffer draining');
+          this.healthy = true;
+          this.retryDelay = 250;
+        } else {
+          // Keep them (in order, at the front) and answer the waiting requests: they are accepted.
+          const waiters = fromBacklog ? [] : chunk;
+          this.backlog.unshift(...chunk.map((q) => ({ messages: q.messages, events: q.events })));
+          for (const q of waiters) q.done?.('buffered');
+          for (const q of this.waiting.splice(0)) {
+            this.backlog.push({ messages: q.messages, events: q.events });
+            q.done('buffered');
+          }
+          this.m.beaconBuffered.set(this.bufferedEvents);
+          if (this.healthy) this.logger.warn({ buffered: this.bufferedEvents }, 'analytics: bus did not acknowledge; buffering beacons');
+          this.healthy = false;
+          if (this.closed) return;
+          const delay = this.retryDelay;
+          this.retryDelay = Math.min(this.retryDelay * 2, 5000);
+          this.sending = false;
+          this.schedule(delay);
+          return;
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private async trySend(messages: BusMessage[]): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.bus.send(this.topic, messages),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`bus send not acknowledged within ${this.sendTimeoutMs} ms`)), this.sendTimeoutMs);
+        }),
+      ]);
+      return true;
+    } catch (e) {
+      this.m.produceFailures.inc();
+      this.logger.debug({ err: e }, 'analytics: bus send failed');
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Try to hand the buffer to the bus once more (bounded by `timeoutMs`), then refuse new work. */
+  async close(timeoutMs = 5000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.backlog.length > 0 || this.waiting.length > 0 || this.sending) && Date.now() < deadline) {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = null;
+      }
+      if (!this.sending) void this.pump();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const lost = this.bufferedEvents;
+    if (lost > 0) this.logger.error({ lost }, 'analytics: closing with beacons the bus never acknowledged');
+    return lost;
+  }
+}

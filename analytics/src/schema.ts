@@ -1,0 +1,171 @@
+/**
+ * The analytics store's ClickHouse schema: one raw table fed by the consumer and materialized views
+ * that pre-aggregate it at insert time. Idempotent (`IF NOT EXISTS`), applied at start by both the
+ * consumer and the routes; the same SQL runs on chDB and on a ClickHouse server.
+ *
+ * Why these engines (analytics/README.md has the long form):
+ * - Every play/listener/view counter is a SET (uniqExact over hashes, min/max per (session, track)),
+ *   so replaying events can never count twice, whatever happens upstream.
+ * - The QoE sums are not idempotent; they rely on the raw insert being exactly-once: the consumer
+ *   deduplicates event ids (memory + a lookup after any redelivery), retries a failed insert with
+ *   the same block and `insert_deduplication_token`, and every table keeps a deduplication window
+ *   so a partially applied insert heals on retry instead of doubling.
+ * - The raw table is a ReplacingMergeTree on eventId as a last line of defence; exact event counts
+ *   read `uniqExact(eventId)`, never `count()`.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+
+export const ANALYTICS_TABLES = {
+  /** Raw events, one row per accepted event (deduplicated by eventId), 30 days. */
+  events: 'playback_events',
+  /** Per minute per track: uniqExact states of play keys and listener keys (35 days). */
+  tracksPerMinute: 'track_plays_1m',
+  /** Per hour per track: the same states (400 days). */
+  tracksPerHour: 'track_plays_1h',
+  /** Per minute per edge and rendition: QoE aggregates (35 days). */
+  qoePerMinute: 'qoe_1m',
+  /** One row set per (trackId, sessionId): the view's facts (min/max aggregates, 400 days). */
+  views: 'playback_views',
+  /** Plain view over `playback_views`: one row per play (the CONTRACT definition). For the recommender. */
+  plays: 'plays',
+} as const;
+
+/** `playedAt` of a view that has not (yet) become a play. */
+export const NOT_PLAYED = '2299-12-31 00:00:00.000';
+
+// Deduplication window: how many recent insert blocks each table remembers (hashes or tokens), so a
+// retried insert with the same token is skipped by tables that already took it.
+const DEDUP = 'non_replicated_deduplication_window = 1000';
+
+const QUALIFYING = "(type = 'ended' OR positionMs >= 30000)";
+const LISTENER_KEY = "sipHash64(if(userId = '', concat('s:', sessionId), concat('u:', userId)))";
+
+export const ANALYTICS_DDL: string[] = [
+  `CREATE TABLE IF NOT EXISTS playback_events (
+    eventId UUID,
+    eventTime DateTime64(3, 'UTC'),
+    receivedAt DateTime64(3, 'UTC'),
+    clientTs Int64,
+    sessionId String,
+    userId String,
+    trackId String,
+    type LowCardinality(String),
+    positionMs UInt32,
+    codec LowCardinality(String),
+    bitrateKbps UInt32,
+    startupMs Nullable(UInt32),
+    bufferMs Nullable(UInt32),
+    durationMs Nullable(UInt32),
+    errorCode LowCardinality(String),
+    edgeId LowCardinality(String),
+    cmcd String,
+    insertedAt DateTime64(3, 'UTC') DEFAULT now64(3)
+  ) ENGINE = ReplacingMergeTree
+  PARTITION BY toYYYYMMDD(eventTime)
+  ORDER BY (eventId)
+  TTL toDateTime(eventTime) + INTERVAL 30 DAY
+  SETTINGS ${DEDUP}`,
+
+  `CREATE TABLE IF NOT EXISTS track_plays_1m (
+    minute DateTime('UTC'),
+    trackId String,
+    plays AggregateFunction(uniqExact, UInt64),
+    listeners AggregateFunction(uniqExact, UInt64)
+  ) ENGINE = AggregatingMergeTree
+  PARTITION BY toYYYYMMDD(minute)
+  ORDER BY (minute, trackId)
+  TTL minute + INTERVAL 35 DAY
+  SETTINGS ${DEDUP}`,
+  `CREATE MATERIALIZED VIEW IF NOT EXISTS track_plays_1m_mv TO track_plays_1m AS
+  SELECT toStartOfMinute(eventTime) AS minute, trackId,
+    uniqExactState(sipHash64(sessionId)) AS plays,
+    uniqExactState(${LISTENER_KEY}) AS listeners
+  FROM playback_events WHERE ${QUALIFYING}
+  GROUP BY minute, trackId`,
+
+  `CREATE TABLE IF NOT EXISTS track_plays_1h (
+    hour DateTime('UTC'),
+    trackId String,
+    plays AggregateFunction(uniqExact, UInt64),
+    listeners AggregateFunction(uniqExact, UInt64)
+  ) ENGINE = AggregatingMergeTree
+  PARTITION BY toYYYYMM(hour)
+  ORDER BY (hour, trackId)
+  TTL hour + INTERVAL 400 DAY
+  SETTINGS ${DEDUP}`,
+  `CREATE MATERIALIZED VIEW IF NOT EXISTS track_plays_1h_mv TO track_plays_1h AS
+  SELECT toStartOfHour(eventTime) AS hour, trackId,
+    uniqExactState(sipHash64(sessionId)) AS plays,
+    uniqExactState(${LISTENER_KEY}) AS listeners
+  FROM playback_events WHERE ${QUALIFYING}
+  GROUP BY hour, trackId`,
+
+  `CREATE TABLE IF NOT EXISTS qoe_1m (
+    minute DateTime('UTC'),
+    edgeId LowCardinality(String),
+    codec LowCardinality(String),
+    bitrateKbps UInt32,
+    views AggregateFunction(uniqExact, UInt64),
+    erroredViews AggregateFunction(uniqExact, UInt64),
+    startup AggregateFunction(quantiles(0.5, 0.95), UInt32),
+    stallMs SimpleAggregateFunction(sum, UInt64),
+    playingMs SimpleAggregateFunction(sum, UInt64)
+  ) ENGINE = AggregatingMergeTree
+  PARTITION BY toYYYYMMDD(minute)
+  ORDER BY (minute, edgeId, codec, bitrateKbps)
+  TTL minute + INTERVAL 35 DAY
+  SETTINGS ${DEDUP}`,
+  `CREATE MATERIALIZED VIEW IF NOT EXISTS qoe_1m_mv TO qoe_1m AS
+  SELECT toStartOfMinute(eventTime) AS minute, edgeId, codec, bitrateKbps,
+    uniqExactState(sipHash64(sessionId, trackId)) AS views,
+    uniqExactStateIf(sipHash64(sessionId, trackId), type = 'error') AS erroredViews,
+    quantilesStateIf(0.5, 0.95)(ifNull(startupMs, 0), type = 'first_audio' AND startupMs IS NOT NULL) AS startup,
+    toUInt64(sumIf(ifNull(durationMs, 0), type = 'rebuffer_end')) AS stallMs,
+    toUInt64(sumIf(ifNull(durationMs, 0), type IN ('heartbeat', 'pause', 'seek', 'skip', 'ended'))) AS playingMs
+  FROM playback_events
+  GROUP BY minute, edgeId, codec, bitrateKbps`,
+
+  `CREATE TABLE IF NOT EXISTS playback_views (
+    trackId String,
+    sessionId String,
+    userId SimpleAggregateFunction(max, String),
+    firstSeen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    lastSeen SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    playedAt SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    maxPositionMs SimpleAggregateFunction(max, UInt32),
+    started SimpleAggregateFunction(max, UInt8),
+    ended SimpleAggregateFunction(max, UInt8),
+    skipSignal SimpleAggregateFunction(max, UInt8),
+    errored SimpleAggregateFunction(max, UInt8)
+  ) ENGINE = AggregatingMergeTree
+  PARTITION BY toYYYYMM(firstSeen)
+  ORDER BY (trackId, sessionId)
+  TTL toDateTime(lastSeen) + INTERVAL 400 DAY
+  SETTINGS ${DEDUP}`,
+  `CREATE MATERIALIZED VIEW IF NOT EXISTS playback_views_mv TO playback_views AS
+  SELECT trackId, sessionId,
+    max(userId) AS userId,
+    min(eventTime) AS firstSeen,
+    max(eventTime) AS lastSeen,
+    min(if(${QUALIFYING}, eventTime, toDateTime64('${NOT_PLAYED}', 3, 'UTC'))) AS playedAt,
+    max(positionMs) AS maxPositionMs,
+    max(toUInt8(type IN ('play_start', 'first_audio'))) AS started,
+    max(toUInt8(type = 'ended')) AS ended,
+    max(toUInt8(type = 'skip' AND positionMs < 30000)) AS skipSignal,
+    max(toUInt8(type = 'error')) AS errored
+  FROM playback_events
+  GROUP BY trackId, sessionId`,
+
+  // One row per play, per the CONTRACT: what the recommender and artist stats read.
+  `CREATE VIEW IF NOT EXISTS plays AS
+  SELECT trackId, sessionId, userId, playedAt, completed, maxPositionMs FROM (
+    SELECT trackId, sessionId, max(userId) AS userId, min(playedAt) AS playedAt,
+      max(ended) AS completed, max(maxPositionMs) AS maxPositionMs
+    FROM playback_views GROUP BY trackId, sessionId
+  ) WHERE playedAt < toDateTime64('${NOT_PLAYED}', 3, 'UTC')`,
+];
+
+/** Apply the schema (idempotent). */
+export async function ensureAnalyticsSchema(olap: ClickHouseClient): Promise<void> {
+  for (const sql of ANALYTICS_DDL) await olap.command({ query: sql });
+}
