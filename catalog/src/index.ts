@@ -22,3 +22,6 @@ export {
   type CreateTrackInput,
   type MarkReadyInput,
 } from './tracks';
+export { authPlugin, hashPassword, verifyPassword, createApiToken, SessionStore, type AuthOptions } from './auth';
+export { catalogRoutes, renderTrack, type CatalogRoutesOptions } from './routes';
+export { Documents, type ArtistRecord } from './documents';
