@@ -38,6 +38,8 @@ export interface AnalyticsRoutesOptions extends Partial<CollectorOptions> {
   qoeAccess?: 'admin' | 'signed-in';
   /** Apply the ClickHouse schema when the plugin registers (default true). */
   migrate?: boolean;
+  /** How long closing the server may spend handing buffered beacons to the bus (default 5 s). */
+  closeTimeoutMs?: number;
   /** Called with the producer so an owner (main.ts, tests) can drain it on shutdown. */
   onProducer?: (p: BeaconProducer) => void;
 }
@@ -66,7 +68,7 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
     const producer = new BeaconProducer(deps.bus, topic, deps.logger.child({ component: 'beacon-collector' }), m, { topic, ...options });
     options.onProducer?.(producer);
     app.addHook('onClose', async () => {
-      await producer.close();
+      await producer.close(options.closeTimeoutMs ?? 5000);
     });
 
     // navigator.sendBeacon sends a string body as text/plain: parse it ourselves (scoped to this plugin).
