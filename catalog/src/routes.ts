@@ -151,8 +151,8 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
         .where((eb) => eb.or([fts, sql<boolean>`${terms.key} <% t.search_key`]));
       const cur = decodeCursor(q.cursor, ['number', 'uuid']);
       const rows = await db.transaction().execute(async (trx) => {
-        // Looser than the 0.6 default so one-letter typos in short words still match ("bjrok").
-        await sql`set local pg_trgm.word_similarity_threshold = 0.35`.execute(trx);
+        // Looser than the 0.6 default so one typo in a short word still matches ("bjrok" scores 0.33 against "bjork"); ranking puts close matches first.
+        await sql`set local pg_trgm.word_similarity_threshold = 0.3`.execute(trx);
         let outer = (trx as unknown as Kysely<DB & { s: Record<string, unknown> }>).selectFrom(inner.as('s')).selectAll();
         if (cur) outer = outer.where(sql<boolean>`(s.score < ${cur[0]} or (s.score = ${cur[0]} and s.id > ${cur[1]}))`);
         return outer.orderBy(sql`s.score desc`).orderBy(sql`s.id asc`).limit(q.limit + 1).execute();
@@ -280,7 +280,7 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
       if (terms?.key) {
         const cur = decodeCursor(q.cursor, ['number', 'uuid']);
         const rows = await db.transaction().execute(async (trx) => {
-          await sql`set local pg_trgm.word_similarity_threshold = 0.35`.execute(trx);
+          await sql`set local pg_trgm.word_similarity_threshold = 0.3`.execute(trx);
           const r = await sql<{ id: string; name: string; bio: string | null; owner_user_id: string | null; score: number }>`
             select * from (
               select id, name, bio, owner_user_id, (word_similarity(${terms.key}, search_key) + similarity(${terms.key}, search_key))::float8 as score
