@@ -8,8 +8,9 @@ function hue(s: string): number {
   return h % 360;
 }
 
-export function Cover({ track, size = 96, px = 48 }: { track: Pick<Track, 'id' | 'album' | 'title'>; size?: 96 | 300 | 600; px?: number }) {
-  const [failed, setFailed] = useState(false);
+export function Cover({ track, size = 96, px = 48 }: { track: Pick<Track, 'id' | 'album' | 'title' | 'hasCover'>; size?: 96 | 300 | 600; px?: number }) {
+  // hasCover === false (the API says so) saves a request that would 404.
+  const [failed, setFailed] = useState(track.hasCover === false);
   const h = hue(track.album ?? track.title ?? track.id);
   return (
     <span class="cover" style={{ width: `${px}px`, height: `${px}px`, background: `linear-gradient(135deg, hsl(${h} 55% 42%), hsl(${(h + 50) % 360} 60% 24%))` }} aria-hidden="true">

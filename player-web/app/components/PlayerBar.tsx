@@ -34,7 +34,7 @@ export function PlayerBar() {
   return (
     <section class="player" aria-label="Player" data-testid="player-bar">
       <div class="player-now">
-        {t ? <Cover track={t} px={48} /> : <span class="cover empty" style={{ width: '48px', height: '48px' }} />}
+        {t ? <Cover key={t.id} track={t} px={48} /> : <span class="cover empty" style={{ width: '48px', height: '48px' }} />}
         <div class="player-meta">
           <div class="player-title" data-testid="player-title" aria-live="polite">
             {t ? t.title : 'Nothing playing'}

@@ -30,9 +30,11 @@ export function startRouter(): void {
 }
 
 export function match(pattern: string, path: string): Record<string, string> | null {
-  const p = pattern.split('/');
-  const s = path.replace(/\/+$/, '').split('/');
-  if (p.length !== s.length && !(path === '/' && pattern === '/')) return null;
+  const norm = (x: string) => (x.length > 1 ? x.replace(/\/+$/, '') : x);
+  if (norm(pattern) === '/' || norm(path) === '/') return norm(pattern) === norm(path) ? {} : null;
+  const p = norm(pattern).split('/');
+  const s = norm(path).split('/');
+  if (p.length !== s.length) return null;
   const params: Record<string, string> = {};
   for (let i = 0; i < p.length; i++) {
     if (p[i].startsWith(':')) params[p[i].slice(1)] = decodeURIComponent(s[i] ?? '');

@@ -40,7 +40,7 @@ export async function loadSession(): Promise<void> {
 
 export async function loadLikes(): Promise<void> {
   try {
-    const tracks = toTracks(await api('/api/me/likes?limit=500'), 'likes');
+    const tracks = toTracks(await api('/api/me/likes?limit=100'), 'likes');
     likesStore.set(new Map(tracks.map((t) => [t.id, t])));
   } catch (e) {
     console.warn('likes', e);
@@ -49,7 +49,7 @@ export async function loadLikes(): Promise<void> {
 
 export async function loadPlaylists(): Promise<void> {
   try {
-    playlistsStore.set(listOf(await api('/api/me/playlists'), 'playlists').map(toPlaylist).filter((p) => p.id));
+    playlistsStore.set(listOf(await api('/api/me/playlists?limit=100'), 'playlists').map(toPlaylist).filter((p) => p.id));
   } catch (e) {
     console.warn('playlists', e);
   }

@@ -61,7 +61,9 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typ
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 export function toTrack(raw: unknown): Track {
-  const o = (raw ?? {}) as Obj;
+  let o = (raw ?? {}) as Obj;
+  // Playlist items and likes wrap the track: {itemId, position, track} / {likedAt, track}.
+  if (o.track && typeof o.track === 'object') o = o.track as Obj;
   const artistObj = typeof o.artist === 'object' && o.artist ? (o.artist as Obj) : undefined;
   const albumObj = typeof o.album === 'object' && o.album ? (o.album as Obj) : undefined;
   return {
@@ -99,12 +101,13 @@ export function toTracks(raw: unknown, ...keys: string[]): Track[] {
 
 export function toPlaylist(raw: unknown): Playlist {
   const o = (raw ?? {}) as Obj;
-  const tracks = toTracks(o.tracks ?? o.items ?? []);
+  const inner = (o.playlist && typeof o.playlist === 'object' ? o.playlist : o) as Obj;
+  const tracks = toTracks(o.tracks ?? o.items ?? inner.items ?? []);
   return {
-    id: str(o.id) ?? '',
-    name: str(o.name) ?? str(o.title) ?? 'Playlist',
+    id: str(inner.id) ?? '',
+    name: str(inner.name) ?? str(inner.title) ?? 'Playlist',
     tracks,
-    trackCount: num(o.trackCount) ?? tracks.length,
+    trackCount: num(inner.itemCount) ?? num(inner.trackCount) ?? tracks.length,
   };
 }
 

@@ -26,7 +26,7 @@ export function Album({ id }: { id: string }) {
       }
       const o = (raw ?? {}) as Record<string, unknown>;
       const tracks = toTracks(o.tracks ?? []);
-      return { title: String(o.title ?? o.name ?? 'Album'), artist: String(o.artist ?? tracks[0]?.artist ?? ''), tracks };
+      return { title: String(o.title ?? tracks[0]?.album ?? 'Album'), artist: String(o.artist ?? tracks[0]?.artist ?? ''), tracks };
     },
     [name, artist],
   );

@@ -253,7 +253,7 @@ function MyTrack({ track, onChange }: { track: Track; onChange: () => Promise<vo
             class="grid-3 edit"
             onSubmit={async (e) => {
               e.preventDefault();
-              if (await run(() => api(`/api/tracks/${encodeURIComponent(track.id)}`, { method: 'PATCH', body: f }), 'Saved.')) setIsEditing(false);
+              if (await run(() => api(`/api/tracks/${encodeURIComponent(track.id)}`, { method: 'PATCH', body: { title: f.title.trim(), artist: f.artist.trim() || undefined, album: f.album.trim() || null, genre: f.genre.trim() || null } }), 'Saved.')) setIsEditing(false);
             }}
           >
             {(['title', 'artist', 'album', 'genre'] as const).map((k) => (

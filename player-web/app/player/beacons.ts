@@ -7,41 +7,17 @@
 import { csrfHeaders } from '../lib/api';
 import { uuid } from './ids';
 
-export type BeaconType =
-  | 'play_start'
-  | 'first_audio'
-  | 'heartbeat'
-  | 'pause'
-  | 'resume'
-  | 'seek'
-  | 'rebuffer_start'
-  | 'rebuffer_end'
-  | 'rendition_switch'
-  | 'error'
-  | 'ended'
-  | 'skip';
+// The schema is the analytics service's (libs/models/src/beacons.ts); type-only import keeps zod out of the bundle.
+import type { TBeaconEvent, TBeaconType } from '@platform/models';
 
-export interface BeaconEvent {
-  v: 1;
-  eventId: string;
-  sessionId: string;
-  trackId: string;
-  type: BeaconType;
-  ts: number;
-  positionMs: number;
-  rendition?: { codec: string; bitrateKbps: number };
-  startupMs?: number;
-  bufferMs?: number;
-  errorCode?: string;
-  edgeId?: string;
-  cmcd?: Record<string, string | number | boolean>;
-}
+export type BeaconType = TBeaconType;
+export type BeaconEvent = TBeaconEvent;
 
 export type BeaconInput = Omit<BeaconEvent, 'v' | 'eventId' | 'ts'>;
 
 const ENDPOINT = '/api/beacons';
 const FLUSH_EVERY_MS = 5000;
-const MAX_BATCH = 25;
+const MAX_BATCH = 25; // BEACON_MAX_EVENTS is 100 per request
 // sendBeacon shares 64 KB per page among all requests in flight; stay far below it.
 const BEACON_CHUNK_BYTES = 16_000;
 

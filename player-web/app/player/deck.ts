@@ -45,6 +45,10 @@ export class Deck {
   hasStarted = false;
   isEnded = false;
   isRebuffering = false;
+  /** playing-time accounting for the beacons' durationMs (see TBeaconEvent.durationMs) */
+  playedMs = 0;
+  playingSince: number | undefined;
+  stallSince: number | undefined;
   /** levels still present after family filtering, in hls.js order (original indexes) */
   private keptOriginal: number[] = [];
   private originalLevels: { codec: string; bitrate: number }[] = [];
@@ -87,6 +91,9 @@ export class Deck {
     this.hasStarted = false;
     this.isEnded = false;
     this.isRebuffering = false;
+    this.playedMs = 0;
+    this.playingSince = undefined;
+    this.stallSince = undefined;
     this.keptOriginal = [];
   }
 
@@ -187,6 +194,21 @@ export class Deck {
     if (plan.pinned === undefined) hls.currentLevel = -1;
     this.cb.onPlan(this, plan);
     return true;
+  }
+
+  /** Stops the playing clock (pause, stall, seek, end). */
+  stopClock(): void {
+    if (this.playingSince !== undefined) this.playedMs += performance.now() - this.playingSince;
+    this.playingSince = undefined;
+  }
+
+  /** Playing time since the previous accounting event, and restart counting. */
+  takePlayedMs(): number {
+    const now = performance.now();
+    const ms = this.playedMs + (this.playingSince !== undefined ? now - this.playingSince : 0);
+    this.playedMs = 0;
+    if (this.playingSince !== undefined) this.playingSince = now;
+    return Math.max(0, Math.round(ms));
   }
 
   bufferedAheadSec(): number {

@@ -134,9 +134,12 @@ function idle(): Deck {
   return ensureDecks()[1 - active];
 }
 
+const ACCOUNTED = new Set(['heartbeat', 'pause', 'seek', 'skip', 'ended']);
+
 function emit(deck: Deck, input: Omit<BeaconInput, 'sessionId' | 'trackId' | 'positionMs'> & { positionMs?: number }): void {
   if (!deck.track || !deck.viewId) return;
   beacons.emit({
+    ...(ACCOUNTED.has(input.type) ? { durationMs: deck.takePlayedMs() } : {}),
     sessionId: deck.viewId,
     trackId: deck.track.id,
     positionMs: input.positionMs ?? deck.audio.currentTime * 1000,
@@ -186,13 +189,17 @@ function wireDeck(deck: Deck): void {
       patch({ lastStartupMs: startupMs, ...(gap !== undefined ? { lastGapMs: gap } : {}) });
     } else if (deck.isRebuffering) {
       deck.isRebuffering = false;
-      emit(deck, { type: 'rebuffer_end' });
+      emit(deck, { type: 'rebuffer_end', durationMs: Math.round(performance.now() - (deck.stallSince ?? performance.now())) });
     }
+    deck.stallSince = undefined;
+    deck.playingSince = performance.now();
     patch({ isPlaying: true, isLoading: false, error: undefined });
     startHeartbeat();
   });
   a.addEventListener('pause', () => {
-    if (deck !== cur() || deck.isEnded || !deck.hasStarted) return;
+    if (!a.ended) deck.stopClock();
+    // The spec fires 'pause' just before 'ended': that one is not a listener's pause.
+    if (deck !== cur() || deck.isEnded || a.ended || !deck.hasStarted) return;
     emit(deck, { type: 'pause' });
     patch({ isPlaying: false });
   });
@@ -203,10 +210,14 @@ function wireDeck(deck: Deck): void {
   a.addEventListener('waiting', () => {
     if (deck !== cur() || !deck.hasStarted || a.seeking || deck.isRebuffering) return;
     deck.isRebuffering = true;
+    deck.stopClock();
+    deck.stallSince = performance.now();
     emit(deck, { type: 'rebuffer_start' });
     patch({ isLoading: true });
   });
+  a.addEventListener('seeking', () => deck.stopClock());
   a.addEventListener('seeked', () => {
+    if (!a.paused && a.readyState >= 3) deck.playingSince = performance.now();
     if (deck === cur() && deck.isRebuffering && !a.paused) {
       deck.isRebuffering = false;
     }
