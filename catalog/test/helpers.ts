@@ -195,3 +195,12 @@ export async function draftTrack(t: TestApp, owner: Client, title: string): Prom
   const { id } = await createTrack(t.deps.sql, { artistId: owner.me!.artistId!, title });
   return id;
 }
+
+/** A problem+json answer with the given status and code; `field` must be named in the detail. */
+export function expectProblem(r: Res, status: number, code: string, field?: string): void {
+  const where = `${status} ${code}${field ? ` (${field})` : ''}, got ${r.status} ${JSON.stringify(r.body)}`;
+  if (r.status !== status || r.body?.code !== code) throw new Error(`expected ${where}`);
+  if (!/application\/problem\+json/.test(r.headers.get('content-type') ?? '')) throw new Error(`expected problem+json for ${where}`);
+  if (typeof r.body.detail !== 'string' || !r.body.detail) throw new Error(`expected a detail sentence for ${where}`);
+  if (field && !String(r.body.detail).includes(field)) throw new Error(`expected the detail to name ${field}: ${r.body.detail}`);
+}
