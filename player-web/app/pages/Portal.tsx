@@ -20,6 +20,9 @@ interface Job {
   title: string;
   progress: number;
   phase: 'uploading' | 'processing' | 'ready' | 'failed';
+  /** packager stage and percent while processing (GET /api/tracks/:id/status) */
+  stage?: string;
+  percent?: number;
   trackId?: string;
   error?: string;
 }
@@ -54,13 +57,16 @@ export function Portal() {
 
   const update = (key: number, p: Partial<Job>) => setJobs((l) => l.map((j) => (j.key === key ? { ...j, ...p } : j)));
 
+  // Polling rather than one EventSource per file: browsers allow 6 connections per host over HTTP/1.1, and
+  // several uploads plus several open event streams would starve the page's other requests.
   const follow = async (key: number, id: string) => {
     for (let i = 0; i < 1200; i++) {
-      await new Promise((r) => setTimeout(r, i < 20 ? 1000 : 3000));
+      await new Promise((r) => setTimeout(r, i < 60 ? 1000 : 3000));
       try {
-        const t = toTrack(await api(`/api/tracks/${encodeURIComponent(id)}`));
+        const raw = (await api(`/api/tracks/${encodeURIComponent(id)}/status`)) as { progress?: { stage?: string; percent?: number } };
+        const t = toTrack(raw);
         if (t.status === 'ready') {
-          update(key, { phase: 'ready' });
+          update(key, { phase: 'ready', stage: 'ready', percent: 100 });
           void loadTracks();
           return;
         }
@@ -69,6 +75,7 @@ export function Portal() {
           void loadTracks();
           return;
         }
+        update(key, { stage: raw.progress?.stage, percent: raw.progress?.percent });
       } catch (e) {
         if (i > 5) {
           update(key, { phase: 'failed', error: errorText(e) });
@@ -184,9 +191,9 @@ export function Portal() {
             {jobs.map((j) => (
               <li key={j.key} class={`job ${j.phase}`} data-testid="upload-job" data-phase={j.phase} data-track-id={j.trackId}>
                 <span class="job-name">{j.file.name}</span>
-                <progress max={1} value={j.phase === 'uploading' ? j.progress : j.phase === 'processing' ? undefined : 1} aria-label={`${j.file.name} progress`} />
+                <progress max={1} value={j.phase === 'uploading' ? j.progress : j.phase === 'processing' ? (j.percent ?? 0) / 100 : 1} aria-label={`${j.file.name} progress`} />
                 <span class="job-status" data-testid="upload-status">
-                  {j.phase === 'uploading' ? `Uploading ${Math.round(j.progress * 100)}%` : j.phase === 'processing' ? 'Processing…' : j.phase === 'ready' ? 'Ready' : 'Failed'}
+                  {j.phase === 'uploading' ? `Uploading ${Math.round(j.progress * 100)}%` : j.phase === 'processing' ? `Processing${j.stage ? ` (${j.stage}${j.percent !== undefined ? ` ${Math.round(j.percent)}%` : ''})` : '…'}` : j.phase === 'ready' ? 'Ready' : 'Failed'}
                 </span>
                 {j.error && (
                   <p class="error" role="alert" data-testid="upload-error">
@@ -263,16 +270,17 @@ function MyTrack({ track, onChange }: { track: Track; onChange: () => Promise<vo
               </label>
             ))}
             <label>
-              Cover
+              Replace audio (WAV or FLAC)
               <input
                 type="file"
-                accept="image/*"
+                accept=".wav,.flac,audio/wav,audio/flac"
+                data-testid="replace-audio"
                 onChange={(e) => {
                   const file = e.currentTarget.files?.[0];
                   if (!file) return;
                   const fd = new FormData();
-                  fd.append('cover', file, file.name);
-                  void run(() => api(`/api/tracks/${encodeURIComponent(track.id)}/cover`, { method: 'PUT', body: fd }), 'Cover updated.');
+                  fd.append('file', file, file.name);
+                  void run(() => api(`/api/tracks/${encodeURIComponent(track.id)}/replace`, { method: 'POST', body: fd }), 'New audio uploaded; it is being processed.');
                 }}
               />
             </label>
