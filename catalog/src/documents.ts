@@ -3,12 +3,16 @@
  * the catalog calls the matching invalidate; ingest/packager call invalidateTrack after their writes.
  * Hits and misses go to `catalog_doc_cache_requests_total` (and the derived hit-ratio gauge).
  */
+import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Cache } from '@platform/cache';
 import type { Logger } from '@platform/logging';
 import type { CatalogDb } from './db/schema';
 import type { CatalogMetrics } from './metrics';
-import { artistCacheKey, getTrack, trackCacheKey, type TrackRecord } from './tracks';
+import { artistCacheKey, bumpListGeneration, getTrack, LIST_GENERATION_KEY, trackCacheKey, type TrackRecord } from './tracks';
+
+/** Cached list pages live briefly: the generation bump is the invalidation, the TTL only frees memory. */
+const LIST_TTL_MS = 60_000;
 
 export interface ArtistRecord {
   id: string;
@@ -43,7 +47,7 @@ export class Documents {
     this.ttlMs = opts.ttlMs ?? 10 * 60_000;
   }
 
-  private async readThrough<T>(doc: string, key: string, load: () => Promise<T | null>): Promise<T | null> {
+  private async readThrough<T>(doc: string, key: string, load: () => Promise<T | null>, ttlMs = this.ttlMs): Promise<T | null> {
     if (!this.enabled) return load();
     let cached: string | null = null;
     try {
@@ -59,25 +63,62 @@ export class Documents {
     this.metrics.cacheRequests.inc({ doc, result: 'miss' });
     const value = await load();
     if (value !== null) {
-      await this.cache.set(key, JSON.stringify(value), this.ttlMs).catch((err: unknown) => this.logger.warn({ err, key }, 'catalog cache write failed'));
+      await this.cache.set(key, JSON.stringify(value), ttlMs).catch((err: unknown) => this.logger.warn({ err, key }, 'catalog cache write failed'));
     }
     return value;
+  }
+
+  /**
+   * Track lists and search pages for viewers who see only published tracks (anonymous, listeners).
+   * Keyed by a list generation that every track/artist/album write bumps (invalidateTrack too), so a
+   * write invalidates every cached page at once without knowing which pages held the track.
+   */
+  async list<T>(query: unknown, load: () => Promise<T>): Promise<T> {
+    if (!this.enabled) return load();
+    const gen = await this.generation();
+    if (gen === null) return load();
+    const key = `catalog:list:${gen}:${createHash('sha1').update(JSON.stringify(query)).digest('base64url')}`;
+    const value = await this.readThrough('list', key, async () => ({ v: await load() }), LIST_TTL_MS);
+    return value!.v;
+  }
+
+  /** The current list generation; null when the cache does not answer. */
+  private async generation(): Promise<string | null> {
+    try {
+      return (await this.cache.get(LIST_GENERATION_KEY)) ?? '0';
+    } catch (err) {
+      this.logger.warn({ err }, 'catalog cache read failed');
+      return null;
+    }
+  }
+
+  async invalidateLists(): Promise<void> {
+    await bumpListGeneration(this.cache);
   }
 
   track(id: string): Promise<TrackRecord | null> {
     return this.readThrough('track', trackCacheKey(id), () => getTrack(this.db, id));
   }
 
-  artist(id: string): Promise<ArtistRecord | null> {
-    return this.readThrough('artist', artistCacheKey(id), () => loadArtist(this.db, id));
+  /**
+   * Artist documents carry the published track count, which changes when the packager publishes a
+   * track (it only knows invalidateTrack): so the key includes the list generation as well.
+   */
+  async artist(id: string): Promise<ArtistRecord | null> {
+    if (!this.enabled) return loadArtist(this.db, id);
+    const gen = await this.generation();
+    if (gen === null) return loadArtist(this.db, id);
+    return this.readThrough('artist', `${artistCacheKey(id)}:${gen}`, () => loadArtist(this.db, id));
   }
 
   async invalidateTracks(...ids: string[]): Promise<void> {
     if (ids.length) await this.cache.del(...ids.map(trackCacheKey));
+    await bumpListGeneration(this.cache);
   }
 
   async invalidateArtists(...ids: Array<string | null | undefined>): Promise<void> {
-    const keys = [...new Set(ids.filter((x): x is string => Boolean(x)))].map(artistCacheKey);
+    const gen = (await this.generation()) ?? '0';
+    const keys = [...new Set(ids.filter((x): x is string => Boolean(x)))].map((id) => `${artistCacheKey(id)}:${gen}`);
     if (keys.length) await this.cache.del(...keys);
   }
 }

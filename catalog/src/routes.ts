@@ -206,7 +206,9 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
     // ---- tracks ----
     app.get('/api/tracks', async (request) => {
       const q = parseOr400(ZListTracksRequest, request.query, 'query');
-      return listTracks(request.user, q);
+      // Anonymous visitors and listeners all see the same published catalog: their pages are shared.
+      const shared = !request.user || request.user.role === 'listener';
+      return shared ? docs.list(['tracks', q], () => listTracks(null, q)) : listTracks(request.user, q);
     });
 
     app.get('/api/tracks/:id', async (request) => {

@@ -49,13 +49,27 @@ export function artistCacheKey(id: string): string {
   return `catalog:artist:${id}`;
 }
 
-/** Drop the cached track document; call after any write to the track outside the catalog routes. */
-export async function invalidateTrack(cache: Cache, id: string): Promise<void> {
-  await cache.del(trackCacheKey(id));
+export const LIST_GENERATION_KEY = 'catalog:list-gen';
+
+/** Every cached track list / search page is keyed by this counter: bumping it drops them all. */
+export async function bumpListGeneration(cache: Cache): Promise<void> {
+  await cache.incr(LIST_GENERATION_KEY);
 }
 
+/**
+ * Drop the cached track document and every cached list page; call after any write to the track
+ * outside the catalog routes (ingest after createTrack/startTrackVersion, the packager after
+ * markTrackReady/markTrackFailed).
+ */
+export async function invalidateTrack(cache: Cache, id: string): Promise<void> {
+  await cache.del(trackCacheKey(id));
+  await bumpListGeneration(cache);
+}
+
+/** Artist documents are keyed by the list generation too (see Documents.artist): bumping it drops them. */
 export async function invalidateArtist(cache: Cache, id: string): Promise<void> {
-  await cache.del(artistCacheKey(id));
+  const gen = (await cache.get(LIST_GENERATION_KEY)) ?? '0';
+  await cache.del(`${artistCacheKey(id)}:${gen}`);
 }
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());

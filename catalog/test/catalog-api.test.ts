@@ -118,6 +118,28 @@ describe('catalog API (real PostgreSQL + Redis)', () => {
     await musician.patch(`/api/artists/${artistId}`, { name: 'Stereolab' });
   });
 
+  it('list and search pages are cached for listeners and dropped by any track write', async () => {
+    const m = await t.client().signup('musician', 'Listcache');
+    const first = await publishedTrack(t, m, { title: 'Cache Me One' });
+    const url = `/api/tracks?artistId=${m.me!.artistId}`;
+    const search = `/api/tracks?q=${encodeURIComponent('listcache')}`;
+    assert.deepEqual((await listener.get(url)).body.items.map((x: { id: string }) => x.id), [first]);
+    const ids = async (u: string) => (await listener.get(u)).body.items.map((x: { id: string }) => x.id) as string[];
+    assert.ok((await ids(search)).includes(first));
+    const artistBefore = (await listener.get(`/api/artists/${m.me!.artistId}`)).body.trackCount;
+    assert.equal(artistBefore, 1);
+    const second = await publishedTrack(t, m, { title: 'Cache Me Two' }); // bumps the list generation
+    assert.equal((await listener.get(url)).body.items.length, 2);
+    assert.ok((await ids(search)).includes(second), 'the cached search page was dropped');
+    assert.equal((await listener.get(`/api/artists/${m.me!.artistId}`)).body.trackCount, 2, 'artist documents follow publication');
+    await m.patch(`/api/tracks/${second}`, { title: 'Renamed Two' });
+    assert.ok((await listener.get(url)).body.items.some((x: { title: string }) => x.title === 'Renamed Two'));
+    await m.del(`/api/tracks/${second}`);
+    assert.deepEqual((await listener.get(url)).body.items.map((x: { id: string }) => x.id), [first]);
+    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    assert.match(metrics, /catalog_doc_cache_requests_total\{[^}]*doc="list"/);
+  });
+
   it('artists and albums: page, album track order, follow/unfollow idempotent, /api/me/follows', async () => {
     const m = await t.client().signup('musician', 'Album Maker');
     const a2 = await publishedTrack(t, m, { title: 'Second', album: 'LP' });

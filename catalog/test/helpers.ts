@@ -17,7 +17,7 @@ import { createSqlDatabase, createTestDatabase, runMigrations } from '@platform/
 import { MemoryCache, RedisCache, type Cache } from '@platform/cache';
 import type { PlatformDeps } from '@platform/runtime';
 import type { Registry } from 'prom-client';
-import { authPlugin, catalogMigrations, catalogRoutes, createTrack, markTrackReady, type AuthOptions, type CatalogRoutesOptions } from '../src/index';
+import { authPlugin, catalogMigrations, catalogRoutes, createTrack, invalidateTrack, markTrackReady, type AuthOptions, type CatalogRoutesOptions } from '../src/index';
 
 export type Backend = 'real' | 'embedded';
 
@@ -188,11 +188,14 @@ export async function publishedTrack(t: TestApp, owner: Client, input: { title: 
     loudness: { integratedLufs: -14.2, truePeakDb: -1.1, gainDb: 0.2 },
     renditions: [{ codec: 'aac', bitrateKbps: 128, container: 'fmp4' }],
   });
+  // What the packager does after publishing: drop the cached document and list pages.
+  await invalidateTrack(t.cache, id);
   return id;
 }
 
 export async function draftTrack(t: TestApp, owner: Client, title: string): Promise<string> {
   const { id } = await createTrack(t.deps.sql, { artistId: owner.me!.artistId!, title });
+  await invalidateTrack(t.cache, id);
   return id;
 }
 
