@@ -2,19 +2,20 @@
  * The ClickHouse writer: consumer group `analytics-writer` on `playback.events`, batches bounded by
  * rows and by time, offsets committed (by the bus) only after ClickHouse accepted the batch.
  *
- * Exactly-once in effect, in three layers (README "Delivery guarantees"):
- * 1. Set-based counters: plays, listeners and views are uniqExact/min/max per (session, track), so a
- *    duplicate row can never add a play, whatever happens below.
- * 2. The raw insert is made exactly-once for the sums (QoE): event ids already inserted by this
- *    process are remembered (bounded memory); after any redelivery (first batch of a partition in this
- *    process, or a batch after a failure) the ids are looked up in ClickHouse before inserting.
- * 3. A failed insert is retried in place with the same rows and the same `insert_deduplication_token`
- *    (backoff, heartbeating the bus), and every table keeps a deduplication window, so an insert that
- *    ClickHouse applied partially (raw table written, a view not) heals instead of doubling.
- * The raw table is also a ReplacingMergeTree on eventId, and exact counts read uniqExact(eventId).
+ * Exactly-once in effect (README "Delivery guarantees"):
+ * 1. Event ids this process inserted are remembered (bounded); client resends die here.
+ * 2. A batch is written in two steps, raw table then the Null stage table that feeds the views, both
+ *    with `insert_deduplication_token` = hash of the block's ids; a failure is retried in place with
+ *    the same block and token (backoff, heartbeating the bus), so a partially applied insert heals.
+ * 3. After any redelivery (first batch of a partition in this process, a batch after a failure) the ids
+ *    are looked up in the raw table; found rows are not inserted again, and their blocks' step 2 is
+ *    replayed under the stored token, which each view table applies only if it lacks it (a crash
+ *    between or inside the two steps).
+ * 4. Counters of plays, listeners and views are sets (uniqExact, min/max per (session, track)), and the
+ *    raw table is a ReplacingMergeTree on eventId: a duplicate that got past 1-3 still counts once there.
  */
 import { createHash } from 'node:crypto';
-import type { ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import type { Bus, Consumer, ReceivedMessage } from '@platform/bus';
 import type { Logger } from '@platform/logging';
 import type { Registry } from 'prom-client';
@@ -56,6 +57,8 @@ export interface AnalyticsConsumerStats {
   batches: number;
   insertFailures: number;
   lookups: number;
+  /** Stored blocks whose views were fed again after a redelivery. */
+  replays: number;
 }
 
 export interface AnalyticsConsumer {
@@ -186,8 +189,12 @@ class BatchWriter {
       });
     }
     if (batch.some((c) => c.uncertain) && rows.length > 0) {
+      // A redelivery: some of these may be stored already, by a consumer that died before committing,
+      // perhaps between the two inserts or in the middle of the second. Replay step 2 for their blocks
+      // (deduplicated per table by token), and do not insert them again.
       const present = await this.withRetry(batch, () => this.lookupExisting(rows));
       if (present.size > 0) {
+        for (const token of new Set(present.values())) await this.withRetry(batch, () => this.replayStage(token));
         const keep = rows.map((r) => !present.has(r.eventId));
         duplicates += rows.length - keep.filter(Boolean).length;
         received = received.filter((_, i) => keep[i]);
@@ -199,25 +206,42 @@ class BatchWriter {
       this.m.consumerEvents.inc({ outcome: 'duplicate' }, duplicates);
     }
     if (rows.length === 0) return;
-    // Same rows -> same token: a retry (here, or a redelivered identical block) is skipped by every
-    // table that already took it, and applied by those that did not.
-    const token = createHash('sha256').update(rows.map((r) => r.eventId).join(',')).digest('hex');
-    await this.withRetry(batch, async () => {
-      const end = this.m.insertSeconds.startTimer();
-      await this.olap.insert({
-        table: 'playback_events',
-        values: rows,
-        format: 'JSONEachRow',
-        clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
+    // One block per day: a block then lands in one raw partition, so step 1 is all-or-nothing.
+    const byDay = new Map<string, EventRow[]>();
+    for (const r of rows) {
+      const day = r.eventTime.slice(0, 10);
+      const list = byDay.get(day);
+      if (list) list.push(r);
+      else byDay.set(day, [r]);
+    }
+    for (const block of byDay.values()) {
+      // Same rows -> same token: a retry is skipped by every table that already took the block.
+      const token = createHash('sha256').update(block.map((r) => r.eventId).join(',')).digest('hex').slice(0, 40);
+      const values = block.map((r) => ({ ...r, batchToken: token }));
+      const settings: ClickHouseSettings = { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 };
+      await this.withRetry(batch, async () => {
+        const end = this.m.insertSeconds.startTimer();
+        await this.olap.insert({ table: 'playback_events', values, format: 'JSONEachRow', clickhouse_settings: settings });
+        await this.olap.insert({ table: 'playback_events_stage', values, format: 'JSONEachRow', clickhouse_settings: settings });
+        end();
       });
-      end();
-    });
+    }
     const now = Date.now();
     for (const r of rows) this.recent.add(r.eventId);
     for (const t of received) this.m.freshness.observe((now - t) / 1000);
     this.stats.inserted += rows.length;
     this.stats.batches++;
     this.m.consumerEvents.inc({ outcome: 'inserted' }, rows.length);
+  }
+
+  /** Feed the views again with a stored block, under its original token: applied only where missing. */
+  private async replayStage(token: string): Promise<void> {
+    this.stats.replays++;
+    await this.olap.command({
+      query: `INSERT INTO playback_events_stage (${STAGE_COLUMNS}) SELECT ${STAGE_COLUMNS} FROM playback_events WHERE batchToken = {token:String}`,
+      query_params: { token },
+      clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
+    });
   }
 
   /** Run `fn` until it succeeds or the consumer stops: ClickHouse down means pause, not drop. */
@@ -251,7 +275,7 @@ class BatchWriter {
     });
   }
 
-  private async lookupExisting(rows: EventRow[]): Promise<Set<string>> {
+  private async lookupExisting(rows: EventRow[]): Promise<Map<string, string>> {
     this.stats.lookups++;
     let min = rows[0].eventTime;
     let max = rows[0].eventTime;
@@ -259,21 +283,26 @@ class BatchWriter {
       if (r.eventTime < min) min = r.eventTime;
       if (r.eventTime > max) max = r.eventTime;
     }
-    const present = new Set<string>();
+    const present = new Map<string, string>();
     // Ids are validated UUIDs (lower-case hex and dashes), safe to inline; chunks keep the SQL small.
     for (let i = 0; i < rows.length; i += 5000) {
       const ids = rows.slice(i, i + 5000).map((r) => `'${r.eventId}'`).join(',');
       const rs = await this.olap.query({
-        query: `SELECT toString(eventId) AS id FROM playback_events
+        query: `SELECT toString(eventId) AS id, any(batchToken) AS token FROM playback_events
           WHERE eventTime >= toDateTime64('${min}', 3, 'UTC') AND eventTime <= toDateTime64('${max}', 3, 'UTC')
-            AND eventId IN (${ids})`,
+            AND eventId IN (${ids}) GROUP BY eventId`,
         format: 'JSONEachRow',
       });
-      for (const r of await rs.json<{ id: string }>()) present.add(r.id);
+      for (const r of await rs.json<{ id: string; token: string }>()) present.set(r.id, r.token);
     }
     return present;
   }
 }
+
+const STAGE_COLUMNS = [
+  'eventId', 'eventTime', 'receivedAt', 'clientTs', 'sessionId', 'userId', 'trackId', 'type', 'positionMs', 'codec',
+  'bitrateKbps', 'startupMs', 'bufferMs', 'durationMs', 'errorCode', 'edgeId', 'cmcd', 'batchToken',
+].join(', ');
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -296,7 +325,8 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
     topic: options.topic ?? PLAYBACK_EVENTS_TOPIC,
     groupId: options.groupId ?? 'analytics-writer',
     maxBatchRows: options.maxBatchRows ?? 20_000,
-    lingerMs: options.lingerMs ?? 100,
+    // Kafka hands partitions over one at a time (nothing to coalesce with); the memory bus runs them at once.
+    lingerMs: options.lingerMs ?? (deps.bus.kind === 'memory' ? 50 : 0),
     maxMessagesPerBatch: options.maxMessagesPerBatch ?? 2000,
     retryBackoffMs: options.retryBackoffMs ?? 200,
     maxRetryBackoffMs: options.maxRetryBackoffMs ?? 10_000,
@@ -304,7 +334,7 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
   };
   const logger = deps.logger.child({ component: 'analytics-consumer' });
   const m = analyticsMetrics(deps.metrics);
-  const stats: AnalyticsConsumerStats = { inserted: 0, duplicates: 0, invalid: 0, batches: 0, insertFailures: 0, lookups: 0 };
+  const stats: AnalyticsConsumerStats = { inserted: 0, duplicates: 0, invalid: 0, batches: 0, insertFailures: 0, lookups: 0, replays: 0 };
   if (options.migrate !== false) await ensureAnalyticsSchema(deps.olap);
   await deps.bus.ensureTopic(opts.topic, { partitions: deps.config?.KAFKA_PARTITIONS });
   const writer = new BatchWriter(deps.olap, logger, m, stats, opts);

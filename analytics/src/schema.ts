@@ -1,23 +1,26 @@
 /**
- * The analytics store's ClickHouse schema: one raw table fed by the consumer and materialized views
- * that pre-aggregate it at insert time. Idempotent (`IF NOT EXISTS`), applied at start by both the
+ * The analytics store's ClickHouse schema. Idempotent (`IF NOT EXISTS`), applied at start by both the
  * consumer and the routes; the same SQL runs on chDB and on a ClickHouse server.
  *
- * Why these engines (analytics/README.md has the long form):
- * - Every play/listener/view counter is a SET (uniqExact over hashes, min/max per (session, track)),
- *   so replaying events can never count twice, whatever happens upstream.
- * - The QoE sums are not idempotent; they rely on the raw insert being exactly-once: the consumer
- *   deduplicates event ids (memory + a lookup after any redelivery), retries a failed insert with
- *   the same block and `insert_deduplication_token`, and every table keeps a deduplication window
- *   so a partially applied insert heals on retry instead of doubling.
- * - The raw table is a ReplacingMergeTree on eventId as a last line of defence; exact event counts
- *   read `uniqExact(eventId)`, never `count()`.
+ * Data flow of one consumer batch (one block per day, token T = hash of its event ids):
+ *   1. INSERT INTO playback_events (raw, no views on it) ... token T, rows carry batchToken = T
+ *   2. INSERT INTO playback_events_stage (Null engine) ... token T; its materialized views feed every
+ *      aggregate table.
+ * Raw rows therefore prove their block reached step 1, and carry the token to replay step 1 with: after
+ * a crash, a redelivered batch replays step 1 for the tokens of the rows already in raw, and ClickHouse's
+ * per-table deduplication (every table keeps a window) applies it exactly where it is missing. See
+ * analytics/README.md "Delivery guarantees".
+ *
+ * Every play/listener/view counter is a SET (uniqExact over hashes, min/max per (session, track)), so
+ * even a duplicate that got past all of that could not count a play twice.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 
 export const ANALYTICS_TABLES = {
   /** Raw events, one row per accepted event (deduplicated by eventId), 30 days. */
   events: 'playback_events',
+  /** Null-engine table the consumer inserts each batch into a second time: the views read from here. */
+  stage: 'playback_events_stage',
   /** Per minute per track: uniqExact states of play keys and listener keys (35 days). */
   tracksPerMinute: 'track_plays_1m',
   /** Per hour per track: the same states (400 days). */
@@ -59,12 +62,35 @@ export const ANALYTICS_DDL: string[] = [
     errorCode LowCardinality(String),
     edgeId LowCardinality(String),
     cmcd String,
-    insertedAt DateTime64(3, 'UTC') DEFAULT now64(3)
+    batchToken String,
+    insertedAt DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX batch_token_idx batchToken TYPE bloom_filter GRANULARITY 1
   ) ENGINE = ReplacingMergeTree
   PARTITION BY toYYYYMMDD(eventTime)
   ORDER BY (eventId)
   TTL toDateTime(eventTime) + INTERVAL 30 DAY
   SETTINGS ${DEDUP}`,
+
+  `CREATE TABLE IF NOT EXISTS playback_events_stage (
+    eventId UUID,
+    eventTime DateTime64(3, 'UTC'),
+    receivedAt DateTime64(3, 'UTC'),
+    clientTs Int64,
+    sessionId String,
+    userId String,
+    trackId String,
+    type LowCardinality(String),
+    positionMs UInt32,
+    codec LowCardinality(String),
+    bitrateKbps UInt32,
+    startupMs Nullable(UInt32),
+    bufferMs Nullable(UInt32),
+    durationMs Nullable(UInt32),
+    errorCode LowCardinality(String),
+    edgeId LowCardinality(String),
+    cmcd String,
+    batchToken String
+  ) ENGINE = Null`,
 
   `CREATE TABLE IF NOT EXISTS track_plays_1m (
     minute DateTime('UTC'),
@@ -80,7 +106,7 @@ export const ANALYTICS_DDL: string[] = [
   SELECT toStartOfMinute(eventTime) AS minute, trackId,
     uniqExactState(sipHash64(sessionId)) AS plays,
     uniqExactState(${LISTENER_KEY}) AS listeners
-  FROM playback_events WHERE ${QUALIFYING}
+  FROM playback_events_stage WHERE ${QUALIFYING}
   GROUP BY minute, trackId`,
 
   `CREATE TABLE IF NOT EXISTS track_plays_1h (
@@ -97,7 +123,7 @@ export const ANALYTICS_DDL: string[] = [
   SELECT toStartOfHour(eventTime) AS hour, trackId,
     uniqExactState(sipHash64(sessionId)) AS plays,
     uniqExactState(${LISTENER_KEY}) AS listeners
-  FROM playback_events WHERE ${QUALIFYING}
+  FROM playback_events_stage WHERE ${QUALIFYING}
   GROUP BY hour, trackId`,
 
   `CREATE TABLE IF NOT EXISTS qoe_1m (
@@ -122,7 +148,7 @@ export const ANALYTICS_DDL: string[] = [
     quantilesStateIf(0.5, 0.95)(ifNull(startupMs, 0), type = 'first_audio' AND startupMs IS NOT NULL) AS startup,
     toUInt64(sumIf(ifNull(durationMs, 0), type = 'rebuffer_end')) AS stallMs,
     toUInt64(sumIf(ifNull(durationMs, 0), type IN ('heartbeat', 'pause', 'seek', 'skip', 'ended'))) AS playingMs
-  FROM playback_events
+  FROM playback_events_stage
   GROUP BY minute, edgeId, codec, bitrateKbps`,
 
   `CREATE TABLE IF NOT EXISTS playback_views (
@@ -153,7 +179,7 @@ export const ANALYTICS_DDL: string[] = [
     max(toUInt8(type = 'ended')) AS ended,
     max(toUInt8(type = 'skip' AND positionMs < 30000)) AS skipSignal,
     max(toUInt8(type = 'error')) AS errored
-  FROM playback_events
+  FROM playback_events_stage
   GROUP BY trackId, sessionId`,
 
   // One row per play, per the CONTRACT: what the recommender and artist stats read.

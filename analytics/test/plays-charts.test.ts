@@ -4,6 +4,7 @@
  * trending against each track's baseline, artist stats and QoE. HTTP -> memory bus -> consumer -> chDB,
  * titles from PostgreSQL with the catalog's own migrations.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- JSON answers, checked field by field */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TBeaconEvent } from '@platform/models';
