@@ -62,3 +62,80 @@ export function spdInverse(aIn: Float64Array, n: number): Float64Array {
   for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) out[j * n + i] = out[i * n + j];
   return out;
 }
+
+/**
+ * Eigen-decomposition of a small dense symmetric matrix (row-major, k x k) by cyclic Jacobi
+ * rotations. Returns eigenvalues (descending) and eigenvectors as the columns of a k x k matrix.
+ */
+export function symmetricEigen(aIn: Float64Array, k: number, maxSweeps = 30): { values: Float64Array; vectors: Float64Array } {
+  const a = Float64Array.from(aIn);
+  const v = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) v[i * k + i] = 1;
+  for (let sweep = 0; sweep < maxSweeps; sweep++) {
+    let off = 0;
+    let diag = 0;
+    for (let p = 0; p < k; p++) {
+      diag += a[p * k + p] * a[p * k + p];
+      for (let q = p + 1; q < k; q++) off += a[p * k + q] * a[p * k + q];
+    }
+    if (off <= 1e-22 * diag) break;
+    for (let p = 0; p < k - 1; p++) {
+      for (let q = p + 1; q < k; q++) {
+        const apq = a[p * k + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const app = a[p * k + p], aqq = a[q * k + q];
+        const theta = (aqq - app) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        // Rotate rows/columns p and q of a (a stays symmetric).
+        for (let r = 0; r < k; r++) {
+          const arp = a[r * k + p], arq = a[r * k + q];
+          a[r * k + p] = c * arp - s * arq;
+          a[r * k + q] = s * arp + c * arq;
+        }
+        for (let r = 0; r < k; r++) {
+          const apr = a[p * k + r], aqr = a[q * k + r];
+          a[p * k + r] = c * apr - s * aqr;
+          a[q * k + r] = s * apr + c * aqr;
+        }
+        for (let r = 0; r < k; r++) {
+          const vrp = v[r * k + p], vrq = v[r * k + q];
+          v[r * k + p] = c * vrp - s * vrq;
+          v[r * k + q] = s * vrp + c * vrq;
+        }
+      }
+    }
+  }
+  const order = [...Array(k).keys()].sort((x, y) => a[y * k + y] - a[x * k + x]);
+  const values = new Float64Array(k);
+  const vectors = new Float64Array(k * k);
+  order.forEach((src, dst) => {
+    values[dst] = a[src * k + src];
+    for (let r = 0; r < k; r++) vectors[r * k + dst] = v[r * k + src];
+  });
+  return { values, vectors };
+}
+
+/** Orthonormalize the columns of a tall n x k row-major matrix in place (modified Gram-Schmidt on columns). */
+export function orthonormalizeColumns(z: Float64Array, n: number, k: number): void {
+  // Work on a column-major copy so each column is contiguous.
+  const cols = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) cols[j * n + i] = z[i * k + j];
+  for (let j = 0; j < k; j++) {
+    const cj = j * n;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let p = 0; p < j; p++) {
+        const cp = p * n;
+        let d = 0;
+        for (let i = 0; i < n; i++) d += cols[cp + i] * cols[cj + i];
+        for (let i = 0; i < n; i++) cols[cj + i] -= d * cols[cp + i];
+      }
+    }
+    let norm = 0;
+    for (let i = 0; i < n; i++) norm += cols[cj + i] * cols[cj + i];
+    norm = Math.sqrt(norm) || 1;
+    for (let i = 0; i < n; i++) cols[cj + i] /= norm;
+  }
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) z[i * k + j] = cols[j * n + i];
+}

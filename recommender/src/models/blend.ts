@@ -11,10 +11,12 @@ export class Blend implements Recommender {
   constructor(
     readonly name: string,
     readonly parts: { model: Recommender; weight: number }[],
+    /** False when the parts were already fitted on the same matrix (offline eval reports them first). */
+    private readonly fitsParts = true,
   ) {}
 
   fit(m: InteractionMatrix): void {
-    for (const p of this.parts) p.model.fit(m);
+    if (this.fitsParts) for (const p of this.parts) p.model.fit(m);
   }
 
   score(h: UserHistory): Float64Array {

@@ -14,12 +14,16 @@ import type { Recommender, UserHistory } from './types';
 export interface EaseOptions {
   lambda: number;
   weighting: Weighting;
+  /** How a listener's own history is weighted when scoring (defaults to `weighting`): play counts can
+   * say which of their items speak for their taste even where the item-item weights ignore them. */
+  historyWeighting?: Weighting;
 }
 
 export class Ease implements Recommender {
   readonly name: string;
   weights: ItemWeights | undefined;
   private w: FittedWeighting | undefined;
+  private hw: FittedWeighting | undefined;
 
   constructor(private readonly opts: EaseOptions = { lambda: 200, weighting: { kind: 'binary' } }, name = 'ease') {
     this.name = name;
@@ -27,6 +31,7 @@ export class Ease implements Recommender {
 
   fit(raw: InteractionMatrix): void {
     this.w = fitWeighting(this.opts.weighting, raw);
+    this.hw = this.opts.historyWeighting ? fitWeighting(this.opts.historyWeighting, raw) : this.w;
     const m = this.w.matrix(raw);
     const P = m.nUsers < m.nItems ? precisionWoodbury(m, this.opts.lambda) : precisionDirect(m, this.opts.lambda);
     const n = m.nItems;
@@ -43,7 +48,7 @@ export class Ease implements Recommender {
 
   score(h: UserHistory): Float64Array {
     if (!this.weights || !this.w) throw new Error('Ease.score before fit');
-    return scoreWithWeights(this.weights, h.items, this.w.row(h.items, h.values));
+    return scoreWithWeights(this.weights, h.items, (this.hw ?? this.w).row(h.items, h.values));
   }
 
   similar(item: number, k: number): Scored[] {

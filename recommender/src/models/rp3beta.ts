@@ -14,12 +14,16 @@ export interface Rp3betaOptions {
   beta: number;
   neighbors: number;
   weighting: Weighting;
+  /** How a listener's own history is weighted when scoring (defaults to `weighting`): play counts can
+   * say which of their items speak for their taste even where the item-item weights ignore them. */
+  historyWeighting?: Weighting;
 }
 
 export class Rp3beta implements Recommender {
   readonly name: string;
   weights: ItemWeights | undefined;
   private w: FittedWeighting | undefined;
+  private hw: FittedWeighting | undefined;
 
   constructor(private readonly opts: Rp3betaOptions = { alpha: 1, beta: 0.5, neighbors: 200, weighting: { kind: 'binary' } }, name = 'rp3beta') {
     this.name = name;
@@ -27,6 +31,7 @@ export class Rp3beta implements Recommender {
 
   fit(raw: InteractionMatrix): void {
     this.w = fitWeighting(this.opts.weighting, raw);
+    this.hw = this.opts.historyWeighting ? fitWeighting(this.opts.historyWeighting, raw) : this.w;
     const m = this.w.matrix(raw);
     const n = m.nItems;
     const { alpha, beta } = this.opts;
@@ -62,7 +67,7 @@ export class Rp3beta implements Recommender {
 
   score(h: UserHistory): Float64Array {
     if (!this.weights || !this.w) throw new Error('Rp3beta.score before fit');
-    return scoreWithWeights(this.weights, h.items, this.w.row(h.items, h.values));
+    return scoreWithWeights(this.weights, h.items, (this.hw ?? this.w).row(h.items, h.values));
   }
 
   similar(item: number, k: number): Scored[] {

@@ -1,0 +1,56 @@
+/**
+ * `platform recs ...`: recommendation training (`recs train`, the scheduled job) and offline
+ * evaluation (`recs eval --train FILE --test FILE --out RECS.tsv [--k 20]`). The work lives in
+ * @platform/recommender; this file only parses arguments and prints.
+ */
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+const ZEvalArgs = z.object({
+  train: z.string().min(1, 'pass --train FILE (user<TAB>item<TAB>weight)'),
+  test: z.string().min(1, 'pass --test FILE (user<TAB>item<TAB>weight)'),
+  out: z.string().min(1, 'pass --out RECS.tsv'),
+  k: z.coerce.number().int().min(1).max(1000).default(20),
+});
+
+const USAGE = `usage:
+  platform recs eval --train FILE --test FILE --out RECS.tsv [--k 20]
+  platform recs train [--version V]`;
+
+export async function runRecsCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'eval') return runEval(rest);
+  if (sub === 'train') return runTrain(rest);
+  process.stderr.write(`${USAGE}\n`);
+  return sub === undefined || sub === '--help' || sub === '-h' ? 0 : 2;
+}
+
+async function runEval(argv: string[]): Promise<number> {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { train: { type: 'string' }, test: { type: 'string' }, out: { type: 'string' }, k: { type: 'string' } } }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const parsed = ZEvalArgs.safeParse(values);
+  if (!parsed.success) {
+    process.stderr.write(`${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n')}\n${USAGE}\n`);
+    return 2;
+  }
+  const { runOfflineEval, formatResult } = await import('@platform/recommender/eval');
+  const { k } = parsed.data;
+  try {
+    await runOfflineEval({ ...parsed.data, onResult: (r) => process.stdout.write(`${formatResult(r, k)}\n`) });
+  } catch (e) {
+    process.stderr.write(`recs eval failed: ${(e as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(`personal picks top-${k} per test user written to ${parsed.data.out}\n`);
+  return 0;
+}
+
+async function runTrain(argv: string[]): Promise<number> {
+  const { runTrainCommand } = await import('@platform/recommender/train');
+  return runTrainCommand(argv);
+}

@@ -1,0 +1,1 @@
+export async function runTrainCommand(_argv: string[]): Promise<number> { return 1; }
