@@ -144,7 +144,7 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
     const terms = q.q ? await searchTerms(db, q.q) : null;
     if (terms && terms.key) {
       // Full-text (prefix words) OR trigram word similarity (typos, partial words); ranked by both.
-      const fts = terms.tsquery ? sql<boolean>`to_tsvector('simple'::regconfig, t.search_key) @@ to_tsquery('simple'::regconfig, ${terms.tsquery})` : sql<boolean>`false`;
+      const fts = terms.tsquery ? sql<boolean>`t.search_tsv @@ to_tsquery('simple'::regconfig, ${terms.tsquery})` : sql<boolean>`false`;
       const score = sql<number>`(word_similarity(${terms.key}, t.search_key) + similarity(${terms.key}, t.search_key) * 0.5 + case when ${fts} then 0.5 else 0 end)::float8`;
       const inner = filters(trackSelect(db))
         .select(score.as('score'))

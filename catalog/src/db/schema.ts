@@ -91,6 +91,8 @@ export interface TracksTable {
   notes: Json<Record<string, unknown>>;
   /** Normalised (unaccented, transliterated, lower-case) title + artist + album, maintained by the catalog. */
   search_key: ColumnType<string, string | undefined, string>;
+  /** Generated: to_tsvector('simple', search_key). */
+  search_tsv: ColumnType<string, never, never>;
   created_at: CreatedAt;
   updated_at: Timestamp;
   published_at: Timestamp | null;
