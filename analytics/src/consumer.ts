@@ -15,13 +15,13 @@
  *    raw table is a ReplacingMergeTree on eventId: a duplicate that got past 1-3 still counts once there.
  */
 import { createHash } from 'node:crypto';
-import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { Bus, Consumer, ReceivedMessage } from '@platform/bus';
 import type { Logger } from '@platform/logging';
 import type { Registry } from 'prom-client';
 import { PLAYBACK_EVENTS_TOPIC, ZBeaconEnvelope } from '@platform/models';
 import { ensureAnalyticsSchema } from './schema';
-import { chTime, envelopeRows, type EventRow } from './rows';
+import { chTime, envelopeRows, rowValues, type EventRow } from './rows';
 import { analyticsMetrics, type AnalyticsMetrics } from './metrics';
 
 export interface AnalyticsConsumerDeps {
@@ -217,12 +217,19 @@ class BatchWriter {
     for (const block of byDay.values()) {
       // Same rows -> same token: a retry is skipped by every table that already took the block.
       const token = createHash('sha256').update(block.map((r) => r.eventId).join(',')).digest('hex').slice(0, 40);
-      const values = block.map((r) => ({ ...r, batchToken: token }));
-      const settings: ClickHouseSettings = { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 };
+      const values = block.map((r) => [...rowValues(r), token]);
       await this.withRetry(batch, async () => {
         const end = this.m.insertSeconds.startTimer();
-        await this.olap.insert({ table: 'playback_events', values, format: 'JSONEachRow', clickhouse_settings: settings });
-        await this.olap.insert({ table: 'playback_events_stage', values, format: 'JSONEachRow', clickhouse_settings: settings });
+        await this.olap.insert({
+          table: 'playback_events',
+          values,
+          columns: STAGE_COLUMN_LIST as [string, ...string[]],
+          format: 'JSONCompactEachRow',
+          clickhouse_settings: { insert_deduplication_token: token },
+        });
+        // Step 2 reads the block back from raw (columnar, no second JSON parse): the same statement
+        // a replay after a crash runs, under the same token.
+        await this.feedViews(token);
         end();
       });
     }
@@ -234,9 +241,18 @@ class BatchWriter {
     this.m.consumerEvents.inc({ outcome: 'inserted' }, rows.length);
   }
 
-  /** Feed the views again with a stored block, under its original token: applied only where missing. */
+  /** After a redelivery: feed the views again with a stored block, under its token (applied only where missing). */
   private async replayStage(token: string): Promise<void> {
     this.stats.replays++;
+    await this.feedViews(token);
+  }
+
+  /**
+   * Step 2: copy the block with this token from raw into the Null stage table, whose views aggregate it.
+   * At most one block per token (a consumer block is <= maxBatchRows, far below ClickHouse's
+   * min_insert_block_size_rows), so the views' deduplication tokens are the same on every run.
+   */
+  private async feedViews(token: string): Promise<void> {
     await this.olap.command({
       query: `INSERT INTO playback_events_stage (${STAGE_COLUMNS}) SELECT ${STAGE_COLUMNS} FROM playback_events WHERE batchToken = {token:String}`,
       query_params: { token },
@@ -299,10 +315,11 @@ class BatchWriter {
   }
 }
 
-const STAGE_COLUMNS = [
+const STAGE_COLUMN_LIST = [
   'eventId', 'eventTime', 'receivedAt', 'clientTs', 'sessionId', 'userId', 'trackId', 'type', 'positionMs', 'codec',
   'bitrateKbps', 'startupMs', 'bufferMs', 'durationMs', 'errorCode', 'edgeId', 'cmcd', 'batchToken',
-].join(', ');
+];
+const STAGE_COLUMNS = STAGE_COLUMN_LIST.join(', ');
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

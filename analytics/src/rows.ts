@@ -51,3 +51,11 @@ export function envelopeRows(env: TBeaconEnvelope): EventRow[] {
     cmcd: e.cmcd ? JSON.stringify(e.cmcd) : '',
   }));
 }
+
+/** The row as JSONCompactEachRow values, in the column order of `playback_events` (without batchToken). */
+export function rowValues(r: EventRow): unknown[] {
+  return [
+    r.eventId, r.eventTime, r.receivedAt, r.clientTs, r.sessionId, r.userId, r.trackId, r.type, r.positionMs, r.codec,
+    r.bitrateKbps, r.startupMs, r.bufferMs, r.durationMs, r.errorCode, r.edgeId, r.cmcd,
+  ];
+}

@@ -1,0 +1,257 @@
+/**
+ * Analytics pipeline, end to end, against its anchors in the same run:
+ *  1. ClickHouse alone: the consumer's own write path (raw + stage with its views) for the same rows,
+ *     inserted directly in 20k-row batches -> events/s. The ceiling for everything downstream.
+ *  2. The bus producer alone: the collector's envelopes (100 events each) sent straight to the bus.
+ *  3. End to end: HTTP collector (POST /api/beacons, 100 events per request, load from a worker thread
+ *     with keep-alive connections) -> bus -> analytics consumer -> ClickHouse. Sustained events/s is
+ *     events accepted / time until the last one is in ClickHouse. Freshness: a probe play is posted
+ *     every 250 ms during the load and the per-minute chart table is polled until it shows it
+ *     ("accepted -> visible in charts"), p50/p95.
+ *  4. Chart query latency: ClickHouse topTrackIds for windows 15m/1h/24h/7d over CHART_EVENTS events
+ *     (generated straight into the store, spread over 7 days, Zipf-popular tracks), p50/p99. The
+ *     PostgreSQL title lookup of the HTTP endpoint is not included.
+ * Kafka when KAFKA_BROKERS or IT_KAFKA_BROKERS is set, else the in-process bus (printed). chDB always.
+ * BENCH_SECONDS (default 15) for the end-to-end load; CHART_EVENTS (default 2,000,000; the issue's
+ * 10M takes minutes to load on 2 cores).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import type { AddressInfo } from 'node:net';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { loadConfig } from '@platform/config';
+import { createLogger } from '@platform/logging';
+import { createMetricsRegistry, createServiceHttp } from '@platform/http';
+import { createOlapClient } from '@platform/olap';
+import { KafkaBus, MemoryBus, type Bus } from '@platform/bus';
+import { MemoryCache } from '@platform/cache';
+import type { TBeaconEvent } from '@platform/models';
+import { analyticsRoutes, createAnalyticsConsumer, ensureAnalyticsSchema, envelopeRows, toEnvelopes, topTrackIds } from '@platform/analytics';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const CHART_EVENTS = Number(process.env.CHART_EVENTS ?? 2_000_000);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 24);
+const TYPES = ['heartbeat', 'heartbeat', 'heartbeat', 'heartbeat', 'heartbeat', 'play_start', 'first_audio', 'pause', 'ended', 'skip'] as const;
+
+function fakeEvents(n: number, opts: { now: number; spreadMs: number; tracks: number; sessions: number }): TBeaconEvent[] {
+  const out: TBeaconEvent[] = [];
+  for (let i = 0; i < n; i++) {
+    // Zipf-ish popularity: track rank ~ 1/u.
+    const rank = Math.min(opts.tracks - 1, Math.floor(1 / Math.max(1e-6, Math.random()) - 1));
+    const type = TYPES[i % TYPES.length];
+    out.push({
+      v: 1,
+      eventId: randomUUID(),
+      sessionId: `sess${(i * 7919) % opts.sessions}`,
+      trackId: `track${rank}`,
+      type,
+      ts: opts.now - Math.floor(Math.random() * opts.spreadMs),
+      positionMs: type === 'play_start' ? 0 : Math.floor(Math.random() * 240_000),
+      rendition: { codec: i % 3 === 0 ? 'opus' : 'aac', bitrateKbps: i % 3 === 0 ? 96 : 128 },
+      edgeId: `edge-${i % 3}`,
+      durationMs: type === 'heartbeat' ? 10_000 : undefined,
+      startupMs: type === 'first_audio' ? 150 + (i % 400) : undefined,
+    });
+  }
+  return out;
+}
+
+/** The consumer's write path, without the bus: raw then stage, one block per call. */
+async function directInsert(olap: ClickHouseClient, events: TBeaconEvent[]): Promise<void> {
+  const now = Date.now();
+  const rows = toEnvelopes(events, now, null).flatMap((e) => envelopeRows(e));
+  const token = randomUUID();
+  const values = rows.map((r) => ({ ...r, batchToken: token }));
+  const settings = { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 } as const;
+  await olap.insert({ table: 'playback_events', values, format: 'JSONEachRow', clickhouse_settings: settings });
+  await olap.insert({ table: 'playback_events_stage', values, format: 'JSONEachRow', clickhouse_settings: settings });
+}
+
+async function count(olap: ClickHouseClient, where = '1'): Promise<number> {
+  const rs = await olap.query({ query: `SELECT count() AS n FROM playback_events WHERE ${where}`, format: 'JSONEachRow' });
+  return Number((await rs.json<{ n: string }>())[0].n);
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+// Load generator: plain JS in a worker thread (its own event loop, the other core).
+const LOADGEN = `
+const { workerData, parentPort } = require('node:worker_threads');
+const http = require('node:http');
+const { randomUUID } = require('node:crypto');
+const { port, seconds, connections } = workerData;
+const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+const types = ['heartbeat','heartbeat','heartbeat','heartbeat','play_start','first_audio','pause','ended','skip','heartbeat'];
+let accepted = 0, refused = 0, failed = 0, requests = 0, seq = 0;
+function body() {
+  const s = 'load' + (seq++);
+  const now = Date.now();
+  const events = [];
+  for (let i = 0; i < 100; i++) {
+    const t = types[i % types.length];
+    events.push({ v: 1, eventId: randomUUID(), sessionId: s, trackId: 'track' + ((seq * 31 + i) % 2000), type: t, ts: now,
+      positionMs: (i % 25) * 10000, rendition: { codec: 'aac', bitrateKbps: 128 }, edgeId: 'edge-' + (i % 3),
+      ...(t === 'heartbeat' ? { durationMs: 10000 } : {}), ...(t === 'first_audio' ? { startupMs: 200 + i } : {}) });
+  }
+  return JSON.stringify({ events });
+}
+const end = Date.now() + seconds * 1000;
+function one() {
+  return new Promise((resolve) => {
+    const b = body();
+    const req = http.request({ host: '127.0.0.1', port, path: '/api/beacons', method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        requests++;
+        if (res.statusCode === 202) accepted += JSON.parse(text).accepted; else if (res.statusCode === 503) refused++; else failed++;
+        resolve();
+      });
+    });
+    req.on('error', () => { failed++; resolve(); });
+    req.end(b);
+  });
+}
+async function loop() { while (Date.now() < end) await one(); }
+Promise.all(Array.from({ length: connections }, loop)).then(() => { agent.destroy(); parentPort.postMessage({ accepted, refused, failed, requests }); });
+`;
+
+async function main(): Promise<void> {
+  const brokers = (process.env.KAFKA_BROKERS ?? process.env.IT_KAFKA_BROKERS ?? '').split(',').filter(Boolean);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'analytics-bench-'));
+  const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+  const logger = createLogger({ name: 'analytics-bench', level: 'warn' });
+  const metrics = createMetricsRegistry('analytics-bench');
+  const olap = await createOlapClient(config, logger);
+  const bus: Bus = brokers.length ? new KafkaBus({ brokers, defaultPartitions: 6, clientId: 'analytics-bench' }, logger) : new MemoryBus(logger, 6);
+  const cache = new MemoryCache({});
+  const suffix = Date.now().toString(36);
+  const topic = `playback.events.bench.${suffix}`;
+  console.log(`bus: ${bus.kind}${brokers.length ? ` (${brokers.join(',')})` : ' (in-process; set KAFKA_BROKERS for Kafka)'}; ClickHouse: chDB; ${os.cpus().length} cores; load ${SECONDS}s x ${CONNECTIONS} connections x 100 events/request`);
+  await ensureAnalyticsSchema(olap);
+  await bus.ensureTopic(topic, { partitions: 6 });
+
+  try {
+    // 1. ClickHouse alone.
+    const anchorEvents = fakeEvents(200_000, { now: Date.now(), spreadMs: 3600_000, tracks: 2000, sessions: 20_000 });
+    let t0 = performance.now();
+    for (let i = 0; i < anchorEvents.length; i += 20_000) await directInsert(olap, anchorEvents.slice(i, i + 20_000));
+    const chRate = anchorEvents.length / ((performance.now() - t0) / 1000);
+    console.log(`ClickHouse alone (raw + stage/views, 20k-row batches): ${fmt(chRate)} events/s`);
+
+    // 2. Producer alone.
+    const prodEvents = fakeEvents(200_000, { now: Date.now(), spreadMs: 60_000, tracks: 2000, sessions: 2000 });
+    const msgs: Array<{ key: string; value: string }> = [];
+    for (let i = 0; i < prodEvents.length; i += 100) {
+      const sid = `prod${i}`;
+      const env = toEnvelopes(prodEvents.slice(i, i + 100).map((e) => ({ ...e, sessionId: sid })), Date.now(), null)[0];
+      msgs.push({ key: env.sessionId, value: JSON.stringify(env) });
+    }
+    const prodTopic = `${topic}.producer`;
+    await bus.ensureTopic(prodTopic, { partitions: 6 });
+    t0 = performance.now();
+    // Same shape as the collector: up to 500 messages per send, several sends in flight.
+    const chunks: Array<typeof msgs> = [];
+    for (let i = 0; i < msgs.length; i += 50) chunks.push(msgs.slice(i, i + 50));
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < chunks.length) await bus.send(prodTopic, chunks[next++]);
+    }));
+    const prodRate = prodEvents.length / ((performance.now() - t0) / 1000);
+    console.log(`bus producer alone (envelopes of 100 events, 50 per send, 8 in flight): ${fmt(prodRate)} events/s`);
+
+    // 3. End to end.
+    const consumer = await createAnalyticsConsumer({ olap, bus, logger, metrics, config }, { topic, groupId: `analytics-writer-bench-${suffix}` });
+    const { app } = createServiceHttp({ name: 'analytics-bench', logger, registry: metrics, fastify: { disableRequestLogging: true } });
+    app.decorateRequest('user', null);
+    await app.register(analyticsRoutes({ config, logger, metrics, sql: null as never, olap, bus, cache }, { topic, sessionRequestsPerMinute: 1e9, maxBufferedEvents: 200_000, migrate: false }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as AddressInfo).port;
+    const base = await count(olap);
+    const loadStart = performance.now();
+    const worker = new Worker(LOADGEN, { eval: true, workerData: { port, seconds: SECONDS, connections: CONNECTIONS } });
+    const loadDone = new Promise<{ accepted: number; refused: number; failed: number; requests: number }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    // Freshness probes while the load runs.
+    const fresh: number[] = [];
+    let probing = true;
+    const probes = (async () => {
+      let i = 0;
+      while (probing) {
+        const track = `probe-${suffix}-${i++}`;
+        const ev: TBeaconEvent = { v: 1, eventId: randomUUID(), sessionId: `probe${suffix}${i}`, trackId: track, type: 'ended', ts: Date.now(), positionMs: 200_000 };
+        const t = performance.now();
+        const res = await fetch(`http://127.0.0.1:${port}/api/beacons`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [ev] }) });
+        if (res.status !== 202) continue;
+        const accepted = performance.now();
+        for (;;) {
+          const rs = await olap.query({ query: `SELECT count() AS n FROM track_plays_1m WHERE trackId = '${track}'`, format: 'JSONEachRow' });
+          if (Number((await rs.json<{ n: string }>())[0].n) > 0) break;
+          await new Promise((r) => setTimeout(r, 20));
+          if (performance.now() - t > 60_000) break;
+        }
+        fresh.push(performance.now() - accepted);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    const load = await loadDone;
+    probing = false;
+    await probes;
+    const acceptedTotal = load.accepted + fresh.length;
+    const target = base + acceptedTotal;
+    for (;;) {
+      if ((await count(olap)) >= target) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const e2eSeconds = (performance.now() - loadStart) / 1000;
+    const e2eRate = load.accepted / e2eSeconds;
+    const collectorRate = load.accepted / SECONDS;
+    await app.close();
+    await consumer.stop();
+    console.log(
+      `end to end (HTTP -> ${bus.kind} bus -> consumer -> ClickHouse): ${fmt(e2eRate)} events/s sustained ` +
+        `(${fmt(load.accepted)} events in ${e2eSeconds.toFixed(1)} s until all stored; collector accepted ${fmt(collectorRate)} events/s; ` +
+        `${load.requests} requests, ${load.refused} x 503, ${load.failed} failed)`,
+    );
+    console.log(`  ratio e2e / ClickHouse alone: ${(e2eRate / chRate).toFixed(2)}; e2e / producer alone: ${(e2eRate / prodRate).toFixed(2)}`);
+    console.log(`freshness (accepted -> visible in the chart table) under load: p50 ${fmt(pct(fresh, 50))} ms, p95 ${fmt(pct(fresh, 95))} ms over ${fresh.length} probes (goal p95 < 2000 ms)`);
+
+    // 4. Chart queries over many events.
+    const have = await count(olap);
+    const toLoad = Math.max(0, CHART_EVENTS - have);
+    t0 = performance.now();
+    for (let i = 0; i < toLoad; i += 20_000) {
+      await directInsert(olap, fakeEvents(Math.min(20_000, toLoad - i), { now: Date.now(), spreadMs: 7 * 86400_000, tracks: 20_000, sessions: 200_000 }));
+    }
+    const total = await count(olap);
+    console.log(`chart data: ${fmt(total)} events in the store (${fmt(toLoad)} generated in ${((performance.now() - t0) / 1000).toFixed(1)} s, over 7 days, 20k tracks)`);
+    for (const w of ['15m', '1h', '24h', '7d']) {
+      const lat: number[] = [];
+      for (let i = 0; i < 120; i++) {
+        const t = performance.now();
+        await topTrackIds(olap, w, 50);
+        lat.push(performance.now() - t);
+      }
+      console.log(`chart top(${w}, 50): p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms (goal p99 < 50 ms)`);
+    }
+  } finally {
+    await bus.close().catch(() => undefined);
+    await olap.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
