@@ -160,11 +160,13 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
       type Row = Parameters<typeof toTrackRecord>[0] & { score: number };
       return page(rows as unknown as Row[], q.limit, (r) => [r.score, r.id], (r) => renderTrack(toTrackRecord(r), viewer));
     }
-    // Newest first; unpublished own tracks (no published_at) sort by creation time.
+    // Newest first. Viewers who see only published tracks sort on published_at, which the partial index
+    // tracks_published_idx serves directly; owners/admins also see drafts, sorted by creation time.
+    const sortTs = viewer && viewer.role !== 'listener' ? sql<Date>`coalesce(t.published_at, t.created_at)` : sql<Date>`t.published_at`;
     const cur = decodeCursor(q.cursor, ['ts', 'uuid']);
-    let b = filters(trackSelect(db)).select(sql<string>`coalesce(t.published_at, t.created_at)::text`.as('sort_ts'));
-    if (cur) b = b.where(sql<boolean>`(coalesce(t.published_at, t.created_at), t.id) < (${cur[0]}::timestamptz, ${cur[1]}::uuid)`);
-    const rows = await b.orderBy(sql`coalesce(t.published_at, t.created_at) desc`).orderBy('t.id', 'desc').limit(q.limit + 1).execute();
+    let b = filters(trackSelect(db)).select(sql<string>`${sortTs}::text`.as('sort_ts'));
+    if (cur) b = b.where(sql<boolean>`(${sortTs}, t.id) < (${cur[0]}::timestamptz, ${cur[1]}::uuid)`);
+    const rows = await b.orderBy(sql`${sortTs} desc`).orderBy('t.id', 'desc').limit(q.limit + 1).execute();
     return page(rows, q.limit, (r) => [r.sort_ts, r.id], (r) => renderTrack(toTrackRecord(r), viewer));
   }
 
