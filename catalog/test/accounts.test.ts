@@ -144,4 +144,18 @@ describe('accounts and sessions (real PostgreSQL + Redis)', () => {
     const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
     assert.match(metrics, /catalog_logins_total\{[^}]*result="rate_limited"[^}]*\} [1-9]/);
   });
+
+  it('sign-ups are rate limited per IP', async () => {
+    const small = await startApp({ backend: 'real', auth: { signupLimit: { perIp: 2, windowMs: 60_000 } } });
+    try {
+      await small.client().signup('listener');
+      await small.client().signup('listener');
+      const third = await small.client().post('/api/auth/signup', { email: 'third@example.test', password: 'long enough pw', displayName: 'Third', role: 'listener' });
+      assert.equal(third.status, 429);
+      assert.equal(third.body.code, 'rate_limited');
+      assert.ok(Number(third.headers.get('retry-after')) >= 1);
+    } finally {
+      await small.close();
+    }
+  });
 });

@@ -224,4 +224,26 @@ describe('catalog API (real PostgreSQL + Redis)', () => {
     assert.equal((await c.del(`/api/playlists/${pid}`)).status, 204);
     assert.equal((await c.get(`/api/playlists/${pid}`)).status, 404);
   });
+
+  it('playlists: concurrent adds and moves keep one dense, gap-free order', async () => {
+    const c = await t.client().signup('listener');
+    const pid = (await c.post('/api/playlists', { name: 'Busy' })).body.id;
+    const tracks: string[] = [];
+    for (let i = 0; i < 6; i++) tracks.push(await publishedTrack(t, musician, { title: `Busy ${i}` }));
+    const added = await Promise.all(tracks.map((trackId) => c.post(`/api/playlists/${pid}/tracks`, { trackId })));
+    assert.ok(added.every((r) => r.status === 201));
+    const items = async () => (await c.get(`/api/playlists/${pid}`)).body.items as Array<{ itemId: string; position: number }>;
+    assert.deepEqual((await items()).map((x) => x.position), [0, 1, 2, 3, 4, 5]);
+    const ids = (await items()).map((x) => x.itemId);
+    await Promise.all([
+      c.patch(`/api/playlists/${pid}/tracks/${ids[0]}`, { position: 5 }),
+      c.patch(`/api/playlists/${pid}/tracks/${ids[5]}`, { position: 0 }),
+      c.del(`/api/playlists/${pid}/tracks/${ids[2]}`),
+      c.post(`/api/playlists/${pid}/tracks`, { trackId: tracks[0], position: 1 }),
+    ]);
+    const after = await items();
+    assert.deepEqual(after.map((x) => x.position), [0, 1, 2, 3, 4, 5]);
+    assert.equal(new Set(after.map((x) => x.itemId)).size, 6);
+    assert.ok(!after.some((x) => x.itemId === ids[2]));
+  });
 });

@@ -87,7 +87,8 @@ export async function startApp(opts: StartOptions = {}): Promise<TestApp> {
     deps = { config, logger, metrics: registry, sql: sqlDb.db, cache } as unknown as PlatformDeps;
   }
   const { app } = createServiceHttp({ name: 'catalog-test', logger, registry });
-  await app.register(authPlugin(deps, opts.auth));
+  // Test files sign up many accounts from one address; the sign-up limit has its own test.
+  await app.register(authPlugin(deps, { signupLimit: { perIp: 10_000, windowMs: 3_600_000 }, ...opts.auth }));
   await app.register(catalogRoutes(deps, opts.routes));
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
