@@ -25,3 +25,4 @@ export {
 export { authPlugin, hashPassword, verifyPassword, createApiToken, SessionStore, type AuthOptions } from './auth';
 export { catalogRoutes, renderTrack, type CatalogRoutesOptions } from './routes';
 export { Documents, type ArtistRecord } from './documents';
+export { createCatalogServer, type CatalogServerOptions } from './server';
