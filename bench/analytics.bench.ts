@@ -29,7 +29,7 @@ import { createOlapClient } from '@platform/olap';
 import { KafkaBus, MemoryBus, type Bus } from '@platform/bus';
 import { MemoryCache } from '@platform/cache';
 import type { TBeaconEvent } from '@platform/models';
-import { analyticsRoutes, createAnalyticsConsumer, ensureAnalyticsSchema, envelopeRows, toEnvelopes, topTrackIds } from '@platform/analytics';
+import { analyticsRoutes, createAnalyticsConsumer, ensureAnalyticsSchema, envelopeRows, toEnvelopes, topTrackIds, writeEventBlock } from '@platform/analytics';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CHART_EVENTS = Number(process.env.CHART_EVENTS ?? 2_000_000);
@@ -59,15 +59,10 @@ function fakeEvents(n: number, opts: { now: number; spreadMs: number; tracks: nu
   return out;
 }
 
-/** The consumer's write path, without the bus: raw then stage, one block per call. */
+/** The consumer's write path (raw, then the views fed from raw), without the bus: one block per call. */
 async function directInsert(olap: ClickHouseClient, events: TBeaconEvent[]): Promise<void> {
-  const now = Date.now();
-  const rows = toEnvelopes(events, now, null).flatMap((e) => envelopeRows(e));
-  const token = randomUUID();
-  const values = rows.map((r) => ({ ...r, batchToken: token }));
-  const settings = { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 } as const;
-  await olap.insert({ table: 'playback_events', values, format: 'JSONEachRow', clickhouse_settings: settings });
-  await olap.insert({ table: 'playback_events_stage', values, format: 'JSONEachRow', clickhouse_settings: settings });
+  const rows = toEnvelopes(events, Date.now(), null).flatMap((e) => envelopeRows(e));
+  await writeEventBlock(olap, rows, randomUUID());
 }
 
 async function count(olap: ClickHouseClient, where = '1'): Promise<number> {
@@ -86,12 +81,12 @@ const LOADGEN = `
 const { workerData, parentPort } = require('node:worker_threads');
 const http = require('node:http');
 const { randomUUID } = require('node:crypto');
-const { port, seconds, connections } = workerData;
+const { port, seconds, connections, rate } = workerData;
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
 const types = ['heartbeat','heartbeat','heartbeat','heartbeat','play_start','first_audio','pause','ended','skip','heartbeat'];
 let accepted = 0, refused = 0, failed = 0, requests = 0, seq = 0;
 function body() {
-  const s = 'load' + (seq++);
+  const s = 'loadgen-' + workerData.tag + '-' + (seq++);
   const now = Date.now();
   const events = [];
   for (let i = 0; i < 100; i++) {
@@ -120,7 +115,20 @@ function one() {
     req.end(b);
   });
 }
-async function loop() { while (Date.now() < end) await one(); }
+// rate: events/s to offer (0 = as fast as the server answers); requests carry 100 events.
+const start = Date.now();
+let scheduled = 0;
+async function loop() {
+  while (Date.now() < end) {
+    if (rate > 0) {
+      const due = start + (scheduled++ * 100 * 1000) / rate;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (Date.now() >= end) break;
+    }
+    await one();
+  }
+}
 Promise.all(Array.from({ length: connections }, loop)).then(() => { agent.destroy(); parentPort.postMessage({ accepted, refused, failed, requests }); });
 `;
 
@@ -168,63 +176,67 @@ async function main(): Promise<void> {
     const prodRate = prodEvents.length / ((performance.now() - t0) / 1000);
     console.log(`bus producer alone (envelopes of 100 events, 50 per send, 8 in flight): ${fmt(prodRate)} events/s`);
 
-    // 3. End to end.
+    // 3. End to end: first as fast as it goes (throughput), then at half that rate (freshness when not saturated).
     const consumer = await createAnalyticsConsumer({ olap, bus, logger, metrics, config }, { topic, groupId: `analytics-writer-bench-${suffix}` });
     const { app } = createServiceHttp({ name: 'analytics-bench', logger, registry: metrics, fastify: { disableRequestLogging: true } });
     app.decorateRequest('user', null);
     await app.register(analyticsRoutes({ config, logger, metrics, sql: null as never, olap, bus, cache }, { topic, sessionRequestsPerMinute: 1e9, maxBufferedEvents: 200_000, migrate: false }));
     await app.listen({ port: 0, host: '127.0.0.1' });
     const port = (app.server.address() as AddressInfo).port;
-    const base = await count(olap);
-    const loadStart = performance.now();
-    const worker = new Worker(LOADGEN, { eval: true, workerData: { port, seconds: SECONDS, connections: CONNECTIONS } });
-    const loadDone = new Promise<{ accepted: number; refused: number; failed: number; requests: number }>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    // Freshness probes while the load runs.
-    const fresh: number[] = [];
-    let probing = true;
-    const probes = (async () => {
-      let i = 0;
-      while (probing) {
-        const track = `probe-${suffix}-${i++}`;
-        const ev: TBeaconEvent = { v: 1, eventId: randomUUID(), sessionId: `probe${suffix}${i}`, trackId: track, type: 'ended', ts: Date.now(), positionMs: 200_000 };
-        const t = performance.now();
-        const res = await fetch(`http://127.0.0.1:${port}/api/beacons`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [ev] }) });
-        if (res.status !== 202) continue;
-        const accepted = performance.now();
-        for (;;) {
-          const rs = await olap.query({ query: `SELECT count() AS n FROM track_plays_1m WHERE trackId = '${track}'`, format: 'JSONEachRow' });
-          if (Number((await rs.json<{ n: string }>())[0].n) > 0) break;
-          await new Promise((r) => setTimeout(r, 20));
-          if (performance.now() - t > 60_000) break;
+
+    const run = async (tag: string, rate: number) => {
+      const base = await count(olap);
+      const loadStart = performance.now();
+      const worker = new Worker(LOADGEN, { eval: true, workerData: { port, seconds: SECONDS, connections: CONNECTIONS, rate, tag } });
+      const loadDone = new Promise<{ accepted: number; refused: number; failed: number; requests: number }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      // Freshness probes while the load runs: a play posted, then the chart table polled until it shows.
+      const fresh: number[] = [];
+      let probing = true;
+      const probes = (async () => {
+        let i = 0;
+        while (probing) {
+          const track = `probe-${suffix}-${tag}-${i++}`;
+          const ev: TBeaconEvent = { v: 1, eventId: randomUUID(), sessionId: `probe-${suffix}-${tag}-${i}`, trackId: track, type: 'ended', ts: Date.now(), positionMs: 200_000 };
+          const res = await fetch(`http://127.0.0.1:${port}/api/beacons`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [ev] }) });
+          if (res.status !== 202) continue;
+          const accepted = performance.now();
+          for (;;) {
+            const rs = await olap.query({ query: `SELECT count() AS n FROM track_plays_1m WHERE trackId = '${track}'`, format: 'JSONEachRow' });
+            if (Number((await rs.json<{ n: string }>())[0].n) > 0) break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          fresh.push(performance.now() - accepted);
+          await new Promise((r) => setTimeout(r, 250));
         }
-        fresh.push(performance.now() - accepted);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    })();
-    const load = await loadDone;
-    probing = false;
-    await probes;
-    const acceptedTotal = load.accepted + fresh.length;
-    const target = base + acceptedTotal;
-    for (;;) {
-      if ((await count(olap)) >= target) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const e2eSeconds = (performance.now() - loadStart) / 1000;
-    const e2eRate = load.accepted / e2eSeconds;
-    const collectorRate = load.accepted / SECONDS;
+      })();
+      const load = await loadDone;
+      probing = false;
+      await probes;
+      const target = base + load.accepted + fresh.length;
+      while ((await count(olap)) < target) await new Promise((r) => setTimeout(r, 50));
+      const seconds = (performance.now() - loadStart) / 1000;
+      return { ...load, seconds, rate: load.accepted / seconds, collectorRate: load.accepted / SECONDS, fresh };
+    };
+
+    const max = await run('max', 0);
+    console.log(
+      `end to end, max (HTTP -> ${bus.kind} bus -> consumer -> ClickHouse): ${fmt(max.rate)} events/s sustained ` +
+        `(${fmt(max.accepted)} events, ${max.seconds.toFixed(1)} s until all stored; the collector took ${fmt(max.collectorRate)} events/s; ` +
+        `${max.requests} requests, ${max.refused} x 503, ${max.failed} other non-202)`,
+    );
+    console.log(`  ratio e2e / ClickHouse alone: ${(max.rate / chRate).toFixed(2)}; e2e / producer alone: ${(max.rate / prodRate).toFixed(3)}`);
+    console.log(`  freshness while saturated: p50 ${fmt(pct(max.fresh, 50))} ms, p95 ${fmt(pct(max.fresh, 95))} ms (${max.fresh.length} probes; a backlog builds when offered > sustained)`);
+    const half = await run('half', Math.round(max.rate / 2));
+    console.log(
+      `end to end at half that rate (${fmt(Math.round(max.rate / 2))} events/s offered): ${fmt(half.rate)} events/s stored; ` +
+        `freshness (accepted -> visible in the chart table) p50 ${fmt(pct(half.fresh, 50))} ms, p95 ${fmt(pct(half.fresh, 95))} ms over ${half.fresh.length} probes (goal p95 < 2000 ms)`,
+    );
+    console.log(`  consumer: ${JSON.stringify(consumer.stats)}`);
     await app.close();
     await consumer.stop();
-    console.log(
-      `end to end (HTTP -> ${bus.kind} bus -> consumer -> ClickHouse): ${fmt(e2eRate)} events/s sustained ` +
-        `(${fmt(load.accepted)} events in ${e2eSeconds.toFixed(1)} s until all stored; collector accepted ${fmt(collectorRate)} events/s; ` +
-        `${load.requests} requests, ${load.refused} x 503, ${load.failed} failed)`,
-    );
-    console.log(`  ratio e2e / ClickHouse alone: ${(e2eRate / chRate).toFixed(2)}; e2e / producer alone: ${(e2eRate / prodRate).toFixed(2)}`);
-    console.log(`freshness (accepted -> visible in the chart table) under load: p50 ${fmt(pct(fresh, 50))} ms, p95 ${fmt(pct(fresh, 95))} ms over ${fresh.length} probes (goal p95 < 2000 ms)`);
 
     // 4. Chart queries over many events.
     const have = await count(olap);

@@ -217,19 +217,9 @@ class BatchWriter {
     for (const block of byDay.values()) {
       // Same rows -> same token: a retry is skipped by every table that already took the block.
       const token = createHash('sha256').update(block.map((r) => r.eventId).join(',')).digest('hex').slice(0, 40);
-      const values = block.map((r) => [...rowValues(r), token]);
       await this.withRetry(batch, async () => {
         const end = this.m.insertSeconds.startTimer();
-        await this.olap.insert({
-          table: 'playback_events',
-          values,
-          columns: STAGE_COLUMN_LIST as [string, ...string[]],
-          format: 'JSONCompactEachRow',
-          clickhouse_settings: { insert_deduplication_token: token },
-        });
-        // Step 2 reads the block back from raw (columnar, no second JSON parse): the same statement
-        // a replay after a crash runs, under the same token.
-        await this.feedViews(token);
+        await writeEventBlock(this.olap, block, token);
         end();
       });
     }
@@ -244,20 +234,7 @@ class BatchWriter {
   /** After a redelivery: feed the views again with a stored block, under its token (applied only where missing). */
   private async replayStage(token: string): Promise<void> {
     this.stats.replays++;
-    await this.feedViews(token);
-  }
-
-  /**
-   * Step 2: copy the block with this token from raw into the Null stage table, whose views aggregate it.
-   * At most one block per token (a consumer block is <= maxBatchRows, far below ClickHouse's
-   * min_insert_block_size_rows), so the views' deduplication tokens are the same on every run.
-   */
-  private async feedViews(token: string): Promise<void> {
-    await this.olap.command({
-      query: `INSERT INTO playback_events_stage (${STAGE_COLUMNS}) SELECT ${STAGE_COLUMNS} FROM playback_events WHERE batchToken = {token:String}`,
-      query_params: { token },
-      clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
-    });
+    await feedViews(this.olap, token);
   }
 
   /** Run `fn` until it succeeds or the consumer stops: ClickHouse down means pause, not drop. */
@@ -320,6 +297,34 @@ const STAGE_COLUMN_LIST = [
   'bitrateKbps', 'startupMs', 'bufferMs', 'durationMs', 'errorCode', 'edgeId', 'cmcd', 'batchToken',
 ];
 const STAGE_COLUMNS = STAGE_COLUMN_LIST.join(', ');
+
+/**
+ * The write path of one block (rows of one day, <= maxBatchRows): step 1 raw rows tagged with the
+ * token, step 2 the views fed from raw under the same token. Exported for the benchmark's anchor.
+ */
+export async function writeEventBlock(olap: ClickHouseClient, block: EventRow[], token: string): Promise<void> {
+  await olap.insert({
+    table: 'playback_events',
+    values: block.map((r) => [...rowValues(r), token]),
+    columns: STAGE_COLUMN_LIST as [string, ...string[]],
+    format: 'JSONCompactEachRow',
+    clickhouse_settings: { insert_deduplication_token: token },
+  });
+  await feedViews(olap, token);
+}
+
+/**
+ * Step 2: copy the block with this token from raw into the Null stage table, whose views aggregate it
+ * (columnar, no second JSON parse). One block per token (a consumer block is far below ClickHouse's
+ * min_insert_block_size_rows), so the views' deduplication tokens are the same on every run.
+ */
+async function feedViews(olap: ClickHouseClient, token: string): Promise<void> {
+  await olap.command({
+    query: `INSERT INTO playback_events_stage (${STAGE_COLUMNS}) SELECT ${STAGE_COLUMNS} FROM playback_events WHERE batchToken = {token:String}`,
+    query_params: { token },
+    clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
+  });
+}
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
