@@ -82,7 +82,7 @@ export class GfCf implements Recommender {
     };
     let seed = this.opts.seed ?? 7;
     const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296) - 0.5;
-    let q = new Float64Array(n * k);
+    let q: Float64Array = new Float64Array(n * k);
     for (let i = 0; i < q.length; i++) q[i] = rnd();
     orthonormalizeColumns(q, n, k);
     for (let it = 0; it < this.opts.iterations; it++) {

@@ -1,0 +1,136 @@
+/**
+ * Training: interactions + the catalog snapshot -> the served artifact. Fits personal picks (the
+ * blend measured offline), precomputes each known listener's ranked picks with the history item
+ * that explains each, and similar tracks per track (co-listening, or content features for tracks
+ * nobody has played yet). Pure: the job in train-job.ts reads signals and writes the result.
+ */
+import type { TRecsArtifact, TRecsList } from '@platform/models';
+import { buildMatrix, type Interaction } from './matrix';
+import { blendPersonalPicks, createPersonalPicksParts } from './personal-picks';
+import { historyOf } from './models/types';
+import { rowOf } from './models/item-weights';
+import type { CatalogTrack } from './signals';
+import { topK } from './topk';
+import { fitWeighting } from './weighting';
+
+export interface TrainOptions {
+  /** Picks kept per listener (the API filters and diversifies from these). */
+  picksPerUser: number;
+  similarPerTrack: number;
+  version: string;
+  now?: Date;
+}
+
+export const DEFAULT_TRAIN_OPTIONS = { picksPerUser: 100, similarPerTrack: 30 } as const;
+
+export interface TrainTimings {
+  fitMs: number;
+  picksMs: number;
+  similarMs: number;
+}
+
+export function trainArtifact(interactions: Interaction[], catalog: CatalogTrack[], opts: TrainOptions): { artifact: TRecsArtifact; timings: TrainTimings } {
+  const known = new Map(catalog.map((t) => [t.id, t]));
+  // Tracks deleted since they were played have nothing to serve; every catalog track gets an index
+  // (new ones too) so content-based similarity covers them.
+  const rows = interactions.filter((r) => known.has(r.item));
+  const m = buildMatrix(rows, { itemIds: catalog.map((t) => t.id) });
+  const tracks = m.itemIds.map((id) => known.get(id)!);
+  const published = tracks.map((t) => t.published);
+  const t0 = performance.now();
+  const parts = createPersonalPicksParts();
+  const picks = blendPersonalPicks(parts);
+  if (m.nUsers > 0) picks.fit(m);
+  const t1 = performance.now();
+
+  // Reasons come from item-kNN (cosine over co-listeners): "because you played X" should name the
+  // history item that most supports the pick, in terms a listener recognises.
+  const knn = parts.itemKnn.weights;
+  const explain = fitWeighting({ kind: 'bm25', k1: 1.2, b: 0.75 }, m);
+  const users: Record<string, TRecsList> = {};
+  for (let u = 0; u < m.nUsers; u++) {
+    const h = historyOf(m, u);
+    if (h.items.length === 0) continue;
+    const seen = new Set(h.items);
+    const scores = picks.score(h);
+    const top = topK(scores, opts.picksPerUser, (i) => seen.has(i) || !published[i]).filter((s) => s.score > 0);
+    const hv = explain.row(h.items, h.values);
+    const because = top.map(({ item: j }) => {
+      if (!knn) return -1;
+      let best = -1, bestScore = 0;
+      for (let p = 0; p < h.items.length; p++) {
+        const i = h.items[p];
+        // W[i, j] via the sparse row of i (neighbour lists are short and sorted).
+        const s = hv[p] * sparseAt(knn, i, j);
+        if (s > bestScore) { bestScore = s; best = i; }
+      }
+      return best;
+    });
+    users[m.userIds[u]] = { items: top.map((s) => s.item), scores: top.map((s) => round(s.score)), because };
+  }
+  const t2 = performance.now();
+
+  const popularity = Array.from({ length: m.nItems }, (_, i) => m.itemPtr[i + 1] - m.itemPtr[i]);
+  const similar: TRecsList[] = [];
+  for (let i = 0; i < m.nItems; i++) {
+    const colisten = popularity[i] > 0 && knn ? topK(rowOf(knn, i), opts.similarPerTrack, (j) => j === i || !published[j]).filter((s) => s.score > 0) : [];
+    const list = colisten.length >= Math.min(5, opts.similarPerTrack) ? colisten : mergeLists(colisten, contentSimilar(tracks, popularity, i, opts.similarPerTrack), opts.similarPerTrack);
+    similar.push({ items: list.map((s) => s.item), scores: list.map((s) => round(s.score)), because: list.map(() => i) });
+  }
+  const t3 = performance.now();
+
+  const artifact: TRecsArtifact = {
+    format: 1,
+    version: opts.version,
+    trainedAt: (opts.now ?? new Date()).toISOString(),
+    model: picks.name,
+    counts: { users: Object.keys(users).length, tracks: m.nItems, interactions: m.indices.length },
+    tracks: tracks.map((t) => ({ id: t.id, title: t.title, artist: t.artist, artistId: t.artistId, genre: t.genre, loudness: t.loudness, published: t.published })),
+    popularity,
+    similar,
+    users,
+  };
+  return { artifact, timings: { fitMs: t1 - t0, picksMs: t2 - t1, similarMs: t3 - t2 } };
+}
+
+function sparseAt(W: NonNullable<ReturnType<typeof createPersonalPicksParts>['itemKnn']['weights']>, i: number, j: number): number {
+  if (W.kind === 'dense') return W.w[i * W.n + j];
+  let lo = W.indptr[i], hi = W.indptr[i + 1] - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = W.indices[mid];
+    if (c === j) return W.values[mid];
+    if (c < j) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return 0;
+}
+
+/**
+ * Cold start for a track nobody has played: same artist first, then same genre, then similar
+ * loudness; popularity breaks ties so the neighbours are ones people actually like. Scores stay
+ * below co-listening ones (< 0.1) so they never outrank real evidence in a merged list.
+ */
+export function contentSimilar(tracks: { artistId: string; genre: string | null; loudness: number | null; published: boolean }[], popularity: number[], i: number, k: number): { item: number; score: number }[] {
+  const me = tracks[i];
+  const maxPop = Math.max(1, ...popularity);
+  const scores = new Float64Array(tracks.length).fill(-Infinity);
+  for (let j = 0; j < tracks.length; j++) {
+    const t = tracks[j];
+    if (j === i || !t.published) continue;
+    let s = 0;
+    if (t.artistId === me.artistId) s += 0.05;
+    if (me.genre && t.genre && t.genre.toLowerCase() === me.genre.toLowerCase()) s += 0.03;
+    if (me.loudness != null && t.loudness != null) s += 0.01 * Math.exp(-Math.abs(me.loudness - t.loudness) / 3);
+    if (s === 0) continue;
+    scores[j] = s + 0.005 * Math.log1p(popularity[j]) / Math.log1p(maxPop);
+  }
+  return topK(scores, k);
+}
+
+function mergeLists(a: { item: number; score: number }[], b: { item: number; score: number }[], k: number) {
+  const seen = new Set(a.map((s) => s.item));
+  return [...a, ...b.filter((s) => !seen.has(s.item))].slice(0, k);
+}
+
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
