@@ -54,8 +54,8 @@ export type TIngestProgress = z.infer<typeof ZIngestProgress>;
 /** One packaged rendition as the catalog stores it. `container` is how segments are delivered. */
 export const ZRendition = z.object({
   codec: z.enum(['aac', 'opus', 'mp3', 'flac']),
-  /** null for lossless (FLAC). */
-  bitrateKbps: z.number().int().positive().nullable(),
+  /** Nominal bitrate; for lossless (FLAC) the measured average. */
+  bitrateKbps: z.number().int().positive(),
   container: z.enum(['fmp4', 'ts']),
 });
 export type TRendition = z.infer<typeof ZRendition>;

@@ -1,0 +1,343 @@
+/**
+ * The packager worker: consumes `ingest.jobs` (group `packager`) and turns an original upload into a
+ * published track. Per job: download -> probe -> one-decode transcode (+ loudness, peaks) ->
+ * package -> upload under tracks/{id}/v{n}/ (media first, manifests last) -> markTrackReady.
+ *
+ * Idempotent by (trackId, version): a redelivered job whose version is already published is acked;
+ * otherwise it clears and rewrites its own prefix. Nothing is visible before the manifests are
+ * written and the catalog flips, so a worker killed mid-job leaves nothing a player can reach, and the
+ * bus redelivers the uncommitted job. AppError (bad input) -> failed at once; anything else is
+ * retried through the bus up to maxAttempts, then failed.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from '@platform/logging';
+import type { Config } from '@platform/config';
+import type { ObjectStore } from '@platform/storage';
+import type { Bus, Consumer, ReceivedMessage } from '@platform/bus';
+import type { Cache } from '@platform/cache';
+import type { Registry } from 'prom-client';
+import type { Kysely } from 'kysely';
+import { AppError, isAppError } from '@platform/errors';
+import { INGEST_JOBS_TOPIC, ingestProgressKey, ZIngestJob, type TIngestJob, type TIngestProgress, type TIngestStage } from '@platform/models';
+import { getTrack, invalidateTrack, markTrackFailed, markTrackReady } from '@platform/catalog';
+import {
+  packageRenditions, probeAudio, readTags, renderCovers, transcodeLadder,
+  type PackagedRendition, type ToolPaths,
+} from '@platform/media';
+import { createPackagerMetrics, type PackagerMetrics } from './metrics';
+
+export const PACKAGER_GROUP = 'packager';
+/** Progress records outlive the job long enough for the portal to show the outcome. */
+const PROGRESS_TTL_MS = 7 * 86400_000;
+const ATTEMPTS_TTL_MS = 7 * 86400_000;
+/** Where each stage starts in the job's overall percent. */
+const STAGE_SPAN: Record<string, [number, number]> = {
+  downloading: [0, 5], probing: [5, 10], transcoding: [10, 70], packaging: [70, 80], uploading: [80, 97], publishing: [97, 100],
+};
+
+export interface PackagerDeps {
+  config: Pick<Config, 'SEGMENT_DURATION_S' | 'PACKAGER_CONCURRENCY'>;
+  logger: Logger;
+  metrics: Registry;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  sql: Kysely<any>;
+  objects: ObjectStore;
+  bus: Bus;
+  cache: Cache;
+}
+
+export interface PackagerOptions {
+  /** Jobs processed at once (default config.PACKAGER_CONCURRENCY). */
+  concurrency?: number;
+  /** ffmpeg processes per job (default 1: with several workers, one core per job is the most throughput). */
+  threadsPerJob?: number;
+  /** Attempts for unexpected errors before the track is marked failed (default 3). */
+  maxAttempts?: number;
+  tmpDir?: string;
+  topic?: string;
+  groupId?: string;
+  tools?: ToolPaths;
+  /** Observability hook (and tests): called at every stage change. */
+  onStage?: (job: TIngestJob, stage: TIngestStage) => void;
+}
+
+export type JobOutcome = 'ready' | 'failed' | 'skipped';
+
+export interface PackagerWorker {
+  start(): Promise<void>;
+  /** Stop consuming. `abort: true` kills the jobs in flight (their messages stay uncommitted and are redelivered). */
+  stop(opts?: { abort?: boolean }): Promise<void>;
+  /** One job, outside the bus (CLI, tests). Throws on unexpected errors (the bus would retry). */
+  processJob(job: TIngestJob, signal?: AbortSignal): Promise<JobOutcome>;
+}
+
+/** Object-store prefix of one version's outputs. */
+export const trackPrefix = (trackId: string, version: number): string => `tracks/${trackId}/v${version}/`;
+
+class Semaphore {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    return () => {
+      this.active--;
+      this.queue.shift()?.();
+    };
+  }
+}
+
+/** Catalog rendition: FLAC has no nominal bitrate, so it carries the measured average. */
+function catalogRendition(p: PackagedRendition) {
+  return { codec: p.codec, bitrateKbps: p.bitrateKbps ?? Math.round(p.averageBandwidth / 1000), container: p.container };
+}
+
+export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions = {}): PackagerWorker {
+  const log = deps.logger.child({ component: 'packager' });
+  const metrics: PackagerMetrics = createPackagerMetrics(deps.metrics);
+  const topic = opts.topic ?? INGEST_JOBS_TOPIC;
+  const maxAttempts = opts.maxAttempts ?? 3;
+  const slots = new Semaphore(opts.concurrency ?? deps.config.PACKAGER_CONCURRENCY);
+  const inflight = new Set<AbortController>();
+  let consumer: Consumer | null = null;
+
+  async function setProgress(job: TIngestJob, stage: TIngestStage, stagePercent = 0, error?: { code: string; detail: string }): Promise<void> {
+    const span = STAGE_SPAN[stage];
+    const percent = stage === 'ready' ? 100 : span ? Math.round(span[0] + ((span[1] - span[0]) * stagePercent) / 100) : 0;
+    const rec: TIngestProgress = { stage, percent, updatedAt: new Date().toISOString(), version: job.version, ...(error ? { error } : {}) };
+    // Progress is best effort: a cache hiccup must not fail a job.
+    await deps.cache.set(ingestProgressKey(job.trackId), JSON.stringify(rec), PROGRESS_TTL_MS).catch((err) => log.warn({ err }, 'progress write failed'));
+  }
+
+  async function fail(job: TIngestJob, code: string, detail: string): Promise<void> {
+    await markTrackFailed(deps.sql, { trackId: job.trackId, version: job.version, code, detail });
+    await invalidateTrack(deps.cache, job.trackId).catch(() => undefined);
+    await setProgress(job, 'failed', 0, { code, detail });
+    metrics.failures.inc({ code });
+  }
+
+  async function processJob(job: TIngestJob, signal?: AbortSignal): Promise<JobOutcome> {
+    const jlog = log.child({ trackId: job.trackId, version: job.version });
+    const prefix = trackPrefix(job.trackId, job.version);
+    const started = Date.now();
+    let stageStarted = started;
+    let currentStage: TIngestStage = 'downloading';
+    let lastWrite = 0;
+    const stage = async (s: TIngestStage) => {
+      metrics.stageSeconds.observe({ stage: currentStage }, (Date.now() - stageStarted) / 1000);
+      currentStage = s;
+      stageStarted = Date.now();
+      opts.onStage?.(job, s);
+      await setProgress(job, s);
+    };
+    const stageProgress = (percent: number) => {
+      // At most two cache writes a second per job.
+      if (Date.now() - lastWrite < 500) return;
+      lastWrite = Date.now();
+      void setProgress(job, currentStage, percent);
+    };
+
+    const track = await getTrack(deps.sql, job.trackId);
+    if (!track) {
+      jlog.warn('job for a track that does not exist (deleted?): skipping');
+      return 'skipped';
+    }
+    if (track.publishedVersion !== null && track.publishedVersion >= job.version) {
+      jlog.info('version already published (redelivered job): skipping');
+      return 'skipped';
+    }
+    if (track.currentVersion > job.version) {
+      jlog.info({ currentVersion: track.currentVersion }, 'superseded by a newer upload: skipping');
+      return 'skipped';
+    }
+
+    const work = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), `packager-${job.trackId}-v${job.version}-`));
+    const media = { logger: jlog, tmpDir: work, threads: opts.threadsPerJob ?? 1, signal, tools: opts.tools };
+    try {
+      opts.onStage?.(job, 'downloading');
+      await setProgress(job, 'downloading');
+      const ext = job.source.format === 'flac' ? 'flac' : 'wav';
+      const original = path.join(work, `original.${ext}`);
+      if (!(await deps.objects.getFile(job.originalKey, original))) {
+        throw new AppError('not_found', `The original upload (${job.originalKey}) is missing from storage. Upload the file again.`);
+      }
+
+      await stage('probing');
+      const probe = await probeAudio(original, media);
+      const tags = await readTags(original);
+
+      await stage('transcoding');
+      const encDir = path.join(work, 'enc');
+      const tr = await transcodeLadder(original, encDir, { ...media, probe, onProgress: (p) => stageProgress(p.percent) });
+
+      await stage('packaging');
+      const outDir = path.join(work, 'out');
+      const pkg = await packageRenditions(tr.renditions, outDir, { ...media, segmentDurationS: deps.config.SEGMENT_DURATION_S });
+      for (const r of pkg.renditions) {
+        // Players see the playlist's duration: priming must have been trimmed (MP3 in TS keeps ~1 frame).
+        if (Math.abs(r.durationMs - probe.durationMs) > 50) {
+          throw new Error(`Rendition ${r.id} lasts ${r.durationMs} ms, the source ${probe.durationMs} ms.`);
+        }
+      }
+      const extras: { rel: string; data: Buffer | string; contentType: string }[] = [
+        { rel: 'peaks.json', data: JSON.stringify({ v: 1, buckets: tr.peaks?.length ?? 0, durationMs: probe.durationMs, peaks: tr.peaks ?? [] }), contentType: 'application/json' },
+      ];
+      // An embedded picture becomes the cover unless the musician uploaded one (ingest's cover wins).
+      let coverKey: string | undefined;
+      if (tags.picture && !track.coverKey) {
+        try {
+          for (const c of await renderCovers(tags.picture.data)) extras.push({ rel: `cover/${c.size}.jpg`, data: c.data, contentType: c.mimeType });
+          coverKey = `${prefix}cover`;
+        } catch (e) {
+          jlog.warn({ err: e }, 'embedded picture unreadable: no cover');
+        }
+      }
+
+      await stage('uploading');
+      // A previous attempt may have left objects (it crashed before publishing): start from a clean prefix.
+      await deps.objects.deletePrefix(prefix);
+      await uploadAll(deps.objects, outDir, prefix, pkg.files, extras, signal, stageProgress);
+
+      await stage('publishing');
+      signal?.throwIfAborted();
+      const applied = await markTrackReady(deps.sql, {
+        trackId: job.trackId,
+        version: job.version,
+        durationMs: probe.durationMs,
+        loudness: tr.loudness ? { integratedLufs: tr.loudness.integratedLufs, truePeakDb: tr.loudness.truePeakDb, gainDb: tr.loudness.gainDb } : null,
+        renditions: pkg.renditions.map(catalogRendition),
+        coverKey: coverKey ?? null,
+        peaksKey: `${prefix}peaks.json`,
+        notes: { downmixed: probe.downmix, source: { format: probe.format, sampleRate: probe.sampleRate, bitsPerSample: probe.bitsPerSample, channels: probe.channels } },
+      });
+      await invalidateTrack(deps.cache, job.trackId).catch(() => undefined);
+      if (!applied) {
+        jlog.info('a newer version was published meanwhile: this one stays unpublished');
+        return 'skipped';
+      }
+      opts.onStage?.(job, 'ready');
+      await setProgress(job, 'ready', 100);
+      metrics.audioSeconds.inc(probe.durationMs / 1000);
+      jlog.info({ ms: Date.now() - started, renditions: pkg.renditions.length, lufs: tr.loudness?.integratedLufs }, 'track ready');
+      return 'ready';
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      if (isAppError(e) && e.status < 500) {
+        jlog.info({ code: e.code, detail: e.detail }, 'track failed');
+        await fail(job, e.code, e.detail);
+        return 'failed';
+      }
+      throw e;
+    } finally {
+      metrics.stageSeconds.observe({ stage: currentStage }, (Date.now() - stageStarted) / 1000);
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  async function handle(msg: ReceivedMessage, heartbeat: () => Promise<void>): Promise<void> {
+    let job: TIngestJob;
+    try {
+      job = ZIngestJob.parse(JSON.parse(msg.value.toString('utf8')));
+    } catch (err) {
+      // A message no worker can ever read: log it and move on rather than block the partition.
+      log.error({ err, offset: msg.offset, partition: msg.partition }, 'invalid ingest job: dropped');
+      metrics.jobs.inc({ outcome: 'invalid' });
+      return;
+    }
+    const release = await slots.acquire();
+    const ac = new AbortController();
+    inflight.add(ac);
+    metrics.inflight.inc();
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 3000);
+    const started = Date.now();
+    try {
+      const outcome = await processJob(job, ac.signal);
+      metrics.jobs.inc({ outcome });
+      metrics.jobSeconds.observe({ outcome }, (Date.now() - started) / 1000);
+      await deps.cache.del(attemptsKey(job)).catch(() => undefined);
+    } catch (err) {
+      if (ac.signal.aborted) throw err; // stopping: leave the message uncommitted
+      const attempts = await deps.cache.incr(attemptsKey(job), ATTEMPTS_TTL_MS).catch(() => maxAttempts);
+      if (attempts >= maxAttempts) {
+        log.error({ err, trackId: job.trackId, version: job.version, attempts }, 'job failed for good');
+        await fail(job, 'internal_error', 'Processing failed repeatedly on our side. Try uploading again later; if it keeps failing, contact support.');
+        metrics.jobs.inc({ outcome: 'failed' });
+        metrics.jobSeconds.observe({ outcome: 'failed' }, (Date.now() - started) / 1000);
+        return;
+      }
+      log.warn({ err, trackId: job.trackId, version: job.version, attempts }, 'job failed, the bus will deliver it again');
+      metrics.jobs.inc({ outcome: 'retried' });
+      throw err;
+    } finally {
+      clearInterval(beat);
+      metrics.inflight.dec();
+      inflight.delete(ac);
+      release();
+    }
+  }
+
+  return {
+    processJob,
+    async start() {
+      await deps.bus.ensureTopic(topic);
+      consumer = await deps.bus.subscribe({
+        topic,
+        groupId: opts.groupId ?? PACKAGER_GROUP,
+        maxBatchSize: 1,
+        retryBackoffMs: 1000,
+        eachBatch: async (messages, ctx) => {
+          for (const m of messages) await handle(m, ctx.heartbeat);
+        },
+      });
+      log.info({ topic, concurrency: opts.concurrency ?? deps.config.PACKAGER_CONCURRENCY }, 'packager consuming');
+    },
+    async stop(stopOpts = {}) {
+      if (stopOpts.abort) for (const ac of inflight) ac.abort(new Error('packager stopping'));
+      await consumer?.stop();
+      consumer = null;
+    },
+  };
+}
+
+const attemptsKey = (job: TIngestJob) => `ingest:attempts:${job.trackId}:v${job.version}`;
+
+/** Media first (parallel), then media playlists, then master + MPD: a reader never sees a manifest before what it points to. */
+async function uploadAll(
+  objects: ObjectStore,
+  dir: string,
+  prefix: string,
+  files: string[],
+  extras: { rel: string; data: Buffer | string; contentType: string }[],
+  signal: AbortSignal | undefined,
+  onProgress: (percent: number) => void,
+): Promise<void> {
+  const isManifest = (f: string) => f.endsWith('.m3u8') || f.endsWith('.mpd');
+  const media = files.filter((f) => !isManifest(f));
+  const playlists = files.filter((f) => isManifest(f) && f.includes('/'));
+  const top = files.filter((f) => isManifest(f) && !f.includes('/'));
+  const total = files.length + extras.length;
+  let done = 0;
+  const tick = () => onProgress((++done / total) * 100);
+  const pool = async <T>(items: T[], n: number, fn: (x: T) => Promise<void>) => {
+    let i = 0;
+    await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (i < items.length) {
+        signal?.throwIfAborted();
+        const item = items[i++];
+        await fn(item);
+        tick();
+      }
+    }));
+  };
+  await pool(media, 8, (f) => objects.putFile(prefix + f, path.join(dir, f)).then(() => undefined));
+  await pool(extras, 4, (x) => objects.put(prefix + x.rel, x.data, { contentType: x.contentType }).then(() => undefined));
+  await pool(playlists, 8, (f) => objects.putFile(prefix + f, path.join(dir, f), { contentType: 'application/vnd.apple.mpegurl' }).then(() => undefined));
+  for (const f of top) {
+    signal?.throwIfAborted();
+    await objects.putFile(prefix + f, path.join(dir, f), { contentType: f.endsWith('.mpd') ? 'application/dash+xml' : 'application/vnd.apple.mpegurl' });
+    tick();
+  }
+}
