@@ -1,0 +1,704 @@
+/**
+ * The CDN edge (:8081), the public media host players talk to.
+ *
+ * Request path, in this order (cheap refusals first, so an invalid request costs the origin nothing):
+ *   URL length -> method -> `/g/{grant}/{key}` split -> key syntax (shared with the origin) ->
+ *   grant (HMAC, memoized per grant) -> memory LRU -> [slow path] disk tier -> parent edge chosen by
+ *   consistent hashing -> origin.
+ *
+ * The hot path (a fresh hit) is raw node:http writing a cached Buffer with a header array built when
+ * the object entered the cache: no framework, no per-request allocation beyond what node needs.
+ * The cache key is the object key alone: grants, CMCD and any other query never enter it.
+ *
+ * Freshness follows the origin's Cache-Control: immutable segments stay fresh; manifests are served
+ * stale while one background revalidation runs (stale-while-revalidate), and when the origin fails
+ * or times out a stale copy is served (stale-if-error) with `X-Cache: STALE`. Concurrent misses for
+ * one key share one upstream fetch (coalescing).
+ */
+import http, { type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { PlatformDeps } from '@platform/runtime';
+import { AppError, toProblem, type ErrorCode } from '@platform/errors';
+import {
+  EDGE_AUTH_HEADER,
+  GrantVerifier,
+  MEDIA_TYPES,
+  createEdgeCredentialCheck,
+  etagMatches,
+  isManifestExt,
+  loadEdgeOriginSecret,
+  loadSigningKeys,
+  parseMediaKey,
+  parseRange,
+  type GrantFailure,
+  type MediaKey,
+  type SigningKey,
+} from '@platform/grants';
+import { ByteLru } from './byte-lru';
+import { DiskCache, type DiskMeta } from './disk-cache';
+import { HashRing } from './hash-ring';
+import { readCmcd } from './cmcd';
+import { nextSegmentKeys } from './next-segments';
+import { Upstream, UpstreamError, type UpstreamResponse } from './upstream';
+
+export interface EdgeOptions {
+  /** Verify grants with these keys (default: loadSigningKeys(config)). */
+  signingKeys: SigningKey[];
+  /** Credential presented to the origin and parents (default: loadEdgeOriginSecret(config)). */
+  edgeOriginSecret: string;
+  /** Default ORIGIN_URL, else http://127.0.0.1:ORIGIN_PORT. */
+  originUrl: string;
+  /** Default EDGE_PARENTS. */
+  parents: readonly string[];
+  /** This edge's own URL, if it appears in `parents` (keys hashed to it go straight to the origin). */
+  selfUrl?: string;
+  /** Default EDGE_CACHE_BYTES. */
+  cacheBytes: number;
+  /** Default EDGE_DISK_CACHE_DIR; unset = no disk tier. */
+  diskCacheDir?: string;
+  diskCacheBytes: number;
+  /** An upstream fetch that has not completed by then fails (and stale is served if we have it). */
+  originTimeoutMs: number;
+  /** How many following segments to prefetch when a numbered segment is requested. */
+  prefetchSegments: number;
+  /** Log 1 in N cache hits (misses, stale answers and errors are always logged). */
+  accessLogSampleEvery: number;
+  /** How long a 404 from upstream is remembered, so a burst of bad URLs costs the origin one fetch. */
+  negativeTtlMs: number;
+  /** Largest object the edge will fetch and hold. */
+  maxObjectBytes: number;
+  /**
+   * Session-bound grants: 'when-present' checks the `sid` cookie against the grant when the browser
+   * sends one (edge on the same site as the web app), 'required' refuses bound grants without it,
+   * 'off' ignores binding.
+   */
+  sessionBinding: 'off' | 'when-present' | 'required';
+  /** Cap on how long a manifest counts as fresh here, below the origin's max-age (tests, live edits). */
+  maxManifestFreshMs?: number;
+}
+
+export type EdgeDeps = Pick<PlatformDeps, 'config' | 'logger' | 'metrics'> & Partial<EdgeOptions>;
+
+export type CacheResult = 'HIT' | 'MISS' | 'STALE';
+
+interface Entry {
+  key: string;
+  /** 200, or 404 for a remembered miss. */
+  status: number;
+  body: Buffer;
+  size: number;
+  etag: string;
+  contentType: string;
+  lastModified: string;
+  cacheControl: string;
+  storedAt: number;
+  /** Until then served as HIT; Infinity for immutable objects. */
+  freshUntil: number;
+  /** Until then served STALE immediately while one background revalidation runs. */
+  swrUntil: number;
+  /** Until then served STALE when upstream fails. */
+  errorUntil: number;
+  /** Prebuilt header arrays for a 200 answer, per X-Cache value. */
+  hitHeaders: string[];
+  /** Prefetch of the following segments was already started from this entry. */
+  hasPrefetched: boolean;
+  isSegment: boolean;
+  /** Read back from the disk tier (reported as a HIT: the origin was not asked). */
+  isFromDisk: boolean;
+}
+
+const MAX_URL_CHARS = 1024;
+const ENTRY_OVERHEAD = 512;
+
+const CORS_HEADERS = [
+  'access-control-allow-origin', '*',
+  'access-control-expose-headers', 'content-length, content-range, etag, x-cache, age, accept-ranges',
+  'timing-allow-origin', '*',
+];
+const PREFLIGHT_HEADERS = [
+  'access-control-allow-origin', '*',
+  'access-control-allow-methods', 'GET, HEAD, OPTIONS',
+  // hls.js/dash.js send Range and, with CMCD in headers mode, the four CMCD-* headers.
+  'access-control-allow-headers', 'range, if-none-match, if-modified-since, cmcd-request, cmcd-object, cmcd-status, cmcd-session',
+  'access-control-max-age', '86400',
+  'content-length', '0',
+];
+
+function problemBody(code: ErrorCode, detail: string): { status: number; body: Buffer } {
+  const e = new AppError(code, detail);
+  return { status: e.status, body: Buffer.from(JSON.stringify(toProblem(e))) };
+}
+
+const GRANT_DETAIL: Record<GrantFailure | 'missing', string> = {
+  missing: 'This media URL carries no grant; get signed URLs from GET /api/tracks/:id/playback.',
+  malformed: 'The grant in this URL is not a valid grant; get fresh URLs from GET /api/tracks/:id/playback.',
+  unknown_kid: 'The grant was signed with a key this edge does not know (rotated out); get fresh URLs from GET /api/tracks/:id/playback.',
+  bad_signature: 'The grant does not cover this object (another track or version, or altered); get fresh URLs from GET /api/tracks/:id/playback.',
+  expired: 'The grant has expired; get fresh URLs from GET /api/tracks/:id/playback.',
+  session_mismatch: 'The grant was issued to another session; get fresh URLs from GET /api/tracks/:id/playback.',
+};
+const GRANT_PROBLEMS = Object.fromEntries(Object.entries(GRANT_DETAIL).map(([k, d]) => [k, problemBody('invalid_grant', d)])) as Record<GrantFailure | 'missing', { status: number; body: Buffer }>;
+const PROBLEMS = {
+  tooLong: problemBody('bad_request', `The URL is longer than ${MAX_URL_CHARS} characters; media URLs are much shorter.`),
+  badPath: problemBody('bad_request', 'Not a media object path: expected /g/{grant}/tracks/{trackId}/v{n}/{file}.'),
+  method: problemBody('method_not_allowed', 'The edge serves GET, HEAD and OPTIONS only.'),
+  notFound: problemBody('not_found', 'No such path on the edge; media lives under /g/{grant}/tracks/...'),
+  objectNotFound: problemBody('not_found', 'No such media object in this track version.'),
+  forbidden: problemBody('forbidden', 'This path is for edges of the same CDN only.'),
+  timeout: problemBody('timeout', 'The origin did not answer in time and this edge holds no copy; retry shortly.'),
+  badGateway: problemBody('bad_gateway', 'The origin failed and this edge holds no copy; retry shortly.'),
+};
+
+interface CacheControl {
+  maxAge: number;
+  swr: number;
+  sie: number;
+  isImmutable: boolean;
+  isNoStore: boolean;
+}
+function parseCacheControl(value: string | undefined): CacheControl {
+  const cc: CacheControl = { maxAge: 0, swr: 0, sie: 0, isImmutable: false, isNoStore: false };
+  if (!value) return cc;
+  for (const part of value.toLowerCase().split(',')) {
+    const [k, v] = part.trim().split('=');
+    const n = Number(v);
+    if (k === 'max-age' || k === 's-maxage') cc.maxAge = Math.max(cc.maxAge, Number.isFinite(n) ? n : 0);
+    else if (k === 'stale-while-revalidate') cc.swr = Number.isFinite(n) ? n : 0;
+    else if (k === 'stale-if-error') cc.sie = Number.isFinite(n) ? n : 0;
+    else if (k === 'immutable') cc.isImmutable = true;
+    else if (k === 'no-store' || k === 'private') cc.isNoStore = true;
+  }
+  return cc;
+}
+
+export interface EdgeServer {
+  server: Server;
+  listen(port?: number, host?: string): Promise<Server>;
+  close(): Promise<void>;
+  /** Live counters (the same numbers /metrics exposes). */
+  stats(): EdgeStats;
+}
+
+export interface EdgeStats {
+  hits: number;
+  misses: number;
+  stale: number;
+  refused: number;
+  originFetches: number;
+  parentFetches: number;
+  bytesServed: number;
+  cacheBytes: number;
+  cacheEntries: number;
+}
+
+export function createEdgeServer(deps: EdgeDeps): EdgeServer {
+  const { config, metrics } = deps;
+  const logger = deps.logger.child({ service: 'edge', edge: config.EDGE_ID });
+  const opts: EdgeOptions = {
+    signingKeys: deps.signingKeys ?? loadSigningKeys(config),
+    edgeOriginSecret: deps.edgeOriginSecret ?? loadEdgeOriginSecret(config),
+    originUrl: deps.originUrl ?? config.ORIGIN_URL ?? `http://127.0.0.1:${config.ORIGIN_PORT}`,
+    parents: deps.parents ?? config.EDGE_PARENTS ?? [],
+    selfUrl: deps.selfUrl ?? config.EDGE_PUBLIC_URL,
+    cacheBytes: deps.cacheBytes ?? config.EDGE_CACHE_BYTES,
+    diskCacheDir: deps.diskCacheDir ?? config.EDGE_DISK_CACHE_DIR,
+    diskCacheBytes: deps.diskCacheBytes ?? 8 * 1024 ** 3,
+    originTimeoutMs: deps.originTimeoutMs ?? 3000,
+    prefetchSegments: deps.prefetchSegments ?? 2,
+    accessLogSampleEvery: Math.max(1, deps.accessLogSampleEvery ?? 100),
+    negativeTtlMs: deps.negativeTtlMs ?? 5000,
+    maxObjectBytes: deps.maxObjectBytes ?? 64 * 1024 * 1024,
+    sessionBinding: deps.sessionBinding ?? 'when-present',
+    maxManifestFreshMs: deps.maxManifestFreshMs,
+  };
+  const verifier = new GrantVerifier(opts.signingKeys);
+  const isEdgeCredential = createEdgeCredentialCheck(opts.edgeOriginSecret);
+  const originBase = new URL(opts.originUrl);
+  const normalize = (u: string) => u.replace(/\/+$/, '');
+  const selfUrl = opts.selfUrl ? normalize(opts.selfUrl) : null;
+  const ring = new HashRing(opts.parents.map(normalize));
+  const upstream = new Upstream(opts.originTimeoutMs, opts.maxObjectBytes);
+  const upstreamAuth = { [EDGE_AUTH_HEADER]: opts.edgeOriginSecret };
+
+  // Plain numbers on the hot path; prom-client reads them when /metrics is scraped.
+  const s: EdgeStats = { hits: 0, misses: 0, stale: 0, refused: 0, originFetches: 0, parentFetches: 0, bytesServed: 0, cacheBytes: 0, cacheEntries: 0 };
+  let evictions = 0;
+  let upstreamErrors = 0;
+  const lru = new ByteLru<Entry>(opts.cacheBytes, () => evictions++);
+  const disk = opts.diskCacheDir ? new DiskCache(opts.diskCacheDir, opts.diskCacheBytes, (err) => logger.warn({ err }, 'disk cache error')) : null;
+  const inflight = new Map<string, Promise<Entry>>();
+
+  const registers = [metrics];
+  new Counter({
+    name: 'edge_cache_requests_total',
+    help: 'Media requests answered from this edge, by X-Cache result.',
+    labelNames: ['result'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.labels('HIT').inc(s.hits);
+      this.labels('MISS').inc(s.misses);
+      this.labels('STALE').inc(s.stale);
+    },
+  });
+  new Gauge({
+    name: 'edge_cache_hit_ratio',
+    help: 'Share of media requests served from cache (HIT + STALE) since start.',
+    registers,
+    collect() {
+      const total = s.hits + s.misses + s.stale;
+      this.set(total === 0 ? 0 : (s.hits + s.stale) / total);
+    },
+  });
+  new Counter({ name: 'edge_refused_total', help: 'Requests refused before the cache (bad URL, bad or missing grant).', registers, collect() { this.reset(); this.inc(s.refused); } });
+  new Counter({
+    name: 'edge_upstream_fetches_total',
+    help: 'Fetches this edge made upstream, by target.',
+    labelNames: ['target'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.labels('origin').inc(s.originFetches);
+      this.labels('parent').inc(s.parentFetches);
+    },
+  });
+  new Counter({ name: 'edge_upstream_errors_total', help: 'Upstream fetches that failed (timeout, network, 5xx).', registers, collect() { this.reset(); this.inc(upstreamErrors); } });
+  new Counter({ name: 'edge_bytes_served_total', help: 'Body bytes sent to clients.', registers, collect() { this.reset(); this.inc(s.bytesServed); } });
+  new Gauge({ name: 'edge_cache_bytes', help: 'Bytes held by the in-memory cache.', registers, collect() { this.set(lru.bytes); } });
+  new Gauge({ name: 'edge_cache_entries', help: 'Objects held by the in-memory cache.', registers, collect() { this.set(lru.count); } });
+  new Counter({ name: 'edge_cache_evictions_total', help: 'Objects evicted from memory to stay within EDGE_CACHE_BYTES.', registers, collect() { this.reset(); this.inc(evictions); } });
+  const latency = new Histogram({
+    name: 'edge_request_duration_seconds',
+    help: 'Time from request to response end for media requests, by X-Cache result.',
+    labelNames: ['result'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const latencyHit = latency.labels('HIT');
+  const latencyMiss = latency.labels('MISS');
+  const latencyStale = latency.labels('STALE');
+  const upstreamLatency = new Histogram({
+    name: 'edge_upstream_duration_seconds',
+    help: 'Upstream fetch time (origin or parent).',
+    labelNames: ['target'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+
+  // ---- cache entries ------------------------------------------------------------------------
+
+  function headersFor(e: Entry, result: CacheResult): string[] {
+    return [
+      'content-type', e.contentType,
+      'content-length', String(e.body.length),
+      'etag', e.etag,
+      'last-modified', e.lastModified,
+      'cache-control', e.cacheControl,
+      'accept-ranges', 'bytes',
+      'x-cache', result,
+      ...CORS_HEADERS,
+    ];
+  }
+
+  function makeEntry(media: MediaKey, res: UpstreamResponse, now: number): Entry {
+    const cc = parseCacheControl(res.headers['cache-control'] as string | undefined);
+    const isManifest = isManifestExt(media.ext);
+    let freshUntil = cc.isImmutable ? Infinity : now + cc.maxAge * 1000;
+    if (isManifest && opts.maxManifestFreshMs !== undefined) freshUntil = Math.min(freshUntil, now + opts.maxManifestFreshMs);
+    const e: Entry = {
+      key: media.key,
+      status: 200,
+      body: res.body,
+      size: res.body.length + ENTRY_OVERHEAD,
+      etag: (res.headers.etag as string | undefined) ?? `"${res.body.length}-${now}"`,
+      contentType: MEDIA_TYPES[media.ext],
+      lastModified: (res.headers['last-modified'] as string | undefined) ?? new Date(now).toUTCString(),
+      cacheControl: (res.headers['cache-control'] as string | undefined) ?? 'public, max-age=10',
+      storedAt: now,
+      freshUntil,
+      swrUntil: freshUntil + cc.swr * 1000,
+      // Without an explicit stale-if-error we still prefer an old copy to an error for a day.
+      errorUntil: freshUntil + (cc.sie || 86400) * 1000,
+      hitHeaders: [],
+      hasPrefetched: false,
+      isSegment: !isManifest,
+      isFromDisk: false,
+    };
+    e.hitHeaders = headersFor(e, 'HIT');
+    return e;
+  }
+
+  function negativeEntry(key: string, now: number): Entry {
+    return {
+      key, status: 404, body: PROBLEMS.objectNotFound.body, size: ENTRY_OVERHEAD, etag: '', contentType: 'application/problem+json',
+      lastModified: '', cacheControl: 'no-store', storedAt: now, freshUntil: now + opts.negativeTtlMs, swrUntil: 0, errorUntil: 0,
+      hitHeaders: [], hasPrefetched: true, isSegment: false, isFromDisk: false,
+    };
+  }
+
+  function entryFromDisk(meta: DiskMeta, body: Buffer): Entry {
+    const e: Entry = {
+      key: meta.key, status: 200, body, size: body.length + ENTRY_OVERHEAD, etag: meta.etag, contentType: meta.contentType,
+      lastModified: meta.lastModified, cacheControl: meta.cacheControl, storedAt: meta.storedAt,
+      freshUntil: meta.freshUntil ?? Infinity, swrUntil: meta.swrUntil ?? Infinity, errorUntil: meta.errorUntil ?? Infinity,
+      hitHeaders: [], hasPrefetched: false, isSegment: !/\.(m3u8|mpd|json)$/.test(meta.key), isFromDisk: true,
+    };
+    e.hitHeaders = headersFor(e, 'HIT');
+    return e;
+  }
+
+  function store(e: Entry): void {
+    lru.set(e.key, e);
+    if (disk && e.status === 200) {
+      const nullIfInf = (n: number) => (Number.isFinite(n) ? n : null);
+      disk
+        .write({ key: e.key, status: 200, etag: e.etag, contentType: e.contentType, lastModified: e.lastModified, cacheControl: e.cacheControl,
+          storedAt: e.storedAt, freshUntil: nullIfInf(e.freshUntil), swrUntil: nullIfInf(e.swrUntil), errorUntil: nullIfInf(e.errorUntil) }, e.body)
+        .catch((err) => logger.warn({ err, key: e.key }, 'disk cache write failed'));
+    }
+  }
+
+  // ---- upstream -----------------------------------------------------------------------------
+
+  async function fetchUpstream(media: MediaKey, previous: Entry | undefined, isFromChild: boolean): Promise<Entry> {
+    const headers: Record<string, string> = { ...upstreamAuth };
+    if (previous && previous.status === 200) headers['if-none-match'] = previous.etag;
+    let res: UpstreamResponse | null = null;
+    // Tiered cache: a miss goes to the parent that owns this key; requests that came from a child
+    // go straight to the origin so a misconfigured ring can never loop.
+    const parent = isFromChild ? null : ring.nodeFor(media.key);
+    if (parent && parent !== selfUrl) {
+      const t0 = performance.now();
+      try {
+        s.parentFetches++;
+        res = await upstream.get(new URL(parent), `/_edge/${media.key}`, headers);
+        upstreamLatency.labels('parent').observe((performance.now() - t0) / 1000);
+        if (res.status >= 500 || res.status === 403) {
+          logger.warn({ parent, status: res.status, key: media.key }, 'parent edge failed; going to origin');
+          res = null;
+        }
+      } catch (err) {
+        logger.warn({ parent, err: (err as Error).message, key: media.key }, 'parent edge unreachable; going to origin');
+        res = null;
+      }
+    }
+    if (!res) {
+      const t0 = performance.now();
+      s.originFetches++;
+      try {
+        res = await upstream.get(originBase, `/${media.key}`, headers);
+      } catch (err) {
+        upstreamErrors++;
+        throw err;
+      }
+      upstreamLatency.labels('origin').observe((performance.now() - t0) / 1000);
+    }
+    const now = Date.now();
+    if (res.status === 200) {
+      const e = makeEntry(media, res, now);
+      store(e);
+      return e;
+    }
+    if (res.status === 304 && previous) {
+      // Same bytes; only the freshness moves forward.
+      const e = makeEntry(media, { ...res, body: previous.body, headers: { ...res.headers, etag: previous.etag, 'cache-control': res.headers['cache-control'] ?? previous.cacheControl } }, now);
+      store(e);
+      return e;
+    }
+    if (res.status === 404) {
+      const e = negativeEntry(media.key, now);
+      lru.set(e.key, e);
+      return e;
+    }
+    upstreamErrors++;
+    if (res.status === 403) logger.error({ key: media.key }, 'origin refused this edge: EDGE_ORIGIN_SECRET differs between edge and origin');
+    throw new UpstreamError(`upstream answered ${res.status}`, 'status', res.status);
+  }
+
+  /** One upstream fetch per key at a time, however many requests wait for it. */
+  function load(media: MediaKey, previous: Entry | undefined, isFromChild: boolean): Promise<Entry> {
+    let p = inflight.get(media.key);
+    if (p) return p;
+    p = (async () => {
+      if (disk && !previous) {
+        const d = await disk.read(media.key);
+        if (d && d.meta.status === 200) {
+          const e = entryFromDisk(d.meta, d.body);
+          if (e.freshUntil > Date.now()) {
+            lru.set(e.key, e);
+            return e;
+          }
+          previous = e;
+        }
+      }
+      return fetchUpstream(media, previous, isFromChild);
+    })().finally(() => inflight.delete(media.key));
+    inflight.set(media.key, p);
+    return p;
+  }
+
+  function prefetchAfter(e: Entry, media: MediaKey, isFromChild: boolean): void {
+    e.hasPrefetched = true;
+    for (const key of nextSegmentKeys(media.key, opts.prefetchSegments)) {
+      if (lru.has(key) || inflight.has(key)) continue;
+      const next = parseMediaKey(key);
+      if (next) load(next, undefined, isFromChild).catch(() => undefined);
+    }
+  }
+
+  // ---- responses ----------------------------------------------------------------------------
+
+  let sampleCounter = 0;
+
+  function accessLog(req: IncomingMessage, query: string, key: string, status: number, result: string, bytes: number, t0: number): void {
+    logger.info({ m: req.method, key, status, cache: result, bytes, ms: Math.round((performance.now() - t0) * 100) / 100, cmcd: readCmcd(query, req.headers) ?? undefined, ua: req.headers['user-agent'] }, 'access');
+  }
+
+  function sendProblem(res: ServerResponse, p: { status: number; body: Buffer }, extra?: string[]): void {
+    const h = ['content-type', 'application/problem+json', 'content-length', String(p.body.length), 'cache-control', 'no-store', ...CORS_HEADERS];
+    if (extra) h.push(...extra);
+    res.writeHead(p.status, h);
+    res.end(p.body);
+  }
+
+  function serveEntry(req: IncomingMessage, res: ServerResponse, e: Entry, result: CacheResult): number {
+    if (e.status !== 200) {
+      sendProblem(res, PROBLEMS.objectNotFound);
+      return 404;
+    }
+    const headers = result === 'HIT' ? e.hitHeaders : headersFor(e, result);
+    const inm = req.headers['if-none-match'];
+    if (inm !== undefined && etagMatches(inm, e.etag)) {
+      res.writeHead(304, ['etag', e.etag, 'cache-control', e.cacheControl, 'x-cache', result, ...CORS_HEADERS]);
+      res.end();
+      return 304;
+    }
+    const rangeHeader = req.headers.range;
+    if (rangeHeader !== undefined) {
+      const r = parseRange(rangeHeader, e.body.length);
+      if (r.kind === 'unsatisfiable') {
+        sendProblem(res, problemBody('range_not_satisfiable', `The object is ${e.body.length} bytes; ask for a range inside it.`), ['content-range', `bytes */${e.body.length}`]);
+        return 416;
+      }
+      if (r.kind === 'ok') {
+        const part = e.body.subarray(r.start, r.end + 1);
+        const h = headers.slice();
+        h[3] = String(part.length);
+        h.push('content-range', `bytes ${r.start}-${r.end}/${e.body.length}`);
+        res.writeHead(206, h);
+        if (req.method === 'HEAD') res.end();
+        else {
+          s.bytesServed += part.length;
+          res.end(part);
+        }
+        return 206;
+      }
+    }
+    res.writeHead(200, headers);
+    if (req.method === 'HEAD') res.end();
+    else {
+      s.bytesServed += e.body.length;
+      res.end(e.body);
+    }
+    return 200;
+  }
+
+  /** Miss, expired or remembered-404: the slow path, async. */
+  async function serveSlow(req: IncomingMessage, res: ServerResponse, media: MediaKey, cached: Entry | undefined, query: string, t0: number, isFromChild: boolean): Promise<void> {
+    const now = Date.now();
+    if (cached && cached.status === 200 && now < cached.swrUntil) {
+      // stale-while-revalidate: answer now, refresh once in the background.
+      load(media, cached, isFromChild).catch((err) => logger.warn({ key: media.key, err: (err as Error).message }, 'background revalidation failed'));
+      s.stale++;
+      const status = serveEntry(req, res, cached, 'STALE');
+      latencyStale.observe((performance.now() - t0) / 1000);
+      accessLog(req, query, media.key, status, 'STALE', cached.body.length, t0);
+      return;
+    }
+    let e: Entry;
+    try {
+      e = await load(media, cached && cached.status === 200 ? cached : undefined, isFromChild);
+    } catch (err) {
+      const isTimeout = err instanceof UpstreamError && err.kind === 'timeout';
+      if (cached && cached.status === 200 && Date.now() < cached.errorUntil) {
+        // stale-if-error: an old copy beats an error for a listener mid-track.
+        s.stale++;
+        const status = serveEntry(req, res, cached, 'STALE');
+        latencyStale.observe((performance.now() - t0) / 1000);
+        logger.warn({ key: media.key, err: (err as Error).message }, 'upstream failed; served stale');
+        accessLog(req, query, media.key, status, 'STALE', cached.body.length, t0);
+        return;
+      }
+      s.misses++;
+      sendProblem(res, isTimeout ? PROBLEMS.timeout : PROBLEMS.badGateway, ['retry-after', '2']);
+      logger.warn({ key: media.key, err: (err as Error).message }, 'upstream failed; no copy to serve');
+      accessLog(req, query, media.key, isTimeout ? 504 : 502, 'MISS', 0, t0);
+      return;
+    }
+    const result: CacheResult = e.isFromDisk ? 'HIT' : 'MISS';
+    if (e.isFromDisk) {
+      e.isFromDisk = false;
+      s.hits++;
+    } else s.misses++;
+    const status = serveEntry(req, res, e, result);
+    (result === 'HIT' ? latencyHit : latencyMiss).observe((performance.now() - t0) / 1000);
+    if (e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0) prefetchAfter(e, media, isFromChild);
+    accessLog(req, query, media.key, status, result, e.status === 200 ? e.body.length : 0, t0);
+  }
+
+  function serveMedia(req: IncomingMessage, res: ServerResponse, media: MediaKey, query: string, t0: number, isFromChild: boolean): void {
+    const e = lru.get(media.key);
+    if (e !== undefined && Date.now() < e.freshUntil) {
+      s.hits++;
+      const status = serveEntry(req, res, e, 'HIT');
+      latencyHit.observe((performance.now() - t0) / 1000);
+      if (e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0) prefetchAfter(e, media, isFromChild);
+      if (++sampleCounter >= opts.accessLogSampleEvery || status >= 400) {
+        sampleCounter = 0;
+        accessLog(req, query, media.key, status, 'HIT', e.body.length, t0);
+      }
+      return;
+    }
+    serveSlow(req, res, media, e, query, t0, isFromChild).catch((err) => {
+      logger.error({ err, key: media.key }, 'edge slow path failed');
+      if (!res.headersSent) sendProblem(res, PROBLEMS.badGateway);
+      else res.destroy();
+    });
+  }
+
+  function refuse(res: ServerResponse, p: { status: number; body: Buffer }, req: IncomingMessage, reason: string): void {
+    s.refused++;
+    sendProblem(res, p);
+    // Refusals are logged sampled too: a scanner should not be able to flood the log.
+    if (++sampleCounter >= opts.accessLogSampleEvery) {
+      sampleCounter = 0;
+      logger.info({ m: req.method, url: (req.url ?? '').slice(0, 200), status: p.status, reason }, 'refused');
+    }
+  }
+
+  // ---- the request handler --------------------------------------------------------------------
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const t0 = performance.now();
+    const url = req.url ?? '/';
+    if (url.length > MAX_URL_CHARS) return refuse(res, PROBLEMS.tooLong, req, 'url_too_long');
+    const method = req.method;
+    if (method === 'OPTIONS') {
+      res.writeHead(204, PREFLIGHT_HEADERS);
+      res.end();
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') return refuse(res, PROBLEMS.method, req, 'method');
+
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+
+    if (path.startsWith('/g/')) {
+      const slash = path.indexOf('/', 3);
+      if (slash < 0) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
+      const media = parseMediaKey(path.slice(slash + 1));
+      if (!media) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
+      const grant = path.slice(3, slash);
+      const now = Date.now();
+      let verdict = verifier.verify(grant, media.trackId, media.version, now);
+      if (verdict.ok && verdict.isSessionBound && opts.sessionBinding !== 'off') {
+        const sid = readSidCookie(req.headers.cookie);
+        if (sid !== null) verdict = verifier.verify(grant, media.trackId, media.version, now, sid);
+        else if (opts.sessionBinding === 'required') verdict = { ok: false, reason: 'session_mismatch' };
+      }
+      if (!verdict.ok) return refuse(res, GRANT_PROBLEMS[verdict.reason], req, verdict.reason);
+      return serveMedia(req, res, media, query, t0, false);
+    }
+    if (path.startsWith('/_edge/')) {
+      // A child edge asking its parent: the edge credential replaces the grant (the child verified it).
+      if (!isEdgeCredential(req.headers[EDGE_AUTH_HEADER])) return refuse(res, PROBLEMS.forbidden, req, 'not_an_edge');
+      const media = parseMediaKey(path.slice('/_edge/'.length));
+      if (!media) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
+      return serveMedia(req, res, media, query, t0, true);
+    }
+    if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (path === '/readyz') return void readiness(res);
+    if (path === '/metrics') return void sendMetrics(res);
+    if (path.startsWith('/tracks/')) return refuse(res, GRANT_PROBLEMS.missing, req, 'missing');
+    return refuse(res, PROBLEMS.notFound, req, 'no_route');
+  }
+
+  function json(res: ServerResponse, status: number, body: unknown): void {
+    const b = Buffer.from(JSON.stringify(body));
+    res.writeHead(status, ['content-type', 'application/json', 'content-length', String(b.length), 'cache-control', 'no-store']);
+    res.end(b);
+  }
+
+  async function readiness(res: ServerResponse): Promise<void> {
+    // The edge stays ready when the origin is down: serving cached and stale copies is exactly its
+    // job then. The origin's state is reported for operators.
+    let origin = 'ok';
+    try {
+      const r = await upstream.get(originBase, '/healthz', {});
+      if (r.status !== 200) origin = `status ${r.status}`;
+    } catch (e) {
+      origin = (e as Error).message;
+    }
+    json(res, 200, { status: 'ok', checks: { cache: 'ok', origin } });
+  }
+
+  async function sendMetrics(res: ServerResponse): Promise<void> {
+    try {
+      const text = await metrics.metrics();
+      res.writeHead(200, ['content-type', metrics.contentType, 'cache-control', 'no-store']);
+      res.end(text);
+    } catch (err) {
+      logger.error({ err }, 'metrics failed');
+      sendProblem(res, problemBody('internal_error', 'Metrics collection failed; it has been logged.'));
+    }
+  }
+
+  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 10_000 }, handle);
+  // Players keep connections open across segments; don't let a slow client hold a socket forever.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  return {
+    server,
+    listen(port = config.EDGE_PORT, host = config.HOST) {
+      return new Promise<Server>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const a = server.address() as AddressInfo;
+          logger.debug({ port: a.port }, 'edge listening');
+          resolve(server);
+        });
+      });
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Give in-flight responses a moment, then drop whatever is left (players reconnect).
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      });
+      upstream.close();
+    },
+    stats: () => ({ ...s, cacheBytes: lru.bytes, cacheEntries: lru.count }),
+  };
+}
+
+function readSidCookie(cookie: string | undefined): string | null {
+  if (!cookie) return null;
+  for (const part of cookie.split(';')) {
+    const t = part.trim();
+    if (t.startsWith('sid=')) {
+      try {
+        return decodeURIComponent(t.slice(4));
+      } catch {
+        return t.slice(4);
+      }
+    }
+  }
+  return null;
+}
