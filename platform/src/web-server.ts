@@ -43,7 +43,7 @@ export async function createWebServer(deps: WebServerDeps) {
     await app.register(fastifyStatic, { root, prefix: '/', wildcard: false, index: ['index.html'], cacheControl: false,
       setHeaders: (res, file) => {
         // Vite's hashed assets never change; index.html must always be revalidated.
-        res.setHeader('cache-control', file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache');
+        res.header('cache-control', file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache');
       } });
   }
   app.setNotFoundHandler((request, reply) => {
