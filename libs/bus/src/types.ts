@@ -29,6 +29,11 @@ export interface ConsumerOptions {
   fromBeginning?: boolean;
   /** Backoff between retries of a failed batch, ms (default 500, doubled up to 30 s). */
   retryBackoffMs?: number;
+  /**
+   * Kafka only: how long the broker waits for a silent (crashed) member before handing its partitions
+   * to others (default 30 s; the broker's minimum is usually 6 s).
+   */
+  sessionTimeoutMs?: number;
 }
 
 export interface Consumer {

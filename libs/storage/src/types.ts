@@ -8,6 +8,8 @@ export interface ObjectInfo {
   etag: string;
   contentType: string;
   lastModified: Date;
+  /** User metadata given at put time (head/get only; list leaves it out). */
+  metadata?: Record<string, string>;
 }
 
 export interface ByteRange {

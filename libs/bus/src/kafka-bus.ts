@@ -1,0 +1,188 @@
+/**
+ * Bus on Apache Kafka (kafkajs). Producer: idempotent, acks=all, one request in flight, so a retried send
+ * neither duplicates nor reorders. Consumers: manual offsets only (autoCommit off, eachBatchAutoResolve off):
+ * a message's offset is resolved and committed after the handler resolved for it, never before, so a
+ * consumer that dies mid-batch leaves those messages uncommitted and the group gets them again.
+ */
+import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer as KConsumer, type LogEntry } from 'kafkajs';
+import type { Logger } from '@platform/logging';
+import type { Bus, BusMessage, Consumer, ConsumerOptions, ReceivedMessage } from './types';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId?: string;
+  defaultPartitions?: number;
+}
+
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private admin?: Promise<Admin>;
+  private producer?: Promise<Producer>;
+  private readonly knownTopics = new Set<string>();
+  private readonly consumers = new Set<Consumer>();
+
+  constructor(
+    private readonly opts: KafkaBusOptions,
+    private readonly logger: Logger,
+  ) {
+    const log = logger.child({ component: 'kafkajs' });
+    this.kafka = new Kafka({
+      clientId: opts.clientId ?? 'music-platform',
+      brokers: opts.brokers,
+      connectionTimeout: 5000,
+      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
+      // kafkajs logs group joins and rebalances at INFO: routine for us, so debug; warnings and errors stay.
+      logLevel: logLevel.INFO,
+      logCreator:
+        () =>
+        ({ level, log: entry }: LogEntry) => {
+          const { message, ...rest } = entry;
+          if (level === logLevel.ERROR) log.error(rest, message);
+          else if (level === logLevel.WARN) log.warn(rest, message);
+          else log.debug(rest, message);
+        },
+    });
+  }
+
+  private getAdmin(): Promise<Admin> {
+    this.admin ??= (async () => {
+      const a = this.kafka.admin();
+      await a.connect();
+      return a;
+    })();
+    return this.admin;
+  }
+
+  private getProducer(): Promise<Producer> {
+    this.producer ??= (async () => {
+      const p = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await p.connect();
+      return p;
+    })();
+    return this.producer;
+  }
+
+  async ensureTopic(topic: string, opts: { partitions?: number } = {}): Promise<void> {
+    if (this.knownTopics.has(topic)) return;
+    const admin = await this.getAdmin();
+    const partitions = opts.partitions ?? this.opts.defaultPartitions ?? 6;
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    // An existing topic with fewer partitions than asked for grows (never shrinks, as Kafka allows).
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    const have = meta.topics[0]?.partitions.length ?? 0;
+    if (opts.partitions && have < opts.partitions) {
+      await admin.createPartitions({ topicPartitions: [{ topic, count: opts.partitions }] });
+    }
+    this.knownTopics.add(topic);
+  }
+
+  async send(topic: string, messages: BusMessage[]): Promise<void> {
+    if (!messages.length) return;
+    await this.ensureTopic(topic);
+    const producer = await this.getProducer();
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: messages.map((m) => ({ key: m.key || null, value: m.value, headers: m.headers })),
+    });
+  }
+
+  async subscribe(opts: ConsumerOptions): Promise<Consumer> {
+    await this.ensureTopic(opts.topic);
+    const consumer: KConsumer = this.kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 10)),
+      allowAutoTopicCreation: false,
+      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 30_000 },
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning ?? true });
+    const maxBatch = opts.maxBatchSize ?? 100;
+    const baseBackoff = opts.retryBackoffMs ?? 500;
+    const failures = new Map<number, number>();
+    let stopping = false;
+    const log = this.logger;
+
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+        const received: ReceivedMessage[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ? m.key.toString() : null,
+          value: m.value ?? Buffer.alloc(0),
+          headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString() : String(v ?? '')])),
+          timestamp: Number(m.timestamp),
+        }));
+        for (let i = 0; i < received.length; i += maxBatch) {
+          if (!isRunning() || isStale() || stopping) return;
+          const chunk = received.slice(i, i + maxBatch);
+          try {
+            await opts.eachBatch(chunk, { partition: batch.partition, heartbeat });
+          } catch (err) {
+            // Not resolved, not committed: the next fetch starts again at this chunk's first offset.
+            const n = (failures.get(batch.partition) ?? 0) + 1;
+            failures.set(batch.partition, n);
+            const delay = Math.min(30_000, baseBackoff * 2 ** Math.min(n - 1, 16));
+            log.warn({ err, topic: batch.topic, group: opts.groupId, partition: batch.partition, offset: chunk[0].offset, retryInMs: delay }, 'bus: batch failed, will deliver it again');
+            await backoff(delay, heartbeat, () => !isRunning() || stopping);
+            return;
+          }
+          failures.delete(batch.partition);
+          const last = chunk[chunk.length - 1].offset;
+          resolveOffset(last);
+          // The committed offset is the next one to read.
+          await commitOffsetsIfNecessary({
+            topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
+          });
+          await heartbeat();
+        }
+      },
+    });
+
+    const handle: Consumer = {
+      stop: async () => {
+        if (stopping) return;
+        stopping = true;
+        this.consumers.delete(handle);
+        // disconnect() waits for the batch in flight, then leaves the group so partitions move at once.
+        await consumer.disconnect();
+      },
+    };
+    this.consumers.add(handle);
+    return handle;
+  }
+
+  async ping(): Promise<void> {
+    const admin = await this.getAdmin();
+    await admin.describeCluster();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.stop().catch(() => undefined)));
+    if (this.producer) await (await this.producer.catch(() => null))?.disconnect();
+    if (this.admin) await (await this.admin.catch(() => null))?.disconnect();
+  }
+}
+
+async function backoff(ms: number, heartbeat: () => Promise<void>, shouldStop: () => boolean): Promise<void> {
+  const until = Date.now() + ms;
+  let lastBeat = Date.now();
+  while (Date.now() < until && !shouldStop()) {
+    await new Promise((r) => setTimeout(r, Math.min(200, until - Date.now())));
+    if (Date.now() - lastBeat > 2000) {
+      await heartbeat().catch(() => undefined);
+      lastBeat = Date.now();
+    }
+  }
+}

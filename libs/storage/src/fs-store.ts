@@ -1,0 +1,300 @@
+/**
+ * Objects as files under a root folder: the embedded default of ObjectStore.
+ *
+ * Layout: `objects/<key>` holds the bytes (plain files, so ranges are a seek), `meta/<key>` a JSON sidecar
+ * (etag, content type, metadata, and the inode + size of the data file it describes), `tmp/` the writes in
+ * progress. A write goes to `tmp/` on the same filesystem, is fsynced, then renamed into place: rename is
+ * atomic, so a reader sees the old object or the new one, never a part. A sidecar that does not match its
+ * data file (a crash between the two renames, or two writers racing) is detected by inode and recomputed.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { constants as fsc, createReadStream, createWriteStream, close as closeCb, fstat as fstatCb, open as openCb } from 'node:fs';
+import fs from 'node:fs/promises';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError } from '@platform/errors';
+import { assertValidKey, guessContentType, resolveRange } from './keys';
+import type { ByteRange, ObjectInfo, ObjectStore, PutOptions } from './types';
+
+// Numeric fds, not FileHandle: a FileHandle's close() waits forever for a stream made with autoClose off.
+const openFd = promisify(openCb);
+const closeFd = promisify(closeCb);
+const fstatFd = promisify(fstatCb);
+
+interface Sidecar {
+  etag: string;
+  contentType: string;
+  metadata?: Record<string, string>;
+  size: number;
+  ino: number;
+}
+
+/** Writes left in tmp/ by a crashed process are removed after this long (others may still be writing). */
+const STALE_TMP_MS = 6 * 3600_000;
+
+export class FsObjectStore implements ObjectStore {
+  readonly kind = 'fs' as const;
+  readonly root: string;
+  private readonly dataRoot: string;
+  private readonly metaRoot: string;
+  private readonly tmpRoot: string;
+  private ready?: Promise<void>;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.dataRoot = path.join(this.root, 'objects');
+    this.metaRoot = path.join(this.root, 'meta');
+    this.tmpRoot = path.join(this.root, 'tmp');
+  }
+
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      await Promise.all([this.dataRoot, this.metaRoot, this.tmpRoot].map((d) => fs.mkdir(d, { recursive: true })));
+      const now = Date.now();
+      for (const name of await fs.readdir(this.tmpRoot).catch(() => [] as string[])) {
+        const p = path.join(this.tmpRoot, name);
+        const st = await fs.stat(p).catch(() => null);
+        if (st && now - st.mtimeMs > STALE_TMP_MS) await fs.rm(p, { force: true });
+      }
+    })();
+    return this.ready;
+  }
+
+  private dataPath(key: string): string {
+    return path.join(this.dataRoot, key);
+  }
+  private metaPath(key: string): string {
+    return path.join(this.metaRoot, key);
+  }
+
+  async put(key: string, body: Readable | Buffer | string, opts: PutOptions = {}): Promise<ObjectInfo> {
+    assertValidKey(key);
+    await this.init();
+    const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+    const tmpData = path.join(this.tmpRoot, `${randomUUID()}.data`);
+    const tmpMeta = path.join(this.tmpRoot, `${randomUUID()}.meta`);
+    const hash = createHash('md5');
+    try {
+      await pipeline(
+        source,
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            cb(null, chunk);
+          },
+        }),
+        // flush: fsync before close, so the renamed file holds the bytes after a crash, not zeros.
+        createWriteStream(tmpData, { flags: 'wx', mode: 0o644, flush: true }),
+      );
+      const st = await fs.stat(tmpData);
+      const sidecar: Sidecar = {
+        etag: `"${hash.digest('hex')}"`,
+        contentType: opts.contentType ?? guessContentType(key),
+        // Lower-cased like HTTP headers, so both adapters return the same names.
+        metadata: opts.metadata && Object.keys(opts.metadata).length ? Object.fromEntries(Object.entries(opts.metadata).map(([k, v]) => [k.toLowerCase(), v])) : undefined,
+        size: st.size,
+        ino: st.ino,
+      };
+      await fs.writeFile(tmpMeta, JSON.stringify(sidecar));
+      await this.mkdirFor(key);
+      await fs.rename(tmpMeta, this.metaPath(key));
+      await fs.rename(tmpData, this.dataPath(key));
+      return toInfo(key, sidecar, st.mtime);
+    } catch (e) {
+      await fs.rm(tmpData, { force: true });
+      await fs.rm(tmpMeta, { force: true });
+      if (!source.destroyed) source.destroy();
+      throw e;
+    }
+  }
+
+  private async mkdirFor(key: string): Promise<void> {
+    try {
+      await fs.mkdir(path.dirname(this.dataPath(key)), { recursive: true });
+      await fs.mkdir(path.dirname(this.metaPath(key)), { recursive: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTDIR') {
+        // S3 allows both "a" and "a/b"; a filesystem does not. Say so instead of a raw errno.
+        throw new AppError('conflict', `Object key "${key}" needs a folder where an object already exists (one key is a prefix of another).`);
+      }
+      throw e;
+    }
+    const st = await fs.stat(this.dataPath(key)).catch(() => null);
+    if (st?.isDirectory()) throw new AppError('conflict', `Object key "${key}" is already used as a prefix of other objects.`);
+  }
+
+  async putFile(key: string, filePath: string, opts: PutOptions = {}): Promise<ObjectInfo> {
+    return this.put(key, createReadStream(filePath), opts);
+  }
+
+  /** Info for the data file open as `fd`, from the sidecar when it describes this very file. */
+  private async infoFor(key: string, fd: number): Promise<ObjectInfo> {
+    const st = await fstatFd(fd);
+    let sidecar: Sidecar | null = null;
+    try {
+      sidecar = JSON.parse(await fs.readFile(this.metaPath(key), 'utf8')) as Sidecar;
+    } catch {
+      sidecar = null;
+    }
+    if (!sidecar || sidecar.ino !== st.ino || sidecar.size !== st.size) {
+      // Missing or stale sidecar: compute once from the bytes and store it again.
+      const hash = createHash('md5');
+      for await (const chunk of createReadStream('', { fd, start: 0, autoClose: false })) hash.update(chunk as Buffer);
+      sidecar = { etag: `"${hash.digest('hex')}"`, contentType: sidecar?.contentType ?? guessContentType(key), metadata: sidecar?.metadata, size: st.size, ino: st.ino };
+      await this.init();
+      const tmp = path.join(this.tmpRoot, `${randomUUID()}.meta`);
+      await fs
+        .writeFile(tmp, JSON.stringify(sidecar))
+        .then(() => fs.rename(tmp, this.metaPath(key)))
+        .catch(() => fs.rm(tmp, { force: true }));
+    }
+    return toInfo(key, sidecar, st.mtime);
+  }
+
+  private async open(key: string): Promise<number | null> {
+    assertValidKey(key);
+    let fd: number;
+    try {
+      fd = await openFd(this.dataPath(key), fsc.O_RDONLY);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return null;
+      throw e;
+    }
+    if ((await fstatFd(fd)).isDirectory()) {
+      await closeFd(fd);
+      return null;
+    }
+    return fd;
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const fd = await this.open(key);
+    if (fd === null) return null;
+    try {
+      return await this.infoFor(key, fd);
+    } finally {
+      await closeFd(fd);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<{ info: ObjectInfo; body: Readable } | null> {
+    const fd = await this.open(key);
+    if (fd === null) return null;
+    try {
+      const info = await this.infoFor(key, fd);
+      // The open fd pins this version of the file: a concurrent overwrite renames a new inode in.
+      const { start, end } = range ? resolveRange(range, info.size, key) : { start: 0, end: undefined };
+      const body = createReadStream('', { fd, start, end, autoClose: true });
+      return { info, body };
+    } catch (e) {
+      await closeFd(fd);
+      throw e;
+    }
+  }
+
+  async getBuffer(key: string): Promise<Buffer | null> {
+    const r = await this.get(key);
+    if (!r) return null;
+    const chunks: Buffer[] = [];
+    for await (const c of r.body) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async getFile(key: string, filePath: string): Promise<boolean> {
+    const r = await this.get(key);
+    if (!r) return false;
+    await writeFileAtomically(r.body, filePath);
+    return true;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    assertValidKey(prefix, 'prefix');
+    await this.init();
+    const slash = prefix.lastIndexOf('/');
+    const baseKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    const keys: string[] = [];
+    const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const ent of entries) {
+        const k = keyPrefix ? `${keyPrefix}/${ent.name}` : ent.name;
+        if (ent.isDirectory()) {
+          // Only descend into folders that can hold matching keys.
+          if (k.startsWith(prefix) || prefix.startsWith(`${k}/`)) await walk(path.join(dir, ent.name), k);
+        } else if (ent.isFile() && k.startsWith(prefix)) {
+          keys.push(k);
+        }
+      }
+    };
+    await walk(baseKey ? path.join(this.dataRoot, baseKey) : this.dataRoot, baseKey);
+    // S3 orders keys by their UTF-8 bytes.
+    keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const k of keys) {
+      const info = await this.head(k);
+      if (info) yield info;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertValidKey(key);
+    await fs.rm(this.dataPath(key), { force: true });
+    await fs.rm(this.metaPath(key), { force: true });
+    await this.pruneEmptyFolders(key);
+  }
+
+  /** Removes folders left empty by a delete, as S3 has no folders to leave behind. */
+  private async pruneEmptyFolders(key: string): Promise<void> {
+    for (const root of [this.dataRoot, this.metaRoot]) {
+      let dir = path.dirname(path.join(root, key));
+      while (dir.startsWith(`${root}${path.sep}`)) {
+        try {
+          await fs.rmdir(dir);
+        } catch {
+          break; // not empty (or already gone)
+        }
+        dir = path.dirname(dir);
+      }
+    }
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const keys: string[] = [];
+    for await (const info of this.list(prefix)) keys.push(info.key);
+    for (const k of keys) await this.delete(k);
+    return keys.length;
+  }
+
+  async ping(): Promise<void> {
+    await this.init();
+    await fs.access(this.dataRoot, fsc.W_OK);
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release: each operation opens and closes its own files.
+  }
+}
+
+function toInfo(key: string, s: Sidecar, mtime: Date): ObjectInfo {
+  return { key, size: s.size, etag: s.etag, contentType: s.contentType, lastModified: mtime, ...(s.metadata ? { metadata: s.metadata } : {}) };
+}
+
+/** Stream into `filePath` through a temporary file beside it, so a failed download leaves no partial file. */
+export async function writeFileAtomically(body: Readable, filePath: string): Promise<void> {
+  await fs.mkdir(path.dirname(path.resolve(filePath)), { recursive: true });
+  const tmp = `${filePath}.${randomUUID()}.part`;
+  try {
+    await pipeline(body, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+    await fs.rename(tmp, filePath);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
