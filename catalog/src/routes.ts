@@ -258,6 +258,19 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
       await docs.invalidateTracks(id);
       await docs.invalidateArtists(t.artistId);
       request.log.info({ trackId: id }, 'track deleted');
+      // No grant can be issued any more (the row is gone); the bytes go in the background, best effort:
+      // packaged versions (tracks/<id>/v<n>/), covers and the original upload.
+      const objects = deps.objects as PlatformDeps['objects'] | undefined;
+      if (objects) {
+        void (async () => {
+          // Cover layouts (ingest): `<coverKey>/<size>.jpg`, a `{size}` template, or one image file.
+          const cover = t.coverKey;
+          const coverPrefix = !cover ? null : cover.includes('{size}') ? cover.slice(0, cover.indexOf('{size}')) : /\.(jpe?g|png|webp)$/i.test(cover) ? cover : `${cover}/`;
+          const removed = (await objects.deletePrefix(`tracks/${id}/`)) + (coverPrefix ? await objects.deletePrefix(coverPrefix) : 0);
+          if (t.originalKey) await objects.delete(t.originalKey);
+          request.log.info({ trackId: id, removed }, 'track media deleted');
+        })().catch((err: unknown) => request.log.warn({ err, trackId: id }, 'track media cleanup failed; objects stay until a sweep'));
+      }
       return reply.code(204).send();
     });
 

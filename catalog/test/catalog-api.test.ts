@@ -97,8 +97,18 @@ describe('catalog API (real PostgreSQL + Redis)', () => {
     const found = await listener.get(`/api/tracks?q=${encodeURIComponent('side project new title')}`);
     assert.ok(found.body.items.some((x: { id: string }) => x.id === id));
     assert.equal((await musician.patch(`/api/tracks/${id}`, { album: null })).body.album, null);
+    // Deleting the track also removes its media (in the background).
+    await t.deps.objects.put(`tracks/${id}/v1/master.m3u8`, '#EXTM3U');
+    await t.deps.objects.put(`covers/${id}/up1/300.jpg`, 'jpeg');
+    await t.deps.objects.put(`originals/${id}.wav`, 'RIFF');
+    await t.deps.sql.updateTable('tracks').set({ cover_key: `covers/${id}/up1`, original_key: `originals/${id}.wav` }).where('id', '=', id).execute();
+    await invalidateTrack(t.cache, id);
     assert.equal((await musician.del(`/api/tracks/${id}`)).status, 204);
     assert.equal((await listener.get(`/api/tracks/${id}`)).status, 404);
+    for (let i = 0; i < 100 && (await t.deps.objects.head(`originals/${id}.wav`)); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await t.deps.objects.head(`tracks/${id}/v1/master.m3u8`), null);
+    assert.equal(await t.deps.objects.head(`covers/${id}/up1/300.jpg`), null);
+    assert.equal(await t.deps.objects.head(`originals/${id}.wav`), null);
   });
 
   it('document cache: hits are counted and exported as a ratio; artist edits invalidate', async () => {

@@ -15,6 +15,7 @@ import { createLogger } from '@platform/logging';
 import { createMetricsRegistry, createServiceHttp } from '@platform/http';
 import { createSqlDatabase, createTestDatabase, runMigrations } from '@platform/sql';
 import { MemoryCache, RedisCache, type Cache } from '@platform/cache';
+import { createObjectStore } from '@platform/storage';
 import type { PlatformDeps } from '@platform/runtime';
 import type { Registry } from 'prom-client';
 import { authPlugin, catalogMigrations, catalogRoutes, createTrack, invalidateTrack, markTrackReady, type AuthOptions, type CatalogRoutesOptions } from '../src/index';
@@ -84,7 +85,12 @@ export async function startApp(opts: StartOptions = {}): Promise<TestApp> {
     }
     cleanups.push(() => sqlDb.close());
     await runMigrations(sqlDb.db, catalogMigrations);
-    deps = { config, logger, metrics: registry, sql: sqlDb.db, cache } as unknown as PlatformDeps;
+    // Objects on the filesystem adapter: the catalog only deletes media of deleted tracks.
+    const objectsDir = await mkdtemp(path.join(os.tmpdir(), 'catalog-objects-'));
+    cleanups.push(() => rm(objectsDir, { recursive: true, force: true }));
+    const objects = await createObjectStore({ ...loadConfig({ DATA_DIR: objectsDir }) });
+    cleanups.push(() => objects.close());
+    deps = { config, logger, metrics: registry, sql: sqlDb.db, cache, objects } as unknown as PlatformDeps;
   }
   const { app } = createServiceHttp({ name: 'catalog-test', logger, registry });
   // Test files sign up many accounts from one address; the sign-up limit has its own test.
