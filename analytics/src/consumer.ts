@@ -46,6 +46,8 @@ export interface AnalyticsConsumerOptions {
   maxRetryBackoffMs?: number;
   /** How many inserted event ids to remember for deduplication without a lookup. */
   dedupMemory?: number;
+  /** Bus group session timeout (Kafka): how soon a dead consumer's partitions move to another. */
+  sessionTimeoutMs?: number;
   /** Apply the ClickHouse schema before consuming (default true). */
   migrate?: boolean;
 }
@@ -368,6 +370,7 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
     groupId: opts.groupId,
     maxBatchSize: opts.maxMessagesPerBatch,
     fromBeginning: true,
+    sessionTimeoutMs: options.sessionTimeoutMs,
     eachBatch: async (messages, ctx) => {
       if (messages.length === 0) return;
       const partition = ctx.partition;
