@@ -220,6 +220,8 @@ export async function distributeCatalogTables(db: AnyDb): Promise<{ citus: boole
   const ext = await sql<{ ok: number }>`select 1 as ok from pg_extension where extname = 'citus'`.execute(db);
   if (ext.rows.length === 0) return { citus: false, distributed: [] };
   const done: string[] = [];
+  // Foreign keys to reference tables created in the same transaction need Citus' sequential mode.
+  await sql`set local citus.multi_shard_modify_mode to 'sequential'`.execute(db);
   for (const entry of CITUS_LAYOUT) {
     const known = await sql<{ ok: number }>`select 1 as ok from pg_dist_partition where logicalrelid = ${entry.table}::regclass`.execute(db);
     if (known.rows.length > 0) continue;
