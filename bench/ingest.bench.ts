@@ -1,0 +1,124 @@
+/**
+ * Ingest throughput: a 5-minute 44.1 kHz/16-bit stereo source (pink noise plus tones) through the
+ * platform's whole ingest (download, probe, one-decode transcode of the 9-rendition ladder with
+ * loudness and peaks, shaka packaging, storage, catalog publication), beside the fastest plain-ffmpeg
+ * arrangement of the same nine encodes on the same cores, found and run in this benchmark:
+ *   A. one ffmpeg, asplit into all nine (one core)
+ *   B. two ffmpeg processes in parallel, the ladder split in two halves of similar cost
+ *   C. nine ffmpeg processes, two at a time
+ * Wall time and CPU time (this process plus its finished children, from /proc/self/stat) per run.
+ * Storage: the filesystem store, bus/cache in-process, PostgreSQL from IT_DATABASE_URL or embedded.
+ * BENCH_INGEST_SECONDS overrides the source length (default 300).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createPackagerWorker, type PackagerWorker } from '@platform/packager';
+import { startHarness } from '../packager/test/harness';
+
+const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 300);
+const CLK_TCK = 100;
+
+function cpuSeconds(): number {
+  // utime stime cutime cstime: fields 14-17 of /proc/self/stat (after the parenthesised name).
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+}
+
+async function measure<T>(fn: () => Promise<T>): Promise<{ wall: number; cpu: number; value: T }> {
+  const c0 = cpuSeconds();
+  const t0 = performance.now();
+  const value = await fn();
+  return { wall: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0, value };
+}
+
+function ffmpeg(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('ffmpeg', ['-nostdin', '-hide_banner', '-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg failed: ${err}`))));
+  });
+}
+
+/** The nine encodes as plain ffmpeg output options (same encoders and settings as the platform). */
+const ENCODES: { name: string; filter: string; opts: string[] }[] = [
+  ...[64, 128, 256].map((k) => ({ name: `aac${k}.mp4`, filter: 'anull', opts: ['-c:a', 'aac', '-b:a', `${k}k`] })),
+  ...[64, 96, 160].map((k) => ({ name: `opus${k}.mp4`, filter: 'aresample=48000:resampler=soxr', opts: ['-c:a', 'libopus', '-b:a', `${k}k`] })),
+  ...[128, 320].map((k) => ({ name: `mp3_${k}.ts`, filter: 'anull', opts: ['-c:a', 'libmp3lame', '-b:a', `${k}k`, '-f', 'mpegts'] })),
+  { name: 'flac.mp4', filter: 'anull', opts: ['-c:a', 'flac', '-strict', 'experimental'] },
+];
+
+function asplitArgs(src: string, outDir: string, encodes: typeof ENCODES): string[] {
+  const labels = encodes.map((_, i) => `[s${i}]`).join('');
+  const graph = [`[0:a]asplit=${encodes.length}${labels}`, ...encodes.map((e, i) => `[s${i}]${e.filter}[o${i}]`)].join(';');
+  return ['-i', src, '-filter_complex', graph, ...encodes.flatMap((e, i) => ['-map', `[o${i}]`, ...e.opts, path.join(outDir, e.name)])];
+}
+
+async function plainArrangements(src: string, dir: string) {
+  const out = path.join(dir, 'plain');
+  await mkdir(out, { recursive: true });
+  const a = await measure(() => ffmpeg(asplitArgs(src, out, ENCODES)));
+  // Balanced halves: AAC x3 + MP3 128 + FLAC | Opus x3 + MP3 320.
+  const half1 = ENCODES.filter((e) => e.name.startsWith('aac') || e.name === 'mp3_128.ts' || e.name === 'flac.mp4');
+  const half2 = ENCODES.filter((e) => !half1.includes(e));
+  const b = await measure(() => Promise.all([ffmpeg(asplitArgs(src, out, half1)), ffmpeg(asplitArgs(src, out, half2))]));
+  const c = await measure(async () => {
+    const queue = [...ENCODES];
+    await Promise.all([0, 1].map(async () => {
+      for (let e = queue.shift(); e; e = queue.shift()) await ffmpeg(['-i', src, '-af', e.filter, ...e.opts, path.join(out, e.name)]);
+    }));
+  });
+  return [
+    { name: 'A: 1 ffmpeg, asplit x9', ...a },
+    { name: 'B: 2 ffmpeg in parallel, asplit halves', ...b },
+    { name: 'C: 9 ffmpeg, 2 at a time', ...c },
+  ];
+}
+
+async function main(): Promise<void> {
+  const h = await startHarness('bench');
+  const dir = path.join(h.dir, 'bench');
+  await mkdir(dir, { recursive: true });
+  const src = path.join(dir, 'source.wav');
+  await ffmpeg([
+    '-f', 'lavfi', '-i', `anoisesrc=c=pink:a=0.25:r=44100:d=${SECONDS}`,
+    '-f', 'lavfi', '-i', `sine=f=440:r=44100:d=${SECONDS}`,
+    '-f', 'lavfi', '-i', `sine=f=1250:r=44100:d=${SECONDS}`,
+    '-filter_complex', '[0][1][2]amix=inputs=3:normalize=0,pan=stereo|c0=c0|c1=c0[a]', '-map', '[a]', '-c:a', 'pcm_s16le', src,
+  ]);
+  console.log(`source: ${SECONDS} s, 44.1 kHz/16-bit stereo WAV; ${os.cpus().length} cores`);
+
+  const plain = await plainArrangements(src, dir);
+  for (const p of plain) console.log(`plain ${p.name.padEnd(42)} wall ${p.wall.toFixed(2)} s  cpu ${p.cpu.toFixed(2)} s`);
+  const best = plain.reduce((m, p) => (p.wall < m.wall ? p : m));
+
+  async function platform(count: number, concurrency: number, threadsPerJob: number) {
+    const jobs = await Promise.all(Array.from({ length: count }, () => h.addTrack(src, 'wav')));
+    const worker: PackagerWorker = createPackagerWorker(h.deps, { concurrency, threadsPerJob, tmpDir: dir });
+    await worker.start();
+    try {
+      return await measure(async () => {
+        for (const j of jobs) await h.send(j);
+        await Promise.all(jobs.map((j) => h.waitForStatus(j.trackId, 'ready', 600_000)));
+      });
+    } finally {
+      await worker.stop();
+    }
+  }
+
+  const one = await platform(1, 1, 2);
+  console.log(`platform: 1 track, ladder split over 2 ffmpeg   wall ${one.wall.toFixed(2)} s  cpu ${one.cpu.toFixed(2)} s  (${(SECONDS / one.wall).toFixed(1)}x real time)`);
+  console.log(`ratio platform / fastest plain (${best.name}): wall ${(one.wall / best.wall).toFixed(2)}x (goal <= 1.15x), cpu ${(one.cpu / best.cpu).toFixed(2)}x`);
+  const two = await platform(2, 2, 1);
+  console.log(`platform: 2 tracks, 2 workers x 1 core           wall ${two.wall.toFixed(2)} s  cpu ${two.cpu.toFixed(2)} s`);
+  const perHour = (3600 * 2) / two.wall;
+  console.log(`throughput: ${perHour.toFixed(0)} tracks/hour of ${SECONDS / 60} min (${((SECONDS * 2) / two.wall).toFixed(1)}x real time) on ${os.cpus().length} cores`);
+  await rm(dir, { recursive: true, force: true });
+  await h.close();
+}
+
+await main();
