@@ -8,7 +8,7 @@
  *   GET  /api/tracks/:id/events         the same as Server-Sent Events until ready/failed
  *   GET  /api/tracks/:id/cover?size=    cover art (96, 300, 600)
  *   GET  /api/tracks/:id/peaks          waveform peaks JSON
- *   GET  /api/me/tracks                 the musician's own tracks in every state
+ *   GET  /api/me/tracks                 (opt-in; the catalog serves it by default)
  *   *    /api/uploads/                  tus 1.0 resumable uploads; GET /api/uploads/:id/track
  */
 import path from 'node:path';
@@ -25,7 +25,7 @@ import type { SubmitContext } from './submit';
 export interface IngestRoutesOptions {
   /** Where uploads are spooled while they arrive (default `${DATA_DIR}/uploads`). */
   uploadDir?: string;
-  /** Serve GET /api/me/tracks here (default true; turn off if another plugin serves it). */
+  /** Also serve GET /api/me/tracks (default false: the catalog serves it; this variant adds progress). */
   myTracksRoute?: boolean;
 }
 
@@ -36,7 +36,7 @@ export function ingestRoutes(deps: PlatformDeps, opts: IngestRoutesOptions = {})
     // Scoped to this plugin (not fastify-plugin): other plugins keep their own body parsing.
     await app.register(multipart, { throwFileSizeLimit: true });
     registerUploadRoutes(app, ctx, path.join(root, 'incoming'));
-    registerStatusRoutes(app, ctx, { withMyTracks: opts.myTracksRoute ?? true });
+    registerStatusRoutes(app, ctx, { withMyTracks: opts.myTracksRoute ?? false });
     registerAssetRoutes(app, ctx);
     await registerTusUploads(app, ctx, path.join(root, 'tus'));
   };

@@ -2,7 +2,7 @@
  * Tags as defaults for the upload form: what the musician left blank comes from the file's own
  * RIFF INFO / ID3 (WAV) or Vorbis comments (FLAC). Reading tags never fails an upload.
  */
-import { parseFile } from 'music-metadata';
+import { readTags } from '@platform/media';
 
 export interface FileTags {
   title?: string;
@@ -35,20 +35,15 @@ const clean = (v: unknown, max = 300): string | undefined => {
 };
 
 export async function readFileTags(file: string): Promise<FileTags> {
-  try {
-    const { common } = await parseFile(file, { duration: false, skipCovers: true });
-    const year = common.year && common.year > 0 && common.year < 10000 ? common.year : undefined;
-    const isrc = clean(common.isrc?.[0], 12)?.toUpperCase().replace(/-/g, '');
-    return {
-      title: clean(common.title),
-      artist: clean(common.artist ?? common.albumartist),
-      album: clean(common.album),
-      genre: clean(common.genre?.[0], 100),
-      trackNumber: common.track?.no && common.track.no > 0 ? common.track.no : undefined,
-      year,
-      isrc: isrc && /^[A-Z]{2}[A-Z0-9]{3}\d{7}$/.test(isrc) ? isrc : undefined,
-    };
-  } catch {
-    return {};
-  }
+  const t = await readTags(file);
+  const isrc = clean(t.isrc, 15)?.toUpperCase().replace(/-/g, '');
+  return {
+    title: clean(t.title),
+    artist: clean(t.artist),
+    album: clean(t.album),
+    genre: clean(t.genre, 100),
+    trackNumber: t.trackNumber && t.trackNumber > 0 && t.trackNumber < 10000 ? t.trackNumber : undefined,
+    year: t.year && t.year > 0 && t.year < 10000 ? t.year : undefined,
+    isrc: isrc && /^[A-Z]{2}[A-Z0-9]{3}\d{7}$/.test(isrc) ? isrc : undefined,
+  };
 }
