@@ -194,7 +194,7 @@ export interface EdgeStats {
 
 export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   const { config, metrics } = deps;
-  const logger = deps.logger.child({ service: 'edge', edge: config.EDGE_ID });
+  const logger = deps.logger.child({ component: 'edge', edge: config.EDGE_ID });
   const opts: EdgeOptions = {
     signingKeys: deps.signingKeys ?? loadSigningKeys(config),
     edgeOriginSecret: deps.edgeOriginSecret ?? loadEdgeOriginSecret(config),

@@ -66,7 +66,7 @@ export function createOriginServer(deps: OriginDeps): OriginServer {
 
   const { app } = createServiceHttp({
     name: 'origin',
-    logger: logger.child({ service: 'origin' }),
+    logger: logger.child({ component: 'origin' }),
     registry: metrics,
     readiness: { objects: () => objects.ping() },
   });
