@@ -141,8 +141,9 @@ export class BeaconProducer {
     return this.healthy;
   }
 
+  /** Accepted events the bus has not acknowledged yet (buffered, or in a send that may still fail). */
   get bufferedEvents(): number {
-    return this.backlog.reduce((n, q) => n + q.events, 0);
+    return this.held;
   }
 
   submit(messages: BusMessage[], events: number): Promise<SubmitOutcome> {

@@ -42,9 +42,9 @@ export function uniqueName(prefix: string): string {
   return `${prefix}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
 
-export async function makeBus(kind: BusKind, logger: Logger): Promise<Bus> {
+export async function makeBus(kind: BusKind, logger: Logger, brokers?: string[]): Promise<Bus> {
   if (kind === 'memory') return new MemoryBus(logger, 4);
-  const bus = new KafkaBus({ brokers: kafkaBrokers(), defaultPartitions: 4, clientId: 'analytics-test' }, logger);
+  const bus = new KafkaBus({ brokers: brokers ?? kafkaBrokers(), defaultPartitions: 4, clientId: 'analytics-test' }, logger);
   await bus.ping();
   return bus;
 }
@@ -77,6 +77,8 @@ function lazySql(): Kysely<unknown> {
 export async function startHarness(opts: {
   name: string;
   bus?: BusKind;
+  /** Kafka brokers other than IT_KAFKA_BROKERS (a dedicated broker). */
+  brokers?: string[];
   withSql?: boolean;
   routes?: AnalyticsRoutesOptions;
   consumer?: AnalyticsConsumerOptions | false;
@@ -86,7 +88,7 @@ export async function startHarness(opts: {
   const logger = createLogger({ name: `analytics-test-${opts.name}`, level: (process.env.TEST_LOG_LEVEL as 'info') ?? 'silent' });
   const metrics = createMetricsRegistry('analytics-test');
   const olap = await createOlapClient(config, logger, { embeddedPath: path.join(dataDir, 'clickhouse') });
-  const bus = await makeBus(opts.bus ?? 'memory', logger);
+  const bus = await makeBus(opts.bus ?? 'memory', logger, opts.brokers);
   const cache = new MemoryCache({});
   let sqlDb: SqlDatabase | null = null;
   let testDb: TestDatabase | null = null;

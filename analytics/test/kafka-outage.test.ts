@@ -1,0 +1,71 @@
+/**
+ * Kafka stopped mid-stream, on a dedicated broker this test starts, SIGKILLs and restarts (the shared
+ * test broker must stay up for the other files). Collector and consumer both talk to it.
+ *
+ * What it proves: while the broker is down the collector keeps answering 202 from its bounded buffer,
+ * then 503 with Retry-After once the buffer is full; the consumer waits; after the broker comes back
+ * the buffer drains and the consumer resumes, and distinct events in ClickHouse == events accepted,
+ * with nothing written twice. (Needs the Kafka jars fetched by infra/local; fails clearly otherwise.)
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BeaconProducer } from '../src/index';
+import { event, listening, postBeacons, scalar, sessionId, startHarness, waitFor, waitForEvents } from './harness';
+import { startDedicatedKafka } from './kafka-broker';
+
+test('Kafka killed mid-stream: buffer, then 503 + Retry-After; after restart nothing lost, nothing doubled', async (t) => {
+  const kafka = await startDedicatedKafka();
+  let producer: BeaconProducer | null = null;
+  const h = await startHarness({
+    name: 'kafka-outage',
+    bus: 'kafka',
+    brokers: kafka.brokers,
+    routes: { maxBufferedEvents: 600, sendTimeoutMs: 1500, sessionRequestsPerMinute: 1e9, closeTimeoutMs: 2000, onProducer: (p) => (producer = p) },
+    consumer: { sessionTimeoutMs: 6000 },
+  });
+  try {
+    let accepted = 0;
+    let views = 0;
+    const postView = async () => {
+      const r = await postBeacons(h.url, listening(sessionId(), 'outage-track', { untilMs: 40_000, end: 'ended' }));
+      if (r.status === 202) {
+        accepted += Number(r.body.accepted);
+        views++;
+      }
+      return r;
+    };
+    for (let i = 0; i < 20; i++) assert.equal((await postView()).status, 202);
+    await waitForEvents(h.olap, accepted);
+
+    await kafka.kill();
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 200 && !statuses.includes(503); i++) {
+      const r = await postView();
+      statuses.push(r.status);
+      if (r.status === 202) assert.equal(r.body.buffered, true, 'accepted while Kafka is down means buffered');
+      if (r.status === 503) retryAfter = r.headers.get('retry-after');
+    }
+    assert.ok(statuses.includes(503), 'the buffer filled up and the collector said 503');
+    assert.ok(Number(retryAfter) > 0, 'with Retry-After');
+    assert.ok(statuses.filter((s) => s === 202).length >= 5, 'it buffered before refusing');
+    t.diagnostic(`while Kafka was down: ${statuses.filter((s) => s === 202).length} x 202 (buffered), then 503; buffer ${producer!.bufferedEvents} events`);
+    assert.ok(producer!.bufferedEvents <= 600);
+
+    await kafka.start();
+    await waitFor('the collector buffer to drain', async () => producer!.bufferedEvents === 0 && producer!.isHealthy, 180_000);
+    for (let i = 0; i < 10; i++) assert.equal((await postView()).status, 202);
+    // One more single event, to be sure the path is whole end to end.
+    const last = await postBeacons(h.url, [event(sessionId(), 'outage-probe', 'heartbeat', 1000)]);
+    assert.equal(last.status, 202);
+    accepted += 1;
+    await waitForEvents(h.olap, accepted, 180_000);
+    assert.equal(await scalar(h.olap, 'SELECT uniqExact(eventId) FROM playback_events'), accepted, 'distinct events == accepted');
+    assert.equal(await scalar(h.olap, 'SELECT count() FROM playback_events'), accepted, 'no row written twice');
+    assert.equal(await scalar(h.olap, "SELECT count() FROM plays WHERE trackId = 'outage-track'"), views);
+    assert.equal(await scalar(h.olap, 'SELECT sum(playingMs) FROM qoe_1m'), views * 40_000 + 0);
+  } finally {
+    await h.close();
+    await kafka.close();
+  }
+});
