@@ -32,6 +32,11 @@ let mPage: Page;
 let lPage: Page;
 let watched: ReturnType<typeof watchPage>[] = [];
 const ids: { long?: string; short?: string } = {};
+/** Steps build on each other; a later one fails at once, naming the missing step, instead of timing out. */
+const passed = new Set<string>();
+function needs(...steps: string[]): void {
+  for (const s of steps) if (!passed.has(s)) throw new Error(`prerequisite step "${s}" did not pass`);
+}
 
 async function signUp(page: Page, name: string, email: string, role: 'listener' | 'musician') {
   await page.goto('/signup');
@@ -40,7 +45,12 @@ async function signUp(page: Page, name: string, email: string, role: 'listener' 
   await page.getByTestId('password').fill(PASSWORD);
   await page.getByTestId(`role-${role}`).check();
   await page.getByTestId('submit').click();
-  await page.waitForURL(role === 'musician' ? '**/portal' : (u) => u.pathname === '/', { timeout: 20_000 });
+  const target = role === 'musician' ? '/portal' : '/';
+  const outcome = await Promise.race([
+    page.waitForURL((u) => u.pathname === target, { timeout: 20_000 }).then(() => 'ok'),
+    page.getByTestId('auth-error').waitFor({ timeout: 20_000 }).then(async () => `sign-up error shown: ${await page.getByTestId('auth-error').textContent()}`),
+  ]);
+  assert.equal(outcome, 'ok');
   await page.getByTestId('me-name').filter({ hasText: name }).waitFor({ timeout: 10_000 });
 }
 
@@ -89,6 +99,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     const flac = await synthesizeAudio(path.join(workDir, `${LONG_TITLE}.flac`), 32, { freq: 220 });
     const wav = await synthesizeAudio(path.join(workDir, `${SHORT_TITLE}.wav`), 8, { freq: 330 });
     await signUp(mPage, 'E2E Band', musicianEmail, 'musician');
+    passed.add('musician');
     await mPage.getByTestId('upload-album').fill(ALBUM);
     await mPage.getByTestId('upload-genre').fill('Ambient');
     await mPage.getByTestId('file-input').setInputFiles([flac, wav]);
@@ -112,10 +123,11 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
       else ids.short = id!;
     }
     assert.ok(ids.long && ids.short, `both tracks have ids: ${JSON.stringify(trackIds)}`);
-    await mPage.getByTestId('my-track').filter({ hasText: LONG_TITLE }).getByTestId('track-status').filter({ hasText: 'ready' }).waitFor({ timeout: 15_000 });
+    passed.add('upload');
   });
 
   test('a PNG upload gets the portal\u2019s readable error', async () => {
+    needs('musician');
     const png = await synthesizePng(path.join(workDir, 'cover-art.png'));
     await mPage.getByTestId('file-input').setInputFiles([png]);
     const job = mPage.getByTestId('upload-job').filter({ hasText: 'cover-art.png' });
@@ -129,7 +141,9 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
   });
 
   test('a listener searches and plays: audio advances, no MediaError, the buffer grows, the title shows', async () => {
+    needs('upload');
     await signUp(lPage, 'E2E Listener', listenerEmail, 'listener');
+    passed.add('listener');
     await screenshot(lPage, 'home-signed-in');
     const row = await searchAndFind(lPage, 'sunrise', LONG_TITLE);
     await screenshot(lPage, 'search');
@@ -153,9 +167,11 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     assert.equal(st.ctx, 'running', 'Web Audio (loudness normalization) is running');
     assert.equal((await lPage.getByTestId('player-title').textContent())?.trim(), LONG_TITLE);
     await screenshot(lPage, 'playing');
+    passed.add('play');
   });
 
   test('switching quality to lossless and back keeps playing', async () => {
+    needs('play');
     await lPage.getByTestId('settings-toggle').click();
     await lPage.getByTestId('quality-select').selectOption('lossless');
     await waitForAudio(lPage, `window.__player.state().family === 'flac' && !window.__player.audio().paused && window.__player.audio().readyState >= 3`);
@@ -171,6 +187,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
   });
 
   test('seeking to 80 % on the waveform keeps playing', async () => {
+    needs('play');
     const box = await lPage.getByTestId('waveform').boundingBox();
     assert.ok(box);
     await lPage.getByTestId('waveform').click({ position: { x: box.width * 0.8, y: box.height / 2 } });
@@ -184,6 +201,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
   });
 
   test('like and add to a playlist; after a reload the state is kept', async () => {
+    needs('play');
     await lPage.getByTestId('player-like').click();
     await lPage.getByTestId('player-like').and(lPage.locator('[aria-pressed="true"]')).waitFor();
     const row = lPage.getByTestId('track-row').filter({ hasText: LONG_TITLE }).first();
@@ -205,6 +223,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
   });
 
   test('a track played to the end shows up in the charts', async () => {
+    needs('listener', 'upload');
     const row = await searchAndFind(lPage, 'night bus', SHORT_TITLE);
     await row.getByTestId('track-play').click();
     await waitForAudio(lPage, `window.__player.beacons().some((b) => b.type === 'ended' && b.trackId === ${JSON.stringify(ids.short)})`, 60_000);
@@ -227,6 +246,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
   });
 
   test('consecutive album tracks: the next one is buffered ahead (gap measured)', async () => {
+    needs('listener', 'upload');
     await lPage.goto(`/search?q=${encodeURIComponent('sunrise')}`);
     const row = await searchAndFind(lPage, 'sunrise', LONG_TITLE);
     const albumId = await lPage.evaluate(async (id) => ((await (await fetch(`/api/tracks/${id}`)).json()) as { albumId?: string }).albumId, ids.long);
@@ -248,6 +268,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
   });
 
   test('time to first audio over 20 plays on a warm edge (printed)', async () => {
+    needs('listener', 'upload');
     const row = await searchAndFind(lPage, 'sunrise', LONG_TITLE);
     const samples: number[] = [];
     for (let i = 0; i < 21; i++) {
@@ -268,6 +289,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
   });
 
   test('a wrong password gets a readable error', async () => {
+    needs('listener');
     const ctx = await newContext(browser, platform.webUrl);
     const page = await ctx.newPage();
     await page.goto('/login');
@@ -285,6 +307,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
   });
 
   test('dashboard and phone layout render; no page errors, every beacon accepted', async () => {
+    needs('musician', 'upload');
     await mPage.goto('/dashboard');
     await mPage.getByTestId('qoe-summary').waitFor();
     await mPage.waitForTimeout(1500);

@@ -46,7 +46,8 @@ export async function startTestPlatform(): Promise<TestPlatform> {
   const { buildPlayerWeb } = await import('@platform/player-web');
   await buildPlayerWeb();
   const { loadConfig } = await import('@platform/config');
-  const { startPlatform } = await import('@platform/cli');
+  // E2E_PLATFORM_MODULE: another module exporting startPlatform (a development harness); default the real one.
+  const { startPlatform } = (process.env.E2E_PLATFORM_MODULE ? await import(process.env.E2E_PLATFORM_MODULE) : await import('@platform/cli')) as typeof import('@platform/cli');
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-platform-'));
   const config = loadConfig({
     HOST: '127.0.0.1',

@@ -125,7 +125,8 @@ export class Deck {
       backBufferLength: 30,
       startFragPrefetch: true,
       testBandwidth: false,
-      enableWorker: true,
+      // fMP4 audio needs no transmuxing work worth a worker; creating one per load costs startup time.
+      enableWorker: false,
       cmcd: { sessionId: opts.viewId, contentId: track.id, useHeaders: false },
       fragLoadPolicy: {
         default: {
