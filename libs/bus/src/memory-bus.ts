@@ -4,15 +4,16 @@
  * member at a time, in order), batches up to maxBatchSize, and at-least-once delivery: a group's offset
  * moves only after eachBatch resolved; a batch that throws is delivered again after a backoff.
  *
- * Retention: messages are kept until every group that reads the topic has committed past them (and at most
- * MAX_RETAINED per partition), so a group created later with fromBeginning sees only what is retained, as
- * with Kafka's retention.
+ * Retention, as Kafka's but bounded for a process: a message stays at least RETENTION_MS (so a group that
+ * subscribes a little later still reads from the beginning), then goes once every existing group has
+ * committed past it; beyond MAX_RETAINED per partition the oldest go regardless.
  */
 import type { Logger } from '@platform/logging';
 import { partitionForKey } from './partitioner';
 import type { Bus, BusMessage, Consumer, ConsumerOptions, ReceivedMessage } from './types';
 
 const MAX_RETAINED = 1_000_000;
+const RETENTION_MS = 3600_000;
 
 interface PartitionLog {
   /** Offset of messages[0]. */
@@ -107,17 +108,14 @@ export class MemoryBus implements Bus {
 
   private trim(t: Topic, log: PartitionLog): void {
     const p = t.partitions.indexOf(log);
-    let keepFrom = log.base + Math.max(0, log.messages.length - MAX_RETAINED);
-    if (t.groups.size > 0) {
-      const slowest = Math.min(...[...t.groups.values()].map((g) => g.committed[p]));
-      keepFrom = Math.max(keepFrom, slowest);
-    } else {
-      keepFrom = Math.max(keepFrom, log.base);
-    }
-    const drop = keepFrom - log.base;
+    const slowest = t.groups.size ? Math.min(...[...t.groups.values()].map((g) => g.committed[p])) : Infinity;
+    const cutoff = Date.now() - RETENTION_MS;
+    let drop = Math.max(0, log.messages.length - MAX_RETAINED);
+    // Past the retention time, a message goes once every existing group has committed past it.
+    while (drop < log.messages.length && log.messages[drop].timestamp < cutoff && log.base + drop < slowest) drop++;
     if (drop > 0) {
       log.messages.splice(0, drop);
-      log.base = keepFrom;
+      log.base += drop;
     }
   }
 
