@@ -340,6 +340,8 @@ export function authPlugin(deps: PlatformDeps, opts: AuthOptions = {}): FastifyP
       }
       const user = await loadSessionUser(db, row.id);
       if (!user) throw new AppError('invalid_credentials', 'The email or password is wrong.');
+      // A fresh session id on every login (no fixation); a session this browser already had ends.
+      if (request.user?.via === 'cookie') await sessions.destroy(request.user.sessionId, request.user.id);
       await startSession(request, reply, user);
       metrics.logins.inc({ result: 'ok' });
       return reply.code(200).send(toMe(user));

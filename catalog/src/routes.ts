@@ -134,8 +134,10 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
   }
 
   async function listTracks(viewer: SessionUser | null, q: TListTracksRequest) {
+    // Drafts show up only on an artist's own list (the portal); feeds and search show what can play.
+    const withDrafts = Boolean(viewer && viewer.role !== 'listener' && q.artistId && !q.q);
     const filters = (qb: ReturnType<typeof trackSelect>) => {
-      let b = qb.where(visibleTo(viewer));
+      let b = qb.where(withDrafts ? visibleTo(viewer) : sql<boolean>`t.published_version is not null`);
       if (q.artistId) b = b.where('t.artist_id', '=', q.artistId);
       if (q.albumId) b = b.where('t.album_id', '=', q.albumId);
       if (q.genre) b = b.where(sql<boolean>`lower(t.genre) = lower(${q.genre})`);
@@ -160,9 +162,9 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
       type Row = Parameters<typeof toTrackRecord>[0] & { score: number };
       return page(rows as unknown as Row[], q.limit, (r) => [r.score, r.id], (r) => renderTrack(toTrackRecord(r), viewer));
     }
-    // Newest first. Viewers who see only published tracks sort on published_at, which the partial index
-    // tracks_published_idx serves directly; owners/admins also see drafts, sorted by creation time.
-    const sortTs = viewer && viewer.role !== 'listener' ? sql<Date>`coalesce(t.published_at, t.created_at)` : sql<Date>`t.published_at`;
+    // Newest first. Published-only lists sort on published_at, which the partial index
+    // tracks_published_idx serves directly; an owner's artist list also has drafts, by creation time.
+    const sortTs = withDrafts ? sql<Date>`coalesce(t.published_at, t.created_at)` : sql<Date>`t.published_at`;
     const cur = decodeCursor(q.cursor, ['ts', 'uuid']);
     let b = filters(trackSelect(db)).select(sql<string>`${sortTs}::text`.as('sort_ts'));
     if (cur) b = b.where(sql<boolean>`(${sortTs}, t.id) < (${cur[0]}::timestamptz, ${cur[1]}::uuid)`);

@@ -37,6 +37,10 @@ describe('catalog API (real PostgreSQL + Redis)', () => {
     assert.equal(own.body.status, 'processing');
     const list = await listener.get('/api/tracks?limit=100');
     assert.ok(!list.body.items.some((x: { id: string }) => x.id === draft));
+    assert.ok(!(await musician.get('/api/tracks?limit=100')).body.items.some((x: { id: string }) => x.id === draft), 'feeds show only playable tracks');
+    const portal = await musician.get(`/api/tracks?artistId=${musician.me!.artistId}&limit=100`);
+    assert.equal(portal.body.items.find((x: { id: string }) => x.id === draft)?.status, 'processing', 'the owner sees drafts on their artist list');
+    assert.ok(!(await listener.get(`/api/tracks?artistId=${musician.me!.artistId}&limit=100`)).body.items.some((x: { id: string }) => x.id === draft));
   });
 
   it('versions: markTrackReady publishes forward only, is idempotent; failures of a newer version keep the old one playing', async () => {
