@@ -11,6 +11,9 @@ import type { Server } from 'node:http';
 import type { Config } from '@platform/config';
 import { createLogger, type Logger } from '@platform/logging';
 import { createDeps } from '@platform/runtime';
+import { runMigrations } from '@platform/sql';
+import { catalogMigrations } from '@platform/catalog';
+import { ensureAnalyticsSchema } from '@platform/analytics';
 import { createOriginServer } from '@platform/origin';
 import { createEdgeServer } from '@platform/edge-workers';
 import { createPackagerWorker } from '@platform/packager';
@@ -63,6 +66,10 @@ export async function startPlatform(config: Config, opts: { logger?: Logger; ser
   };
 
   try {
+    // Schemas first, once per start: Kysely's migrator serialises concurrent starters with a lock,
+    // and the ClickHouse DDL is idempotent.
+    if (services.has('web') || services.has('packager')) await runMigrations(deps.sql, catalogMigrations);
+    if (services.has('web') || services.has('analytics-consumer')) await ensureAnalyticsSchema(deps.olap);
     if (services.has('origin')) {
       const origin = await createOriginServer({ ...deps, config: cfg });
       const server = await origin.listen(cfg.ORIGIN_PORT, cfg.HOST);

@@ -56,7 +56,6 @@ export function createServiceHttp(opts: ServiceHttpOptions): { app: FastifyInsta
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    disableRequestLogging: false,
     trustProxy: false,
     ...(opts.fastify ?? {}),
   });
