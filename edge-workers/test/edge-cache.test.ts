@@ -40,7 +40,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
 
 test('MISS then HIT; the cache key ignores the grant and CMCD; Range and If-None-Match come from the cached copy', async () => {
   const { url } = await stack.startEdge({ prefetchSegments: 0 });
-  const file = 'aac_128/seg_4.m4s';
+  const file = 'aac_128/4.m4s';
   const body = files.get(`tracks/${track}/v1/${file}`)!;
   const before = await originRequests();
   const a = await rawGet(url, `${mediaPath(grant(0), file)}?CMCD=${encodeURIComponent('br=128,ot=a,sid="s1"')}`);
@@ -67,15 +67,15 @@ test('MISS then HIT; the cache key ignores the grant and CMCD; Range and If-None
   assert.equal(head.headers['content-length'], String(body.length));
   assert.equal(await originRequests(), before + 1, 'none of these went to the origin');
 
-  const missing = await rawGet(url, mediaPath(grant(), 'aac_128/seg_999.m4s'));
+  const missing = await rawGet(url, mediaPath(grant(), 'aac_128/999.m4s'));
   assert.equal(missing.status, 404);
-  await rawGet(url, mediaPath(grant(), 'aac_128/seg_999.m4s'));
+  await rawGet(url, mediaPath(grant(), 'aac_128/999.m4s'));
   assert.equal(await originRequests(), before + 2, 'a 404 is remembered briefly');
 });
 
 test('500 concurrent requests for one cold segment -> exactly 1 origin fetch', async () => {
   const { url } = await stack.startEdge({ prefetchSegments: 0 });
-  const file = 'opus_96/seg_3.m4s';
+  const file = 'opus_96/3.m4s';
   const body = files.get(`tracks/${track}/v1/${file}`)!;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 500 });
   const before = await originRequests();
@@ -90,12 +90,12 @@ test('500 concurrent requests for one cold segment -> exactly 1 origin fetch', a
 test('prefetch: a segment request warms the next two segments of that rendition', async () => {
   const { url, edge } = await stack.startEdge({ prefetchSegments: 2 });
   const before = await originRequests();
-  assert.equal((await rawGet(url, mediaPath(grant(), 'mp3_128/seg_2.ts'))).headers['x-cache'], 'MISS');
+  assert.equal((await rawGet(url, mediaPath(grant(), 'mp3_128/2.ts'))).headers['x-cache'], 'MISS');
   await until(async () => (await originRequests()) === before + 3, 'the prefetches');
   await until(() => edge.stats().cacheEntries === 3, 'prefetched objects in cache');
   for (const n of [3, 4]) {
-    const r = await rawGet(url, mediaPath(grant(), `mp3_128/seg_${n}.ts`));
-    assert.equal(r.headers['x-cache'], 'HIT', `seg_${n}`);
+    const r = await rawGet(url, mediaPath(grant(), `mp3_128/${n}.ts`));
+    assert.equal(r.headers['x-cache'], 'HIT', `${n}`);
     assert.equal(r.headers['content-type'], 'video/mp2t');
   }
 });
@@ -103,18 +103,18 @@ test('prefetch: a segment request warms the next two segments of that rendition'
 test('origin stopped -> cached segments and stale manifests are still served; origin slow -> bounded wait', async () => {
   const { url } = await stack.startEdge({ prefetchSegments: 0, maxManifestFreshMs: 0, originTimeoutMs: 400 });
   const g = grant();
-  assert.equal((await rawGet(url, mediaPath(g, 'aac_128/seg_1.m4s'))).status, 200);
+  assert.equal((await rawGet(url, mediaPath(g, 'aac_128/1.m4s'))).status, 200);
   assert.equal((await rawGet(url, mediaPath(g, 'aac_128/playlist.m3u8'))).status, 200);
   await stack.stopOrigin();
   try {
-    const seg = await rawGet(url, mediaPath(g, 'aac_128/seg_1.m4s'));
+    const seg = await rawGet(url, mediaPath(g, 'aac_128/1.m4s'));
     assert.equal(seg.status, 200);
     assert.equal(seg.headers['x-cache'], 'HIT');
     const manifest = await rawGet(url, mediaPath(g, 'aac_128/playlist.m3u8'));
     assert.equal(manifest.status, 200);
     assert.equal(manifest.headers['x-cache'], 'STALE');
     assert.equal(manifest.body.toString(), files.get(`tracks/${track}/v1/aac_128/playlist.m3u8`)!.toString());
-    const cold = await rawGet(url, mediaPath(g, 'aac_128/seg_6.m4s'));
+    const cold = await rawGet(url, mediaPath(g, 'aac_128/6.m4s'));
     assert.equal(cold.status, 502, 'nothing cached and no origin: a clear 502');
     assert.equal(JSON.parse(cold.body.toString()).code, 'bad_gateway');
   } finally {
@@ -129,7 +129,7 @@ test('origin stopped -> cached segments and stale manifests are still served; or
   try {
     const slow = await stack.startEdge({ prefetchSegments: 0, originTimeoutMs: 300, originUrl: urlOf(tarpit) });
     const t0 = Date.now();
-    const answers = await Promise.all(Array.from({ length: 20 }, () => rawGet(slow.url, mediaPath(g, 'aac_128/seg_5.m4s'))));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => rawGet(slow.url, mediaPath(g, 'aac_128/5.m4s'))));
     const waited = Date.now() - t0;
     assert.ok(answers.every((a) => a.status === 504 && JSON.parse(a.body.toString()).code === 'timeout'));
     assert.ok(waited < 10_000, `clients were answered after ${waited} ms, bounded by the origin timeout`);
@@ -142,7 +142,7 @@ test('origin stopped -> cached segments and stale manifests are still served; or
 test('disk tier: a restarted edge serves from disk without asking the origin', async () => {
   const diskCacheDir = path.join(stack.dir, 'edge-disk');
   const first = await stack.startEdge({ prefetchSegments: 0, diskCacheDir });
-  const file = 'aac_128/seg_2.m4s';
+  const file = 'aac_128/2.m4s';
   assert.equal((await rawGet(first.url, mediaPath(grant(), file))).headers['x-cache'], 'MISS');
   await until(async () => (await fs.readdir(diskCacheDir, { recursive: true })).some((n) => n.endsWith('.json')), 'the disk write');
   await first.edge.close();
@@ -159,7 +159,7 @@ test('tiered cache: children forward misses to the parent that owns the key; the
   const parent = await stack.startEdge({ prefetchSegments: 0 });
   const c1 = await stack.startEdge({ prefetchSegments: 0, parents: [parent.url] });
   const c2 = await stack.startEdge({ prefetchSegments: 0, parents: [parent.url] });
-  const file = 'opus_96/seg_5.m4s';
+  const file = 'opus_96/5.m4s';
   const before = await originRequests();
   const a = await rawGet(c1.url, mediaPath(grant(), file));
   const b = await rawGet(c2.url, mediaPath(grant(), file));
@@ -174,7 +174,7 @@ test('tiered cache: children forward misses to the parent that owns the key; the
   assert.equal((await rawGet(parent.url, `/_edge/tracks/${track}/v1/${file}`)).status, 403);
   // Parent down: children fall back to the origin.
   await parent.edge.close();
-  const c = await rawGet(c1.url, mediaPath(grant(), 'opus_96/seg_6.m4s'));
+  const c = await rawGet(c1.url, mediaPath(grant(), 'opus_96/6.m4s'));
   assert.equal(c.status, 200);
 });
 
@@ -193,13 +193,13 @@ test('CMCD keys land in the access log; metrics expose hit ratio, bytes and orig
   });
   stack.edges.push(edge);
   const url = urlOf(await edge.listen(0, '127.0.0.1'));
-  const cmcd = 'br=128,bl=3200,cid="album-1",d=4000,mtp=25400,nor="seg_2.m4s",ot=a,sf=h,sid="6e2fb550",st=v,su,tb=320,v=1';
-  await rawGet(url, `${mediaPath(grant(), 'aac_128/seg_1.m4s')}?CMCD=${encodeURIComponent(cmcd)}`);
-  await rawGet(url, mediaPath(grant(), 'aac_128/seg_1.m4s'), { 'cmcd-request': 'bl=1500,mtp=9000', 'cmcd-object': 'br=128,d=4000,ot=a', 'cmcd-session': 'cid="album-1",sid="6e2fb550",sf=h,st=v', 'cmcd-status': 'bs' });
+  const cmcd = 'br=128,bl=3200,cid="album-1",d=4000,mtp=25400,nor="2.m4s",ot=a,sf=h,sid="6e2fb550",st=v,su,tb=320,v=1';
+  await rawGet(url, `${mediaPath(grant(), 'aac_128/1.m4s')}?CMCD=${encodeURIComponent(cmcd)}`);
+  await rawGet(url, mediaPath(grant(), 'aac_128/1.m4s'), { 'cmcd-request': 'bl=1500,mtp=9000', 'cmcd-object': 'br=128,d=4000,ot=a', 'cmcd-session': 'cid="album-1",sid="6e2fb550",sf=h,st=v', 'cmcd-status': 'bs' });
   await until(() => lines.filter((l) => l.msg === 'access').length === 2, 'two access lines');
   const [miss, hit] = lines.filter((l) => l.msg === 'access') as { cmcd: Record<string, unknown>; cache: string }[];
   assert.equal(miss.cache, 'MISS');
-  assert.deepEqual(miss.cmcd, { br: 128, bl: 3200, cid: 'album-1', d: 4000, mtp: 25400, nor: 'seg_2.m4s', ot: 'a', sf: 'h', sid: '6e2fb550', st: 'v', su: true, tb: 320, v: 1 });
+  assert.deepEqual(miss.cmcd, { br: 128, bl: 3200, cid: 'album-1', d: 4000, mtp: 25400, nor: '2.m4s', ot: 'a', sf: 'h', sid: '6e2fb550', st: 'v', su: true, tb: 320, v: 1 });
   assert.equal(hit.cache, 'HIT');
   assert.deepEqual(hit.cmcd, { bl: 1500, mtp: 9000, br: 128, d: 4000, ot: 'a', cid: 'album-1', sid: '6e2fb550', sf: 'h', st: 'v', bs: true });
   assert.ok(!JSON.stringify(lines).includes(grant().slice(0, 20)), 'grants are not logged');
@@ -207,7 +207,7 @@ test('CMCD keys land in the access log; metrics expose hit ratio, bytes and orig
   assert.equal(await metricValue(url, 'edge_cache_hit_ratio'), 0.5);
   assert.equal(await metricValue(url, 'edge_cache_requests_total', 'result="HIT"'), 1);
   assert.equal(await metricValue(url, 'edge_upstream_fetches_total', 'target="origin"'), 1);
-  assert.equal(await metricValue(url, 'edge_bytes_served_total'), 2 * files.get(`tracks/${track}/v1/aac_128/seg_1.m4s`)!.length);
+  assert.equal(await metricValue(url, 'edge_bytes_served_total'), 2 * files.get(`tracks/${track}/v1/aac_128/1.m4s`)!.length);
   assert.ok((await metricValue(url, 'edge_request_duration_seconds_count', 'result="HIT"')) >= 1);
   assert.equal((await rawGet(url, '/healthz')).status, 200);
   const ready = await rawGet(url, '/readyz');

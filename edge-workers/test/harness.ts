@@ -35,14 +35,14 @@ export function masterPlaylist(): string {
 export function mediaPlaylist(r: (typeof RENDITIONS)[number]): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:6', '#EXT-X-TARGETDURATION:4', '#EXT-X-PLAYLIST-TYPE:VOD', '#EXT-X-MEDIA-SEQUENCE:1'];
   if (r.init) lines.push(`#EXT-X-MAP:URI="${r.init}"`);
-  for (let i = 1; i <= SEGMENTS; i++) lines.push('#EXTINF:4.000,', `seg_${i}.${r.ext}`);
+  for (let i = 1; i <= SEGMENTS; i++) lines.push('#EXTINF:4.000,', `${i}.${r.ext}`);
   lines.push('#EXT-X-ENDLIST');
   return lines.join('\n') + '\n';
 }
 
 export function dashManifest(): string {
   const sets = RENDITIONS.filter((r) => r.init)
-    .map((r) => `<AdaptationSet contentType="audio" mimeType="audio/mp4"><Representation id="${r.dir}" bandwidth="${r.bandwidth}" codecs="${r.codecs}" audioSamplingRate="48000"><SegmentTemplate timescale="1000" duration="4000" startNumber="1" initialization="${r.dir}/${r.init}" media="${r.dir}/seg_$Number$.m4s"/></Representation></AdaptationSet>`)
+    .map((r) => `<AdaptationSet contentType="audio" mimeType="audio/mp4"><Representation id="${r.dir}" bandwidth="${r.bandwidth}" codecs="${r.codecs}" audioSamplingRate="48000"><SegmentTemplate timescale="1000" duration="4000" startNumber="1" initialization="${r.dir}/${r.init}" media="${r.dir}/$Number$.m4s"/></Representation></AdaptationSet>`)
     .join('');
   return `<?xml version="1.0" encoding="UTF-8"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" profiles="urn:mpeg:dash:profile:isoff-live:2011" mediaPresentationDuration="PT${SEGMENTS * 4}S" minBufferTime="PT2S"><Period id="0">${sets}</Period></MPD>\n`;
 }
@@ -69,7 +69,7 @@ export async function writePackagedTrack(objects: FsObjectStore, trackId: string
   for (const r of RENDITIONS) {
     files.set(`${base}/${r.dir}/playlist.m3u8`, Buffer.from(mediaPlaylist(r)));
     if (r.init) files.set(`${base}/${r.dir}/${r.init}`, randomBytes(800));
-    for (let i = 1; i <= SEGMENTS; i++) files.set(`${base}/${r.dir}/seg_${i}.${r.ext}`, randomBytes(segmentBytes + i));
+    for (let i = 1; i <= SEGMENTS; i++) files.set(`${base}/${r.dir}/${i}.${r.ext}`, randomBytes(segmentBytes + i));
   }
   for (const [key, body] of files) await putObject(objects, key, body);
   return files;

@@ -15,7 +15,7 @@ before(async () => {
 });
 after(() => stack.close());
 
-const seg = () => `/tracks/${trackId}/v1/aac_128/seg_2.m4s`;
+const seg = () => `/tracks/${trackId}/v1/aac_128/2.m4s`;
 
 test('a player without the edge credential gets 403, whatever it asks for', async () => {
   for (const p of [seg(), `/tracks/${trackId}/v1/master.m3u8`, '/tracks/../etc/passwd', '/anything']) {
@@ -43,7 +43,7 @@ test('GET serves the object with type, validators, cache policy and CORS', async
   assert.match(String(m.headers['cache-control']), /max-age=10\b/);
   const d = await rawGet(stack.originUrl, `/tracks/${trackId}/v1/manifest.mpd`, auth);
   assert.equal(d.headers['content-type'], 'application/dash+xml');
-  const ts = await rawGet(stack.originUrl, `/tracks/${trackId}/v1/mp3_128/seg_1.ts`, auth);
+  const ts = await rawGet(stack.originUrl, `/tracks/${trackId}/v1/mp3_128/1.ts`, auth);
   assert.equal(ts.headers['content-type'], 'video/mp2t');
 });
 
@@ -74,7 +74,7 @@ test('Range -> 206 with the exact bytes; out of range -> 416', async () => {
 test('no path escapes tracks/, even for an edge', async () => {
   for (const p of [
     `/tracks/${trackId}/v1/../../../objects/x.m4s`, `/tracks/${trackId}/v1/%2e%2e/%2e%2e/x.m4s`, `/tracks/${trackId}/v1/%252e%252e/x.m4s`,
-    `/tracks/${trackId}/v1/..%5c..%5cx.m4s`, `/tracks/${trackId}/v1/seg%00.m4s`, `/tracks/${trackId}/v1/aac_128\\..\\seg_1.m4s`,
+    `/tracks/${trackId}/v1/..%5c..%5cx.m4s`, `/tracks/${trackId}/v1/seg%00.m4s`, `/tracks/${trackId}/v1/aac_128\\..\\1.m4s`,
   ]) {
     const r = await rawGet(stack.originUrl, p, auth);
     assert.ok([400, 404].includes(r.status), `${p} -> ${r.status}`);

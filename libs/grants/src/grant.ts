@@ -167,6 +167,8 @@ interface CachedGrant {
   exp: number;
   kid: string;
   isSessionBound: boolean;
+  /** The last session id this bound grant was checked against successfully. */
+  verifiedSid?: string;
 }
 
 /**
@@ -190,7 +192,7 @@ export class GrantVerifier {
 
   verify(token: string, trackId: string, version: number, now: number, sid?: string): GrantVerdict {
     const hit = this.memo.get(token);
-    if (hit !== undefined && hit.trackId === trackId && hit.version === version && sid === undefined) {
+    if (hit !== undefined && hit.trackId === trackId && hit.version === version && (sid === undefined || !hit.isSessionBound || hit.verifiedSid === sid)) {
       if (now >= hit.exp) {
         this.memo.delete(token);
         return { ok: false, reason: 'expired' };
@@ -198,13 +200,14 @@ export class GrantVerifier {
       return { ok: true, kid: hit.kid, exp: hit.exp, isSessionBound: hit.isSessionBound };
     }
     const v = verifyWith(this.keys, token, { trackId, version, now, sid });
+    if (v.ok && hit !== undefined && sid !== undefined) hit.verifiedSid = sid;
     if (v.ok && hit === undefined) {
       if (this.memo.size >= this.maxEntries) {
         // Drop the oldest insertion; cheap and good enough for a memo whose misses cost one HMAC.
         const first = this.memo.keys().next().value;
         if (first !== undefined) this.memo.delete(first);
       }
-      this.memo.set(token, { trackId, version, exp: v.exp, kid: v.kid, isSessionBound: v.isSessionBound });
+      this.memo.set(token, { trackId, version, exp: v.exp, kid: v.kid, isSessionBound: v.isSessionBound, verifiedSid: sid });
     }
     return v;
   }

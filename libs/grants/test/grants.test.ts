@@ -122,3 +122,13 @@ test('byte ranges', () => {
   assert.deepEqual(parseRange('bytes=0-1,5-6', 100), { kind: 'none' });
   assert.deepEqual(parseRange(undefined, 100), { kind: 'none' });
 });
+
+test('GrantVerifier: a session-bound grant is re-checked for every new sid', () => {
+  const v = new GrantVerifier([k1]);
+  const g = signGrant(k1, { trackId: track, version: 1, exp, sid: 'a' });
+  assert.equal(v.verify(g, track, 1, now).ok, true);
+  assert.equal(v.verify(g, track, 1, now, 'a').ok, true);
+  assert.equal(v.verify(g, track, 1, now, 'a').ok, true);
+  assert.deepEqual(v.verify(g, track, 1, now, 'b'), { ok: false, reason: 'session_mismatch' });
+  assert.equal(v.verify(g, track, 1, now, 'a').ok, true);
+});
