@@ -20,18 +20,20 @@ import { registerUploadRoutes } from './upload-route';
 import { registerStatusRoutes } from './status-routes';
 import { registerAssetRoutes } from './asset-routes';
 import { registerTusUploads } from './tus-uploads';
-import type { SubmitContext } from './submit';
+import { INGEST_TOPIC, type SubmitContext } from './submit';
 
 export interface IngestRoutesOptions {
   /** Where uploads are spooled while they arrive (default `${DATA_DIR}/uploads`). */
   uploadDir?: string;
   /** Also serve GET /api/me/tracks (default false: the catalog serves it; this variant adds progress). */
   myTracksRoute?: boolean;
+  /** Topic for ingest jobs (default ingest.jobs). */
+  jobsTopic?: string;
 }
 
 export function ingestRoutes(deps: PlatformDeps, opts: IngestRoutesOptions = {}): FastifyPluginAsync {
   return async (app) => {
-    const ctx: SubmitContext = { deps, metrics: ingestMetrics(deps.metrics) };
+    const ctx: SubmitContext = { deps, metrics: ingestMetrics(deps.metrics), topic: opts.jobsTopic ?? INGEST_TOPIC };
     const root = opts.uploadDir ?? path.join(deps.config.dataDir, 'uploads');
     // Scoped to this plugin (not fastify-plugin): other plugins keep their own body parsing.
     await app.register(multipart, { throwFileSizeLimit: true });

@@ -48,6 +48,8 @@ export interface AcceptedUpload {
 export interface SubmitContext {
   deps: PlatformDeps;
   metrics: IngestMetrics;
+  /** Bus topic for jobs (INGEST_TOPIC; tests on a shared Kafka use their own). */
+  topic: string;
 }
 
 const titleFromName = (name: string) => path.basename(name).replace(/\.[^.]+$/, '').replace(/[_]+/g, ' ').trim().slice(0, 300) || 'Untitled';
@@ -105,7 +107,7 @@ async function enqueue(ctx: SubmitContext, job: { trackId: string; version: numb
   });
   const progress: TIngestProgress = { stage: 'queued', percent: 0, updatedAt: now, version: job.version };
   await deps.cache.set(progressKey(job.trackId), JSON.stringify(progress), 7 * 86400_000).catch(() => undefined);
-  await deps.bus.send(INGEST_TOPIC, [{ key: job.trackId, value: JSON.stringify(message), headers: { 'content-type': 'application/json' } }]);
+  await deps.bus.send(ctx.topic, [{ key: job.trackId, value: JSON.stringify(message), headers: { 'content-type': 'application/json' } }]);
 }
 
 /** Mark failed without letting a second failure hide the first. */

@@ -33,6 +33,8 @@ export interface TestApp {
   base: string;
   deps: PlatformDeps;
   dataDir: string;
+  /** The ingest jobs topic this app produces to. */
+  topic: string;
   /** Jobs seen on ingest.jobs since start. */
   jobs: ReceivedMessage[];
   waitForJob(trackId: string, version?: number, timeoutMs?: number): Promise<Record<string, unknown>>;
@@ -73,10 +75,11 @@ export async function startTestApp(opts: { uploadMaxBytes?: string; name: string
 
   const deps: PlatformDeps = { config, logger, metrics, sql: sqlDb.db, olap: undefined as unknown as ClickHouseClient, objects, bus, cache };
   const jobs: ReceivedMessage[] = [];
-  await bus.ensureTopic(INGEST_TOPIC);
-  // A unique group sees every job; other test files' jobs (shared Kafka) are filtered by track id.
+  // Own topic per test file: on a shared Kafka no other file's workers see these jobs.
+  const topic = env.IT_KAFKA_BROKERS ? `${INGEST_TOPIC}.${prefix.slice(0, -1)}` : INGEST_TOPIC;
+  await bus.ensureTopic(topic);
   const consumer = await bus.subscribe({
-    topic: INGEST_TOPIC,
+    topic,
     groupId: `${prefix}jobs`,
     fromBeginning: false,
     eachBatch: async (messages) => {
@@ -87,7 +90,7 @@ export async function startTestApp(opts: { uploadMaxBytes?: string; name: string
   const { app } = createServiceHttp({ name: 'web', logger, registry: metrics });
   await app.register(authPlugin(deps));
   await app.register(catalogRoutes(deps));
-  await app.register(ingestRoutes(deps));
+  await app.register(ingestRoutes(deps, { jobsTopic: topic }));
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
@@ -124,6 +127,7 @@ export async function startTestApp(opts: { uploadMaxBytes?: string; name: string
     base,
     deps,
     dataDir,
+    topic,
     jobs,
     waitForJob,
     signup,

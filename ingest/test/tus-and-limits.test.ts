@@ -44,7 +44,7 @@ async function createUpload(size: number, meta: Record<string, string>, a: Accou
 }
 
 function patch(url: string, offset: number, body: Buffer, a: Account = musician) {
-  return fetch(url, { method: 'PATCH', headers: { ...auth(a), 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' }, body });
+  return fetch(url, { method: 'PATCH', headers: { ...auth(a), 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' }, body: new Uint8Array(body) });
 }
 
 /** Send part of a PATCH body, then cut the connection (a dropped mobile link). */

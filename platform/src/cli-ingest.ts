@@ -251,7 +251,8 @@ export async function runIngestCommand(files: string[], opts: IngestCommandOptio
   }
 
   const isTty = Boolean(process.stderr.isTTY);
-  const multibar = new MultiBar(
+  // Without a terminal, bars would be noise in logs: per-file lines are printed instead.
+  const multibar: MultiBar | null = !isTty ? null : new MultiBar(
     {
       stream: process.stderr,
       format: ' {name} |{bar}| {percentage}% {stage}',
@@ -259,8 +260,6 @@ export async function runIngestCommand(files: string[], opts: IngestCommandOptio
       clearOnComplete: false,
       stopOnComplete: false,
       barsize: 30,
-      // Without a terminal, bars would be noise in logs: per-file lines are printed instead.
-      noTTYOutput: false,
     },
     Presets.shades_classic,
   );
@@ -269,7 +268,7 @@ export async function runIngestCommand(files: string[], opts: IngestCommandOptio
     const b = path.basename(f);
     return b.length > width ? `${b.slice(0, width - 1)}…` : b.padEnd(width);
   };
-  const log = (s: string) => (isTty ? multibar.log(`${s}\n`) : err(s));
+  const log = (s: string) => (multibar ? multibar.log(`${s}\n`) : err(s));
   const results: TrackLine[] = [];
   const emit = (line: TrackLine) => {
     results.push(line);
@@ -278,7 +277,7 @@ export async function runIngestCommand(files: string[], opts: IngestCommandOptio
   let unreachable = false;
 
   const one = async (file: string) => {
-    const bar: SingleBar = multibar.create(100, 0, { name: label(file), stage: 'waiting' });
+    const bar: Pick<SingleBar, 'update'> = multibar?.create(100, 0, { name: label(file), stage: 'waiting' }) ?? { update: () => undefined };
     const fail = (code: string, detail: string, id: string | null = null) => {
       bar.update({ stage: `failed: ${code}` });
       log(`✖ ${file}: ${detail} (${code})`);
@@ -343,7 +342,7 @@ export async function runIngestCommand(files: string[], opts: IngestCommandOptio
   try {
     await runLimited(files, UPLOAD_CONCURRENCY, one);
   } finally {
-    multibar.stop();
+    multibar?.stop();
   }
   const ready = results.filter((r) => r.status === 'ready').length;
   const failed = results.length - ready;
