@@ -459,6 +459,30 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     }
   }
 
+  /**
+   * CMCD `nor` (next object request) names exactly what the player fetches next, whatever the naming
+   * scheme: warm it. Only inside the same track version (the grant's scope), and only when the
+   * request carries a `nor` at all (a substring test keeps this off the hot path otherwise).
+   */
+  function prefetchHinted(req: IncomingMessage, path: string, query: string, media: MediaKey, isFromChild: boolean): void {
+    const header = req.headers['cmcd-request'];
+    if (!query.includes('nor') && !(typeof header === 'string' && header.includes('nor='))) return;
+    const nor = readCmcd(query, req.headers)?.nor;
+    if (typeof nor !== 'string' || nor.length === 0) return;
+    let target: string;
+    try {
+      target = new URL(nor, `http://edge${path}`).pathname;
+    } catch {
+      return;
+    }
+    const at = target.indexOf('/tracks/');
+    if (at < 0 || target.slice(0, at) !== path.slice(0, path.indexOf('/tracks/'))) return;
+    const next = parseKey(target.slice(at + 1));
+    if (!next || next.trackId !== media.trackId || next.version !== media.version) return;
+    if (lru.has(next.key) || inflight.has(next.key)) return;
+    load(next, undefined, isFromChild).catch(() => undefined);
+  }
+
   // ---- responses ----------------------------------------------------------------------------
 
   let sampleCounter = 0;
@@ -559,7 +583,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     accessLog(req, query, media.key, status, result, e.status === 200 ? e.body.length : 0, t0);
   }
 
-  function serveMedia(req: IncomingMessage, res: ServerResponse, media: MediaKey, query: string, t0: number, isFromChild: boolean): void {
+  function serveMedia(req: IncomingMessage, res: ServerResponse, media: MediaKey, path: string, query: string, t0: number, isFromChild: boolean): void {
+    if (opts.prefetchSegments > 0) prefetchHinted(req, path, query, media, isFromChild);
     const e = lru.get(media.key);
     if (e !== undefined && Date.now() < e.freshUntil) {
       s.hits++;
@@ -621,14 +646,14 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         else if (opts.sessionBinding === 'required') verdict = { ok: false, reason: 'session_mismatch' };
       }
       if (!verdict.ok) return refuse(res, GRANT_PROBLEMS[verdict.reason], req, verdict.reason);
-      return serveMedia(req, res, media, query, t0, false);
+      return serveMedia(req, res, media, path, query, t0, false);
     }
     if (path.startsWith('/_edge/')) {
       // A child edge asking its parent: the edge credential replaces the grant (the child verified it).
       if (!isEdgeCredential(req.headers[EDGE_AUTH_HEADER])) return refuse(res, PROBLEMS.forbidden, req, 'not_an_edge');
       const media = parseKey(path.slice('/_edge/'.length));
       if (!media) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
-      return serveMedia(req, res, media, query, t0, true);
+      return serveMedia(req, res, media, path, query, t0, true);
     }
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') return void readiness(res);

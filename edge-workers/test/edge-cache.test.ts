@@ -100,6 +100,23 @@ test('prefetch: a segment request warms the next two segments of that rendition'
   }
 });
 
+test('prefetch: the CMCD next-object hint (nor) is warmed, within the grant scope only', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 2 });
+  const before = await originRequests();
+  // The master playlist has no numbered successor; only the hint can name the next object.
+  const hint = encodeURIComponent('nor="opus_96/playlist.m3u8"');
+  assert.equal((await rawGet(url, `${mediaPath(grant(), 'master.m3u8')}?CMCD=${hint}`)).status, 200);
+  await until(() => edge.stats().cacheEntries === 2, 'the hinted object');
+  assert.equal((await rawGet(url, mediaPath(grant(), 'opus_96/playlist.m3u8'))).headers['x-cache'], 'HIT');
+  // A hint outside the track version is ignored.
+  const other = newTrackId();
+  await writePackagedTrack(stack.objects, other, 1);
+  const outside = encodeURIComponent(`nor="../../../${other}/v1/master.m3u8"`);
+  await rawGet(url, `${mediaPath(grant(), 'aac_128/playlist.m3u8')}?CMCD=${outside}`);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await originRequests(), before + 3, 'master, hinted playlist, aac playlist; nothing outside the scope');
+});
+
 test('origin stopped -> cached segments and stale manifests are still served; origin slow -> bounded wait', async () => {
   const { url } = await stack.startEdge({ prefetchSegments: 0, maxManifestFreshMs: 0, originTimeoutMs: 400 });
   const g = grant();
