@@ -260,9 +260,10 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     // Jump close to the end; the next track is preloaded when < 15 s remain.
     await lPage.evaluate((t) => (window.__player.audio().currentTime = t), Math.max(0, dur - 4));
     await waitForAudio(lPage, `window.__player.state().current?.id !== ${JSON.stringify(first)} && window.__player.audio().currentTime > 0.2`, 30_000);
-    const gap = await lPage.evaluate(() => window.__player.state().lastGapMs);
+    const { gap, preloaded } = await lPage.evaluate(() => ({ gap: window.__player.state().lastGapMs, preloaded: window.__player.state().lastStartPreloaded }));
     assert.ok(typeof gap === 'number', 'a gap was measured');
-    console.log(`[e2e] album transition gap (ended -> playing of the next track): ${gap} ms`);
+    assert.equal(preloaded, true, 'the next album track started from the deck buffered ahead');
+    console.log(`[e2e] album transition gap (ended -> playing of the next track, buffered ahead): ${gap} ms`);
     await screenshot(lPage, 'album');
     await lPage.getByTestId('play-pause').click();
   });
@@ -318,9 +319,9 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     await p.goto('/');
     await p.getByTestId('new-releases').getByTestId('track-play').first().click();
     await waitForAudio(p, 'window.__player.audio().currentTime > 0.5');
+    await screenshot(p, 'phone-home');
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 1, `no horizontal scroll at phone width (overflow ${overflow}px)`);
-    await screenshot(p, 'phone-home');
     await phone.close();
     for (const x of [...watched, w]) {
       assert.deepEqual(x.pageErrors, [], 'no uncaught page errors');

@@ -125,6 +125,7 @@ export interface PlayerDebug {
     rendition?: { codec: string; bitrateKbps: number };
     lastStartupMs?: number;
     lastGapMs?: number;
+    lastStartPreloaded?: boolean;
     quality: string;
     error?: string;
   };

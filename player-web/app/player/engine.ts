@@ -42,6 +42,8 @@ export interface PlayerState {
   error?: string;
   lastStartupMs?: number;
   lastGapMs?: number;
+  /** whether the last start came from the deck buffered ahead */
+  lastStartPreloaded?: boolean;
 }
 
 const SETTINGS_KEY = 'player.settings.v1';
@@ -364,17 +366,20 @@ async function startAtCursor(cursor: number, startSec = 0, requestedAt = perform
   updateMediaSession(track);
   const other = idle();
   if (other.track?.id === track.id && startSec === 0 && !other.hasStarted) {
-    // Buffered ahead: swap decks and start from memory.
+    // Buffered ahead: swap decks and start from memory. The old deck is torn down only after the new one
+    // was told to play (destroying hls.js and its MediaSource costs milliseconds we would hear as a gap).
     leaveCurrent();
     active = 1 - active;
-    wasCurrent.reset();
     other.requestedAt = requestedAt;
     emit(other, { type: 'play_start', positionMs: 0 });
     applyGain(other);
-    patch({ rendition: other.rendition, family: other.plan?.family });
-    await playDeck(other);
+    patch({ rendition: other.rendition, family: other.plan?.family, lastStartPreloaded: true });
+    const playing = playDeck(other);
+    setTimeout(() => wasCurrent !== cur() && wasCurrent.reset(), 0);
+    await playing;
     return;
   }
+  patch({ lastStartPreloaded: false });
   leaveCurrent();
   const d = wasCurrent;
   if (other.track && other.hasStarted) other.reset();
