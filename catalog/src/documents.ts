@@ -127,11 +127,13 @@ export async function loadArtist(db: CatalogDb, id: string): Promise<ArtistRecor
   const a = await db
     .selectFrom('artists as a')
     .select(['a.id', 'a.name', 'a.bio', 'a.owner_user_id'])
-    .select(sql<string>`(select count(*) from follows f where f.artist_id = a.id)`.as('followers'))
     .select(sql<string>`(select count(*) from tracks t where t.artist_id = a.id and t.published_version is not null)`.as('track_count'))
     .where('a.id', '=', id)
     .executeTakeFirst();
   if (!a) return null;
+  // A separate query, not a correlated subquery: follows is distributed by user_id on Citus, and a
+  // plain multi-shard count is what Citus can always run.
+  const followers = await db.selectFrom('follows').select((eb) => eb.fn.countAll<string>().as('n')).where('artist_id', '=', id).executeTakeFirstOrThrow();
   const albums = await db
     .selectFrom('albums')
     .select(['id', 'title', 'year'])
@@ -145,7 +147,7 @@ export async function loadArtist(db: CatalogDb, id: string): Promise<ArtistRecor
     name: a.name,
     bio: a.bio,
     ownerUserId: a.owner_user_id,
-    followers: Number(a.followers),
+    followers: Number(followers.n),
     trackCount: Number(a.track_count),
     albums: albums.map((x) => ({ id: x.id, title: x.title, year: x.year })),
   };

@@ -238,6 +238,13 @@ export async function distributeCatalogTables(db: AnyDb): Promise<{ citus: boole
 }
 
 const m0003: Migration = {
+  async up() {
+    // Superseded by 0005: distribution runs after every schema change of this release, so Citus never
+    // has to propagate an ALTER of a freshly distributed table inside the same transaction.
+  },
+};
+
+const m0005: Migration = {
   async up(db: AnyDb) {
     await distributeCatalogTables(db);
   },
@@ -269,6 +276,7 @@ export const CATALOG_MIGRATIONS: Record<string, Migration> = {
   '0002_catalog_tables': m0002,
   '0003_citus_distribution': m0003,
   '0004_search_tsvector': m0004,
+  '0005_citus_distribution': m0005,
 };
 
 /** Kysely MigrationProvider for the catalog schema. */
