@@ -8,7 +8,7 @@
  *   GET  /api/tracks/:id/events         the same as Server-Sent Events until ready/failed
  *   GET  /api/tracks/:id/cover?size=    cover art (96, 300, 600)
  *   GET  /api/tracks/:id/peaks          waveform peaks JSON
- *   GET  /api/me/tracks                 (opt-in; the catalog serves it by default)
+ *   GET  /api/me/tracks                 the musician's own tracks in every state, with progress
  *   *    /api/uploads/                  tus 1.0 resumable uploads; GET /api/uploads/:id/track
  */
 import path from 'node:path';
@@ -25,7 +25,7 @@ import { INGEST_TOPIC, type SubmitContext } from './submit';
 export interface IngestRoutesOptions {
   /** Where uploads are spooled while they arrive (default `${DATA_DIR}/uploads`). */
   uploadDir?: string;
-  /** Also serve GET /api/me/tracks (default false: the catalog serves it; this variant adds progress). */
+  /** Serve GET /api/me/tracks (default true: the portal's list of own tracks in every state, with progress). */
   myTracksRoute?: boolean;
   /** Topic for ingest jobs (default ingest.jobs). */
   jobsTopic?: string;
@@ -38,7 +38,7 @@ export function ingestRoutes(deps: PlatformDeps, opts: IngestRoutesOptions = {})
     // Scoped to this plugin (not fastify-plugin): other plugins keep their own body parsing.
     await app.register(multipart, { throwFileSizeLimit: true });
     registerUploadRoutes(app, ctx, path.join(root, 'incoming'));
-    registerStatusRoutes(app, ctx, { withMyTracks: opts.myTracksRoute ?? false });
+    registerStatusRoutes(app, ctx, { withMyTracks: opts.myTracksRoute ?? true });
     registerAssetRoutes(app, ctx);
     await registerTusUploads(app, ctx, path.join(root, 'tus'));
   };

@@ -19,7 +19,13 @@ export interface TrackStatusDoc {
   id: string;
   title: string;
   artist: string;
+  artistId: string;
   album: string | null;
+  albumId: string | null;
+  genre: string | null;
+  trackNumber: number | null;
+  year: number | null;
+  isrc: string | null;
   status: TrackRecord['status'];
   version: number;
   publishedVersion: number | null;
@@ -49,7 +55,13 @@ export async function statusDoc(ctx: SubmitContext, track: TrackRecord): Promise
     id: track.id,
     title: track.title,
     artist: track.artistName,
+    artistId: track.artistId,
     album: track.albumTitle,
+    albumId: track.albumId,
+    genre: track.genre,
+    trackNumber: track.trackNumber,
+    year: track.year,
+    isrc: track.isrc,
     status: track.status,
     version: track.currentVersion,
     publishedVersion: track.publishedVersion,

@@ -157,17 +157,18 @@ describe('UPLOAD_MAX_BYTES on POST /api/tracks', () => {
   test('a file under the limit passes', async () => {
     const res = await fetch(`${app.base}/api/tracks`, { method: 'POST', headers: { authorization: `Bearer ${musician.token}` }, body: await form({ title: 'Small' }, { file: fx.wav }) });
     assert.equal(res.status, 202);
+    await app.waitForJob(((await res.json()) as { id: string }).id);
   });
 
   test('a file over the limit: 413 payload_too_large, nothing stored, no job', async () => {
     assert.ok((await stat(fx.surroundWav)).size > LIMIT);
-    const jobs = app.jobs.length;
     const res = await fetch(`${app.base}/api/tracks`, { method: 'POST', headers: { authorization: `Bearer ${musician.token}` }, body: await form({ title: 'Too big' }, { file: fx.surroundWav }) });
     assert.equal(res.status, 413);
     const body = (await res.json()) as { code: string; detail: string };
     assert.equal(body.code, 'payload_too_large');
     assert.match(body.detail, /limit/);
-    assert.equal(app.jobs.length, jobs);
+    const rows = await app.deps.sql.selectFrom('tracks').select('id').where('title', '=', 'Too big').execute();
+    assert.equal(rows.length, 0, 'no track row');
   });
 
   test('a chunked body (no Content-Length) over the limit is cut off while streaming', async () => {
