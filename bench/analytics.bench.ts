@@ -8,9 +8,10 @@
  *     events accepted / time until the last one is in ClickHouse. Freshness: a probe play is posted
  *     every 250 ms during the load and the per-minute chart table is polled until it shows it
  *     ("accepted -> visible in charts"), p50/p95.
- *  4. Chart query latency: ClickHouse topTrackIds for windows 15m/1h/24h/7d over CHART_EVENTS events
- *     (generated straight into the store, spread over 7 days, Zipf-popular tracks), p50/p99. The
- *     PostgreSQL title lookup of the HTTP endpoint is not included.
+ *  4. Chart latency over CHART_EVENTS events (generated straight into the store, spread over 7 days,
+ *     Zipf-popular tracks), windows 15m/1h/24h/7d: the ClickHouse query uncached (topTrackIds), and
+ *     GET /api/charts/top as served (stale-while-revalidate cache in front), p50/p99. The PostgreSQL
+ *     title lookup is not exercised (generated track ids are not catalog ids).
  * Kafka when KAFKA_BROKERS or IT_KAFKA_BROKERS is set, else the in-process bus (printed). chDB always.
  * BENCH_SECONDS (default 15) for the end-to-end load; CHART_EVENTS (default 2,000,000; the issue's
  * 10M takes minutes to load on 2 cores).
@@ -235,7 +236,6 @@ async function main(): Promise<void> {
         `freshness (accepted -> visible in the chart table) p50 ${fmt(pct(half.fresh, 50))} ms, p95 ${fmt(pct(half.fresh, 95))} ms over ${half.fresh.length} probes (goal p95 < 2000 ms)`,
     );
     console.log(`  consumer: ${JSON.stringify(consumer.stats)}`);
-    await app.close();
     await consumer.stop();
 
     // 4. Chart queries over many events.
@@ -254,8 +254,21 @@ async function main(): Promise<void> {
         await topTrackIds(olap, w, 50);
         lat.push(performance.now() - t);
       }
-      console.log(`chart top(${w}, 50): p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms (goal p99 < 50 ms)`);
+      // The endpoint as served: stale-while-revalidate cache in front of the same query (titles need
+      // PostgreSQL; these generated ids are not catalog ids, so the title lookup is skipped here).
+      const http: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const t = performance.now();
+        const res = await fetch(`http://127.0.0.1:${port}/api/charts/top?window=${w}&limit=50`);
+        await res.arrayBuffer();
+        http.push(performance.now() - t);
+      }
+      console.log(
+        `chart top(${w}, 50): ClickHouse query p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms; ` +
+          `GET /api/charts/top (cached, SWR) p50 ${pct(http, 50).toFixed(1)} ms, p99 ${pct(http, 99).toFixed(1)} ms (goal p99 < 50 ms)`,
+      );
     }
+    await app.close();
   } finally {
     await bus.close().catch(() => undefined);
     await olap.close();

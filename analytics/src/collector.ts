@@ -189,7 +189,7 @@ export class BeaconProducer {
             this.held -= q.events;
             q.done?.('sent');
           }
-          if (fromBacklog) this.m.beaconBuffered.set(this.bufferedEvents);
+          this.m.beaconBuffered.set(this.bufferedEvents);
           if (!this.healthy) this.logger.info('analytics: bus acknowledges again; buffer draining');
           this.healthy = true;
           this.retryDelay = 250;

@@ -36,6 +36,11 @@ export interface AnalyticsRoutesOptions extends Partial<CollectorOptions> {
    * admin account yet). Operators of a shared install set DATABASE_URL and get `admin`.
    */
   qoeAccess?: 'admin' | 'signed-in';
+  /**
+   * Serve charts from the cache adapter, refreshed in the background (default true): fresh for 1 s
+   * (windows up to 15m) to 5 min (30d), then served stale for up to 10x that while one refresh runs.
+   */
+  chartCache?: boolean;
   /** Apply the ClickHouse schema when the plugin registers (default true). */
   migrate?: boolean;
   /** How long closing the server may spend handing buffered beacons to the bus (default 5 s). */
@@ -51,6 +56,11 @@ const ZArtistParams = z.object({ id: z.string().uuid('must be an artist id (UUID
 function userOf(request: FastifyRequest): SessionUser | null {
   return (request as { user?: SessionUser | null }).user ?? null;
 }
+
+/** How long a chart answer stays fresh, per window: short windows move fast, a 7-day chart does not. */
+const CHART_FRESH_MS: Record<string, number> = {
+  '1m': 1000, '5m': 1000, '15m': 1000, '30m': 2000, '1h': 5000, '3h': 15_000, '6h': 30_000, '12h': 30_000, '24h': 30_000, '7d': 120_000, '30d': 300_000,
+};
 
 interface TrackInfo {
   id: string;
@@ -93,6 +103,32 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
         .where('tracks.published_version', 'is not', null)
         .execute();
       return new Map(r.map((t: TrackInfo) => [String(t.id), { id: String(t.id), title: t.title, artist: t.artist }]));
+    }
+
+    // Stale-while-revalidate over the shared cache, with one computation per key per process at a time.
+    const inflight = new Map<string, Promise<unknown>>();
+    async function cachedChart<T extends { generatedAt: string }>(key: string, freshMs: number, compute: () => Promise<T>): Promise<T> {
+      const refresh = () => {
+        let p = inflight.get(key) as Promise<T> | undefined;
+        if (!p) {
+          p = compute()
+            .then(async (body) => {
+              await deps.cache.set(key, JSON.stringify(body), freshMs * 10).catch(() => undefined);
+              return body;
+            })
+            .finally(() => inflight.delete(key));
+          inflight.set(key, p);
+        }
+        return p;
+      };
+      if (options.chartCache === false) return compute();
+      const hit = await deps.cache.get(key).catch(() => null);
+      if (hit) {
+        const body = JSON.parse(hit) as T;
+        if (Date.now() - Date.parse(body.generatedAt) > freshMs) refresh().catch((e) => deps.logger.warn({ err: e, key }, 'chart refresh failed'));
+        return body;
+      }
+      return refresh();
     }
 
     async function guarded<T>(route: string, fn: () => Promise<T>): Promise<T> {
@@ -150,7 +186,7 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
 
     app.get('/api/charts/top', async (request) => {
       const q = parseOr400(ZTopChartQuery, request.query, 'query');
-      return guarded('top', async () => {
+      return guarded('top', () => cachedChart(`analytics:charts:top:${q.window}:${q.limit}`, CHART_FRESH_MS[q.window], async () => {
         // Over-fetch: tracks unpublished or deleted since their plays drop out after the lookup.
         const ranked = await topTrackIds(deps.olap, q.window, Math.min(q.limit * 2 + 10, 500));
         const info = await trackInfo(ranked.map((r) => r.trackId));
@@ -160,13 +196,13 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
           .map((r) => ({ ...info.get(r.trackId)!, plays: r.plays }));
         const body: TTopChartResponse = { window: q.window, generatedAt: new Date().toISOString(), tracks };
         return body;
-      });
+      }));
     });
 
     app.get('/api/charts/trending', async (request) => {
       const q = parseOr400(ZTrendingQuery, request.query, 'query');
       const baselineDays = 7;
-      return guarded('trending', async () => {
+      return guarded('trending', () => cachedChart(`analytics:charts:trending:${q.window}:${q.limit}`, CHART_FRESH_MS[q.window], async () => {
         const ranked = await trendingTrackIds(deps.olap, { window: q.window, limit: Math.min(q.limit * 2 + 10, 500), baselineDays, minPlays: 3 });
         const info = await trackInfo(ranked.map((r) => r.trackId));
         const tracks = ranked
@@ -175,7 +211,7 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
           .map((r) => ({ ...info.get(r.trackId)!, plays: r.plays, expected: r.expected, velocity: r.velocity }));
         const body: TTrendingResponse = { window: q.window, baselineDays, generatedAt: new Date().toISOString(), tracks };
         return body;
-      });
+      }));
     });
 
     // Artist stats are the artist's business: their owner (the musician account) or an admin.

@@ -140,6 +140,14 @@ describe('POST /api/beacons (memory bus, chDB)', () => {
     assert.equal((await postBeacons(h.url, [event(sessionId(), 'track-r', 'heartbeat', 0)])).status, 202);
   });
 
+  test('charts are served from the cache (stale-while-revalidate): back-to-back requests share one computation', async () => {
+    const a = await fetch(`${h.url}/api/charts/top?window=7d&limit=5`).then((r) => r.json());
+    const b = await fetch(`${h.url}/api/charts/top?window=7d&limit=5`).then((r) => r.json());
+    assert.equal(a.window, '7d');
+    assert.equal(b.generatedAt, a.generatedAt, 'the second answer came from the cache');
+    assert.ok(await h.cache.get('analytics:charts:top:7d:5'));
+  });
+
   test('events with a client clock far ahead are stored at server time; very old ones are refused', async () => {
     const s = sessionId();
     const ahead = event(s, 'track-t', 'heartbeat', 0, { ts: Date.now() + 86400_000 });

@@ -27,7 +27,8 @@ describe('plays, skips, charts (memory bus, chDB, PostgreSQL)', () => {
   const sent: TBeaconEvent[] = [];
 
   before(async () => {
-    h = await startHarness({ name: 'plays', withSql: true, routes: { sessionRequestsPerMinute: 100_000 } });
+    // Charts uncached here: each assertion must see the events just posted (the cache has its own test).
+    h = await startHarness({ name: 'plays', withSql: true, routes: { sessionRequestsPerMinute: 100_000, chartCache: false } });
     cat = await seedCatalog(h.sql, { artist: 'The Counters', tracks: [{ title: 'Thirty Seconds' }, { title: 'Short Song' }, { title: 'Skipped' }, { title: 'Unreleased', published: false }] });
     other = await seedCatalog(h.sql, { artist: 'Somebody Else', tracks: [{ title: 'Old Hit' }, { title: 'Sleeper' }] });
   });
