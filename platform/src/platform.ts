@@ -88,6 +88,8 @@ export async function startPlatform(config: Config, opts: { logger?: Logger; ser
     }
     if (services.has('packager')) {
       const worker = await createPackagerWorker({ ...deps, config: cfg });
+      // The factory only builds the worker; start() subscribes it to ingest.jobs.
+      await worker.start();
       started.push({ name: 'packager', stop: () => worker.stop() });
       logger.info('packager worker consuming ingest.jobs');
     }
