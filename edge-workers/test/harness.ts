@@ -85,7 +85,7 @@ export interface Stack {
   secret: string;
   origin: OriginServer;
   originUrl: string;
-  startOrigin(): Promise<void>;
+  startOrigin(opts?: { manifestCacheControl?: string }): Promise<void>;
   stopOrigin(): Promise<void>;
   edges: EdgeServer[];
   startEdge(extra?: Partial<EdgeDeps>): Promise<{ edge: EdgeServer; url: string }>;
@@ -109,9 +109,9 @@ export async function startStack(): Promise<Stack> {
     origin: undefined as unknown as OriginServer,
     originUrl: '',
     edges: [],
-    async startOrigin() {
+    async startOrigin(opts = {}) {
       // A fresh registry per start: the request counter restarts with the process, as in production.
-      stack.origin = createOriginServer({ config, logger: silentLogger, metrics: createMetricsRegistry('origin'), objects, edgeOriginSecret: secret });
+      stack.origin = createOriginServer({ config, logger: silentLogger, metrics: createMetricsRegistry('origin'), objects, edgeOriginSecret: secret, ...opts });
       const server = await stack.origin.listen(originPort, '127.0.0.1');
       originPort = (server.address() as AddressInfo).port;
       stack.originUrl = urlOf(server);

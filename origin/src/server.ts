@@ -23,6 +23,8 @@ import {
 export type OriginDeps = Pick<PlatformDeps, 'config' | 'logger' | 'metrics' | 'objects'> & {
   /** Defaults to loadEdgeOriginSecret(config). */
   edgeOriginSecret?: string;
+  /** Cache-Control for manifests (default MANIFEST_CACHE_CONTROL). */
+  manifestCacheControl?: string;
 };
 
 /** Versioned paths never change content: a year, immutable (no revalidation on reload). */
@@ -44,6 +46,7 @@ export interface OriginServer {
 export function createOriginServer(deps: OriginDeps): OriginServer {
   const { config, logger, metrics, objects } = deps;
   const isEdge = createEdgeCredentialCheck(deps.edgeOriginSecret ?? loadEdgeOriginSecret(config));
+  const manifestCacheControl = deps.manifestCacheControl ?? MANIFEST_CACHE_CONTROL;
 
   const requests = new Counter({
     name: 'origin_requests_total',
@@ -105,7 +108,7 @@ export function createOriginServer(deps: OriginDeps): OriginServer {
       reply.header('content-type', contentType);
       reply.header('etag', info.etag);
       reply.header('last-modified', info.lastModified.toUTCString());
-      reply.header('cache-control', isManifestExt(media.ext) ? MANIFEST_CACHE_CONTROL : SEGMENT_CACHE_CONTROL);
+      reply.header('cache-control', isManifestExt(media.ext) ? manifestCacheControl : SEGMENT_CACHE_CONTROL);
       reply.header('accept-ranges', 'bytes');
       reply.header('access-control-expose-headers', 'content-length, content-range, etag, accept-ranges');
 
