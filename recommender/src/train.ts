@@ -6,7 +6,8 @@
  */
 import type { TRecsArtifact, TRecsList } from '@platform/models';
 import { buildMatrix, type Interaction } from './matrix';
-import { blendPersonalPicks, createPersonalPicksParts } from './personal-picks';
+import { createPersonalPicks } from './personal-picks';
+import type { ItemWeights } from './models/item-weights';
 import { historyOf } from './models/types';
 import { rowOf } from './models/item-weights';
 import type { CatalogTrack } from './signals';
@@ -38,14 +39,13 @@ export function trainArtifact(interactions: Interaction[], catalog: CatalogTrack
   const tracks = m.itemIds.map((id) => known.get(id)!);
   const published = tracks.map((t) => t.published);
   const t0 = performance.now();
-  const parts = createPersonalPicksParts();
-  const picks = blendPersonalPicks(parts);
+  const { model: picks, itemKnn } = createPersonalPicks(m.nUsers, m.nItems);
   if (m.nUsers > 0) picks.fit(m);
   const t1 = performance.now();
 
   // Reasons come from item-kNN (cosine over co-listeners): "because you played X" should name the
   // history item that most supports the pick, in terms a listener recognises.
-  const knn = parts.itemKnn.weights;
+  const knn = itemKnn.weights;
   const explain = fitWeighting({ kind: 'bm25', k1: 1.2, b: 0.75 }, m);
   const users: Record<string, TRecsList> = {};
   for (let u = 0; u < m.nUsers; u++) {
@@ -93,7 +93,7 @@ export function trainArtifact(interactions: Interaction[], catalog: CatalogTrack
   return { artifact, timings: { fitMs: t1 - t0, picksMs: t2 - t1, similarMs: t3 - t2 } };
 }
 
-function sparseAt(W: NonNullable<ReturnType<typeof createPersonalPicksParts>['itemKnn']['weights']>, i: number, j: number): number {
+function sparseAt(W: ItemWeights, i: number, j: number): number {
   if (W.kind === 'dense') return W.w[i * W.n + j];
   let lo = W.indptr[i], hi = W.indptr[i + 1] - 1;
   while (lo <= hi) {

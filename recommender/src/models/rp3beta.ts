@@ -45,6 +45,11 @@ export class Rp3beta implements Recommender {
       const deg = m.itemPtr[j + 1] - m.itemPtr[j];
       popPenalty[j] = deg > 0 ? Math.pow(deg, -beta) : 0;
     }
+    // Transition probabilities raised to alpha, once per stored entry (pow is the expensive part).
+    const toItem = new Float64Array(m.values.length); // user -> item, CSR order
+    for (let u = 0; u < m.nUsers; u++) for (let p = m.indptr[u]; p < m.indptr[u + 1]; p++) toItem[p] = Math.pow(m.values[p] / userSum[u], alpha);
+    const toUser = new Float64Array(m.itemValues.length); // item -> user, CSC order
+    for (let i = 0; i < n; i++) for (let q = m.itemPtr[i]; q < m.itemPtr[i + 1]; q++) toUser[q] = Math.pow(m.itemValues[q] / itemSum[i], alpha);
     const acc = new Float64Array(n);
     const indptr = new Int32Array(n + 1);
     const idx: number[] = [];
@@ -53,8 +58,8 @@ export class Rp3beta implements Recommender {
       acc.fill(0);
       for (let q = m.itemPtr[i]; q < m.itemPtr[i + 1]; q++) {
         const u = m.itemUsers[q];
-        const piu = Math.pow(m.itemValues[q] / itemSum[i], alpha);
-        for (let p = m.indptr[u]; p < m.indptr[u + 1]; p++) acc[m.indices[p]] += piu * Math.pow(m.values[p] / userSum[u], alpha);
+        const piu = toUser[q];
+        for (let p = m.indptr[u]; p < m.indptr[u + 1]; p++) acc[m.indices[p]] += piu * toItem[p];
       }
       acc[i] = 0;
       for (let j = 0; j < n; j++) if (acc[j] !== 0) acc[j] *= popPenalty[j];

@@ -21,6 +21,8 @@ export class UserKnn implements Recommender {
   private m: InteractionMatrix | undefined;
   private w: FittedWeighting | undefined;
   private norms = new Float64Array(0);
+  /** Reused per score() call; always all zeros between calls. */
+  private scratch = new Float64Array(0);
 
   constructor(private readonly opts: UserKnnOptions = { neighbors: 100, shrink: 0, exponent: 1, weighting: { kind: 'binary' } }, name = 'user-knn') {
     this.name = name;
@@ -45,15 +47,30 @@ export class UserKnn implements Recommender {
     let hn = 0;
     for (let p = 0; p < hv.length; p++) hn += hv[p] * hv[p];
     hn = Math.sqrt(hn);
-    const sim = new Float64Array(m.nUsers);
+    // Dot products only with the users who share an item (the touched list), not all users.
+    const sim = this.scratch.length === m.nUsers ? this.scratch : (this.scratch = new Float64Array(m.nUsers));
+    const touched: number[] = [];
     for (let p = 0; p < h.items.length; p++) {
       const i = h.items[p];
       if (i >= m.nItems) continue;
-      for (let q = m.itemPtr[i]; q < m.itemPtr[i + 1]; q++) sim[m.itemUsers[q]] += hv[p] * m.itemValues[q];
+      for (let q = m.itemPtr[i]; q < m.itemPtr[i + 1]; q++) {
+        const v = m.itemUsers[q];
+        if (sim[v] === 0) touched.push(v);
+        sim[v] += hv[p] * m.itemValues[q];
+      }
     }
-    for (let v = 0; v < m.nUsers; v++) if (sim[v] !== 0) sim[v] = Math.pow(sim[v] / (hn * this.norms[v] + this.opts.shrink), this.opts.exponent);
+    // Cosine first; the exponent is monotonic, so it only needs applying to the neighbours kept.
+    const cos = new Float64Array(touched.length);
+    for (let t = 0; t < touched.length; t++) {
+      const v = touched[t];
+      cos[t] = sim[v] / (hn * this.norms[v] + this.opts.shrink);
+      sim[v] = 0; // leave the scratch clean for the next call
+    }
     // The user themself (same history) would be their own best neighbour; skip near-identical rows.
-    const best = topK(sim, this.opts.neighbors + 1).filter((s) => s.score < 0.999999).slice(0, this.opts.neighbors);
+    const best = topK(cos, this.opts.neighbors + 1)
+      .filter((s) => s.score < 0.999999)
+      .slice(0, this.opts.neighbors)
+      .map((s) => ({ item: touched[s.item], score: Math.pow(s.score, this.opts.exponent) }));
     const out = new Float64Array(m.nItems);
     for (const { item: v, score } of best) {
       for (let p = m.indptr[v]; p < m.indptr[v + 1]; p++) out[m.indices[p]] += score * m.values[p];
