@@ -13,7 +13,7 @@ import { ingestRoutes } from '@platform/ingest';
 import { analyticsRoutes } from '@platform/analytics';
 import { recommenderRoutes } from '@platform/recommender';
 import { playbackRoutes } from '@platform/edge-workers';
-import { playerWebRoot } from '@platform/player-web';
+import { ensurePlayerWebBuilt } from '@platform/player-web';
 
 export interface WebServerDeps extends PlatformDeps {
   readiness?: Record<string, () => Promise<void>>;
@@ -37,7 +37,8 @@ export async function createWebServer(deps: WebServerDeps) {
   await app.register(recommenderRoutes(deps));
   await app.register(playbackRoutes(deps));
 
-  const root = playerWebRoot();
+  // A fresh clone has no built app yet: build it once (a few seconds) rather than serve a blank page.
+  const root = await ensurePlayerWebBuilt();
   const hasApp = existsSync(path.join(root, 'index.html'));
   if (hasApp) {
     await app.register(fastifyStatic, { root, prefix: '/', wildcard: false, index: ['index.html'], cacheControl: false,
