@@ -59,6 +59,8 @@ export interface PackagerOptions {
   topic?: string;
   groupId?: string;
   tools?: ToolPaths;
+  /** Kafka session timeout: how soon a dead worker's partitions move to another (default the bus's). */
+  sessionTimeoutMs?: number;
   /** Observability hook (and tests): called at every stage change. */
   onStage?: (job: TIngestJob, stage: TIngestStage) => void;
 }
@@ -288,6 +290,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
         groupId: opts.groupId ?? PACKAGER_GROUP,
         maxBatchSize: 1,
         retryBackoffMs: 1000,
+        ...(opts.sessionTimeoutMs ? { sessionTimeoutMs: opts.sessionTimeoutMs } : {}),
         eachBatch: async (messages, ctx) => {
           for (const m of messages) await handle(m, ctx.heartbeat);
         },
