@@ -186,7 +186,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     await lPage.getByTestId('settings-toggle').click();
   });
 
-  test('seeking to 80 % on the waveform keeps playing', async () => {
+  test('seeking to 80 % on the waveform keeps playing; K pauses and resumes', async () => {
     needs('play');
     const box = await lPage.getByTestId('waveform').boundingBox();
     assert.ok(box);
@@ -198,6 +198,11 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     assert.equal(await lPage.evaluate(() => window.__player.audio().error), null);
     const seeks = await lPage.evaluate(() => window.__player.beacons().filter((b) => b.type === 'seek').length);
     assert.ok(seeks >= 1, 'a seek beacon was queued');
+    // Keyboard: K pauses and resumes (focus is on the waveform slider, which leaves K to the app).
+    await lPage.keyboard.press('k');
+    await waitForAudio(lPage, 'window.__player.audio().paused === true', 5000);
+    await lPage.keyboard.press('k');
+    await waitForAudio(lPage, 'window.__player.audio().paused === false', 5000);
   });
 
   test('like and add to a playlist; after a reload the state is kept', async () => {

@@ -30,7 +30,6 @@ export function installShortcuts(a: ShortcutActions): void {
     if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || t?.isContentEditable) return;
     // Buttons and links keep Space/Enter for themselves.
     if ((e.key === ' ' || e.key === 'Enter') && (tag === 'BUTTON' || tag === 'A' || t?.getAttribute('role') === 'button')) return;
-    if (t?.getAttribute('role') === 'slider') return;
     let handled = true;
     switch (e.key) {
       case ' ':

@@ -89,7 +89,7 @@ function saveSettings(): void {
 function saveQueue(): void {
   const s = playerStore.get();
   try {
-    sessionStorage.setItem(QUEUE_KEY, JSON.stringify({ queue: s.queue.slice(0, 500), order: s.order, cursor: s.cursor }));
+    sessionStorage.setItem(QUEUE_KEY, JSON.stringify({ queue: s.queue.slice(0, 500), order: s.order, cursor: s.cursor, positionSec: s.positionSec }));
   } catch {
     /* quota */
   }
@@ -128,6 +128,7 @@ let decks: [Deck, Deck] | undefined;
 let active = 0;
 let heartbeat: ReturnType<typeof setInterval> | undefined;
 let endedAt: number | undefined;
+let lastQueueSave = 0;
 
 function cur(): Deck {
   return ensureDecks()[active];
@@ -230,6 +231,11 @@ function wireDeck(deck: Deck): void {
     patch({ positionSec: a.currentTime, durationSec: d, bufferedSec: deck.bufferedTotalSec() });
     updatePositionState();
     if (d > 0 && d - a.currentTime < PRELOAD_AHEAD_SEC) void preloadNext();
+    // Keep the position for a reload of this tab (every few seconds is enough).
+    if (performance.now() - lastQueueSave > 5000) {
+      lastQueueSave = performance.now();
+      saveQueue();
+    }
   });
   a.addEventListener('durationchange', () => {
     if (deck === cur() && Number.isFinite(a.duration)) patch({ durationSec: a.duration });
@@ -588,10 +594,10 @@ export function restoreQueue(): void {
   try {
     const raw = sessionStorage.getItem(QUEUE_KEY);
     if (!raw) return;
-    const q = JSON.parse(raw) as { queue: Track[]; order: number[]; cursor: number };
+    const q = JSON.parse(raw) as { queue: Track[]; order: number[]; cursor: number; positionSec?: number };
     if (!Array.isArray(q.queue) || !q.queue.length) return;
     const current = q.queue[q.order[q.cursor]];
-    patch({ queue: q.queue, order: q.order, cursor: q.cursor, current, durationSec: (current?.durationMs ?? 0) / 1000 });
+    patch({ queue: q.queue, order: q.order, cursor: q.cursor, current, durationSec: (current?.durationMs ?? 0) / 1000, positionSec: q.positionSec ?? 0 });
   } catch {
     /* ignore */
   }

@@ -61,10 +61,10 @@ export interface LevelPlan {
   fellBack: boolean;
 }
 
-export function planLevels(levels: LevelLike[], quality: Quality): LevelPlan | undefined {
+export function planLevels(levels: LevelLike[], quality: Quality, playable: (codec: string) => boolean = isPlayable, slow: boolean = isSlowConnection()): LevelPlan | undefined {
   const byFamily = new Map<Family, number[]>();
   levels.forEach((l, i) => {
-    if (!isPlayable(l.codec)) return;
+    if (!playable(l.codec)) return;
     const f = familyOf(l.codec);
     byFamily.set(f, [...(byFamily.get(f) ?? []), i]);
   });
@@ -84,7 +84,7 @@ export function planLevels(levels: LevelLike[], quality: Quality): LevelPlan | u
   if (quality === 'low') return { family, keep, start: lowest, pinned: lowest, fellBack };
   if (quality === 'high' || quality === 'lossless') return { family, keep, start: highest, pinned: highest, fellBack };
   // auto: begin near 128 kbps (a fast first segment that already sounds good), lowest on slow links.
-  const start = isSlowConnection()
+  const start = slow
     ? lowest
     : keep.reduce((best, i) => (Math.abs(levels[i].bitrate - 128_000) < Math.abs(levels[best].bitrate - 128_000) ? i : best), lowest);
   return { family, keep, start, fellBack };
