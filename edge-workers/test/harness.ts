@@ -47,17 +47,9 @@ export function dashManifest(): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" profiles="urn:mpeg:dash:profile:isoff-live:2011" mediaPresentationDuration="PT${SEGMENTS * 4}S" minBufferTime="PT2S"><Period id="0">${sets}</Period></MPD>\n`;
 }
 
-/**
- * Put one object. FsObjectStore.put currently hangs (its pipeline into a FileHandle write stream with
- * autoClose:false never settles), so we write into the store's documented data layout
- * (`<root>/objects/<key>`) and let the store derive the sidecar (etag) itself on first read, which it
- * does for any data file without a matching sidecar.
- */
+/** Put one object through the store's own write path (atomic, etag computed by the store). */
 export async function putObject(objects: FsObjectStore, key: string, body: Buffer): Promise<void> {
-  const file = path.join(objects.root, 'objects', key);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(`${file}.tmp`, body);
-  await fs.rename(`${file}.tmp`, file);
+  await objects.put(key, body);
 }
 
 /** Write one packaged track version; returns the keys written and their bytes. */
