@@ -11,6 +11,7 @@
  *   GET  /api/me/tracks                 the musician's own tracks in every state, with progress
  *   *    /api/uploads/                  tus 1.0 resumable uploads; GET /api/uploads/:id/track
  */
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import multipart from '@fastify/multipart';
@@ -37,9 +38,27 @@ export function ingestRoutes(deps: PlatformDeps, opts: IngestRoutesOptions = {})
     const root = opts.uploadDir ?? path.join(deps.config.dataDir, 'uploads');
     // Scoped to this plugin (not fastify-plugin): other plugins keep their own body parsing.
     await app.register(multipart, { throwFileSizeLimit: true });
-    registerUploadRoutes(app, ctx, path.join(root, 'incoming'));
+    const incoming = path.join(root, 'incoming');
+    await removeStaleSpool(incoming);
+    registerUploadRoutes(app, ctx, incoming);
     registerStatusRoutes(app, ctx, { withMyTracks: opts.myTracksRoute ?? true });
     registerAssetRoutes(app, ctx);
     await registerTusUploads(app, ctx, path.join(root, 'tus'));
   };
+}
+
+/** Spool folders survive only a crash mid-request; old ones are leftovers (another process may be mid-upload in new ones). */
+async function removeStaleSpool(dir: string, olderThanMs = 6 * 3600_000): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    const p = path.join(dir, name);
+    const st = await stat(p).catch(() => null);
+    if (st && now - st.mtimeMs > olderThanMs) await rm(p, { recursive: true, force: true });
+  }
 }

@@ -268,7 +268,9 @@ export async function runIngestCommand(files: string[], opts: IngestCommandOptio
     const b = path.basename(f);
     return b.length > width ? `${b.slice(0, width - 1)}…` : b.padEnd(width);
   };
-  const log = (s: string) => (multibar ? multibar.log(`${s}\n`) : err(s));
+  // Lines printed while bars redraw corrupt cli-progress's layout: with bars, messages wait for the end.
+  const deferred: string[] = [];
+  const log = (s: string) => (multibar ? deferred.push(s) : err(s));
   const results: TrackLine[] = [];
   const emit = (line: TrackLine) => {
     results.push(line);
@@ -278,7 +280,9 @@ export async function runIngestCommand(files: string[], opts: IngestCommandOptio
 
   const one = async (file: string) => {
     const bar: Pick<SingleBar, 'update'> = multibar?.create(100, 0, { name: label(file), stage: 'waiting' }) ?? { update: () => undefined };
-    const fail = (code: string, detail: string, id: string | null = null) => {
+    const fail = (code: string, rawDetail: string, id: string | null = null) => {
+      // The server names the file in bulk-friendly messages; the CLI already does.
+      const detail = rawDetail.replace(/^"[^"]*": /, '');
       bar.update({ stage: `failed: ${code}` });
       log(`✖ ${file}: ${detail} (${code})`);
       emit({ file, id, status: 'failed', error: { code, detail } });
@@ -344,10 +348,12 @@ export async function runIngestCommand(files: string[], opts: IngestCommandOptio
   } finally {
     multibar?.stop();
   }
+  for (const line of deferred) err(line);
   const ready = results.filter((r) => r.status === 'ready').length;
   const failed = results.length - ready;
   if (!opts.json) {
-    for (const r of results) {
+    const order = (f: string) => files.indexOf(f);
+    for (const r of [...results].sort((a, b) => order(a.file) - order(b.file))) {
       process.stdout.write(r.status === 'ready' ? `ready   ${r.id}  ${r.file}\n` : `${r.status.padEnd(7)} ${r.id ?? '-'.repeat(36)}  ${r.file}${r.error ? `  ${r.error.code}: ${r.error.detail}` : ''}\n`);
     }
   }
