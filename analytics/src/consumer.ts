@@ -19,7 +19,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Bus, Consumer, ReceivedMessage } from '@platform/bus';
 import type { Logger } from '@platform/logging';
 import type { Registry } from 'prom-client';
-import { PLAYBACK_EVENTS_TOPIC, ZBeaconEnvelope } from '@platform/models';
+import { BEACON_TYPES, PLAYBACK_EVENTS_TOPIC, type TBeaconEnvelope } from '@platform/models';
 import { ensureAnalyticsSchema } from './schema';
 import { chTime, envelopeRows, rowValues, type EventRow } from './rows';
 import { analyticsMetrics, type AnalyticsMetrics } from './metrics';
@@ -330,6 +330,35 @@ async function feedViews(olap: ClickHouseClient, token: string): Promise<void> {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+const TYPES = new Set<string>(BEACON_TYPES);
+const isUInt32 = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const optUInt32 = (v: unknown) => v === undefined || v === null || isUInt32(v);
+const isTime = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 7258118400000; // < 2200
+const isStr = (v: unknown, max: number) => typeof v === 'string' && v.length <= max;
+
+/**
+ * The collector validated every event with zod; this re-checks, cheaply, exactly what could make a
+ * ClickHouse insert fail (types and ranges of typed columns), so a foreign or corrupt message is
+ * skipped and counted instead of blocking its partition forever.
+ */
+function isStorableEnvelope(x: unknown): x is TBeaconEnvelope {
+  const env = x as TBeaconEnvelope;
+  if (!env || env.v !== 1 || !isTime(env.receivedAt) || !Array.isArray(env.events) || env.events.length === 0) return false;
+  if (!(env.userId === null || isStr(env.userId, 64))) return false;
+  for (const e of env.events) {
+    if (!e || typeof e !== 'object') return false;
+    if (typeof e.eventId !== 'string' || !UUID_RE.test(e.eventId)) return false;
+    if (!isStr(e.sessionId, 128) || !isStr(e.trackId, 64) || !TYPES.has(e.type)) return false;
+    if (!isTime(e.eventTime) || !Number.isSafeInteger(e.ts) || !isUInt32(e.positionMs)) return false;
+    if (!optUInt32(e.startupMs) || !optUInt32(e.bufferMs) || !optUInt32(e.durationMs)) return false;
+    if (e.rendition !== undefined && (!e.rendition || !isStr(e.rendition.codec, 32) || !isUInt32(e.rendition.bitrateKbps))) return false;
+    if (e.errorCode !== undefined && !isStr(e.errorCode, 64)) return false;
+    if (e.edgeId !== undefined && !isStr(e.edgeId, 64)) return false;
+    if (e.cmcd !== undefined && (typeof e.cmcd !== 'object' || e.cmcd === null)) return false;
+  }
+  return true;
+}
+
 /** Parse one bus message; invalid ones (other producers, corruption) are counted and skipped. */
 function parseMessage(m: ReceivedMessage): { rows: EventRow[]; receivedAt: number } | null {
   let json: unknown;
@@ -338,10 +367,8 @@ function parseMessage(m: ReceivedMessage): { rows: EventRow[]; receivedAt: numbe
   } catch {
     return null;
   }
-  const env = ZBeaconEnvelope.safeParse(json);
-  if (!env.success) return null;
-  const rows = envelopeRows(env.data).filter((r) => UUID_RE.test(r.eventId));
-  return { rows, receivedAt: env.data.receivedAt };
+  if (!isStorableEnvelope(json)) return null;
+  return { rows: envelopeRows(json), receivedAt: json.receivedAt };
 }
 
 export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, options: AnalyticsConsumerOptions = {}): Promise<AnalyticsConsumer> {

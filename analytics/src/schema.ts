@@ -25,7 +25,7 @@ export const ANALYTICS_TABLES = {
   tracksPerMinute: 'track_plays_1m',
   /** Per hour per track: the same states (400 days). */
   tracksPerHour: 'track_plays_1h',
-  /** Per minute per edge and rendition: QoE aggregates (35 days). */
+  /** Per minute per edge and rendition: QoE aggregates and the event count fed to the views (35 days). */
   qoePerMinute: 'qoe_1m',
   /** One row set per (trackId, sessionId): the view's facts (min/max aggregates, 400 days). */
   views: 'playback_views',
@@ -131,6 +131,7 @@ export const ANALYTICS_DDL: string[] = [
     edgeId LowCardinality(String),
     codec LowCardinality(String),
     bitrateKbps UInt32,
+    events SimpleAggregateFunction(sum, UInt64),
     views AggregateFunction(uniqExact, UInt64),
     erroredViews AggregateFunction(uniqExact, UInt64),
     startup AggregateFunction(quantiles(0.5, 0.95), UInt32),
@@ -143,6 +144,7 @@ export const ANALYTICS_DDL: string[] = [
   SETTINGS ${DEDUP}`,
   `CREATE MATERIALIZED VIEW IF NOT EXISTS qoe_1m_mv TO qoe_1m AS
   SELECT toStartOfMinute(eventTime) AS minute, edgeId, codec, bitrateKbps,
+    count() AS events,
     uniqExactState(sipHash64(sessionId, trackId)) AS views,
     uniqExactStateIf(sipHash64(sessionId, trackId), type = 'error') AS erroredViews,
     quantilesStateIf(0.5, 0.95)(ifNull(startupMs, 0), type = 'first_audio' AND startupMs IS NOT NULL) AS startup,

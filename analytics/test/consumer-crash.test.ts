@@ -30,7 +30,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 interface Child {
   proc: ChildProcess;
-  last: { inserted?: number; distinct?: number; ready?: boolean };
+  last: { inserted?: number; distinct?: number; fed?: number; ready?: boolean };
   exited: Promise<number | null>;
 }
 
@@ -102,7 +102,7 @@ test('consumer killed with SIGKILL mid-stream and restarted: nothing lost, nothi
       await posting;
       child = await startChild(env);
     }
-    await until(`all ${accepted} accepted events stored`, () => (child.last.distinct ?? 0) >= accepted);
+    await until(`all ${accepted} accepted events stored and fed to the views`, () => (child.last.distinct ?? 0) >= accepted && (child.last.fed ?? 0) >= accepted);
     // How much the last consumer found already stored after the crashes (varies run to run).
     t.diagnostic(`last consumer: ${JSON.stringify(child.last)}`);
     child.proc.kill('SIGTERM');
@@ -117,6 +117,7 @@ test('consumer killed with SIGKILL mid-stream and restarted: nothing lost, nothi
   try {
     assert.equal(await scalar(olap, 'SELECT uniqExact(eventId) FROM playback_events'), accepted, 'distinct events == accepted');
     assert.equal(await scalar(olap, 'SELECT count() FROM playback_events'), accepted, 'no row written twice');
+    assert.equal(await scalar(olap, 'SELECT sum(events) FROM qoe_1m'), accepted, 'the views got every event exactly once');
     assert.equal(await scalar(olap, 'SELECT sum(playingMs) FROM qoe_1m'), views * 40_000, 'QoE sums exact');
     assert.equal(await scalar(olap, "SELECT count() FROM plays WHERE trackId = 'crash-track'"), views, 'one play per listening');
     assert.equal(await scalar(olap, "SELECT uniqExactMerge(plays) FROM track_plays_1h WHERE trackId = 'crash-track'"), views);

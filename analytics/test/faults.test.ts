@@ -41,6 +41,7 @@ async function assertExactlyOnce(h: Harness, accepted: number, playsByTrack: Rec
   await waitForEvents(h.olap, accepted);
   assert.equal(await scalar(h.olap, 'SELECT uniqExact(eventId) FROM playback_events'), accepted, 'distinct events == accepted');
   assert.equal(await scalar(h.olap, 'SELECT count() FROM playback_events'), accepted, 'no event row written twice');
+  assert.equal(await scalar(h.olap, 'SELECT sum(events) FROM qoe_1m'), accepted, 'the views got every event exactly once');
   assert.equal(await scalar(h.olap, 'SELECT sum(playingMs) FROM qoe_1m'), playingMs, 'QoE sums not doubled');
   for (const [t, n] of Object.entries(playsByTrack)) {
     assert.equal(await scalar(h.olap, `SELECT count() FROM plays WHERE trackId = '${t}'`), n, `plays of ${t}`);
@@ -78,6 +79,24 @@ for (const kind of ['memory', 'kafka'] as BusKind[]) {
       h.logger.info({ partial, accepted }, 'rows visible while ClickHouse refused inserts');
       await healFault(h);
       await assertExactlyOnce(h, accepted, plays, playingMs);
+    });
+
+    test('poison messages on the topic are skipped and counted; the partition keeps flowing', async () => {
+      const invalidBefore = h.consumer!.stats.invalid;
+      const good = listening(sessionId(), 'poison-ok', { untilMs: 40_000, end: 'ended' });
+      const bad = [
+        'not json',
+        JSON.stringify({ v: 1, receivedAt: Date.now(), userId: null, sessionId: 'x', events: [{ ...good[0], eventId: 'nope', eventTime: Date.now() }] }),
+        JSON.stringify({ v: 1, receivedAt: Date.now(), userId: null, sessionId: 'x', events: [{ ...good[0], positionMs: -5, eventTime: Date.now() }] }),
+        JSON.stringify({ v: 2 }),
+      ];
+      // Same key as the good events: same partition, before them.
+      await h.bus.send(h.topic, bad.map((value) => ({ key: good[0].sessionId, value })));
+      accepted += await postAll(h.url, good);
+      plays['poison-ok'] = 1;
+      playingMs += 40_000;
+      await assertExactlyOnce(h, accepted, plays, playingMs);
+      assert.equal(h.consumer!.stats.invalid - invalidBefore, bad.length);
     });
 
     test('consumer restarted mid-batch: a fresh consumer picks the uncommitted batch up without doubling it', async () => {

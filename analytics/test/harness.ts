@@ -228,8 +228,13 @@ export async function waitFor(what: string, fn: () => Promise<boolean>, deadline
   }
 }
 
+/** Until n distinct events are stored AND fed to the views (the consumer's two steps both done). */
 export async function waitForEvents(olap: ClickHouseClient, n: number, deadlineMs?: number): Promise<void> {
-  await waitFor(`${n} distinct events in ClickHouse`, async () => (await scalar(olap, 'SELECT uniqExact(eventId) FROM playback_events')) >= n, deadlineMs);
+  await waitFor(
+    `${n} distinct events in ClickHouse, fed to the views`,
+    async () => (await scalar(olap, 'SELECT uniqExact(eventId) FROM playback_events')) >= n && (await scalar(olap, 'SELECT sum(events) FROM qoe_1m')) >= n,
+    deadlineMs,
+  );
 }
 
 export async function seedCatalog(

@@ -85,6 +85,7 @@ describe('plays, skips, charts (memory bus, chDB, PostgreSQL)', () => {
     assert.equal(await scalar(h.olap, 'SELECT uniqExact(eventId) FROM playback_events'), distinctBefore);
     assert.equal(await scalar(h.olap, 'SELECT count() FROM playback_events'), distinctBefore, 'raw insert was exactly-once, not only deduplicated at read');
     assert.equal(await scalar(h.olap, 'SELECT sum(playingMs) FROM qoe_1m'), playingBefore, 'QoE sums did not double');
+    assert.equal(await scalar(h.olap, 'SELECT sum(events) FROM qoe_1m'), distinctBefore, 'the views got each event once');
     assert.equal(await scalar(h.olap, `SELECT count() FROM plays WHERE trackId = '${t30}'`), 2);
     const top = await getJson(h, '/api/charts/top?window=5m');
     assert.equal(top.body.tracks[0].plays, 2);
