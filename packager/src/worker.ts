@@ -51,7 +51,7 @@ export interface PackagerDeps {
 export interface PackagerOptions {
   /** Jobs processed at once (default config.PACKAGER_CONCURRENCY). */
   concurrency?: number;
-  /** ffmpeg processes per job (default 1: with several workers, one core per job is the most throughput). */
+  /** ffmpeg processes per job (default: the cores divided among the concurrent jobs, 1 to 4). */
   threadsPerJob?: number;
   /** Attempts for unexpected errors before the track is marked failed (default 3). */
   maxAttempts?: number;
@@ -102,7 +102,10 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
   const metrics: PackagerMetrics = createPackagerMetrics(deps.metrics);
   const topic = opts.topic ?? INGEST_JOBS_TOPIC;
   const maxAttempts = opts.maxAttempts ?? 3;
-  const slots = new Semaphore(opts.concurrency ?? deps.config.PACKAGER_CONCURRENCY);
+  const concurrency = opts.concurrency ?? deps.config.PACKAGER_CONCURRENCY;
+  const slots = new Semaphore(concurrency);
+  // ffmpeg uses one core per process: split each job's ladder over the cores its share allows.
+  const threadsPerJob = opts.threadsPerJob ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / concurrency)));
   const inflight = new Set<AbortController>();
   let consumer: Consumer | null = null;
 
@@ -157,7 +160,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
     }
 
     const work = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), `packager-${job.trackId}-v${job.version}-`));
-    const media = { logger: jlog, tmpDir: work, threads: opts.threadsPerJob ?? 1, signal, tools: opts.tools };
+    const media = { logger: jlog, tmpDir: work, threads: threadsPerJob, signal, tools: opts.tools };
     try {
       opts.onStage?.(job, 'downloading');
       await setProgress(job, 'downloading');
@@ -295,7 +298,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
           for (const m of messages) await handle(m, ctx.heartbeat);
         },
       });
-      log.info({ topic, concurrency: opts.concurrency ?? deps.config.PACKAGER_CONCURRENCY }, 'packager consuming');
+      log.info({ topic, concurrency, threadsPerJob }, 'packager consuming');
     },
     async stop(stopOpts = {}) {
       if (stopOpts.abort) for (const ac of inflight) ac.abort(new Error('packager stopping'));

@@ -62,17 +62,27 @@ const REJECT_HINT: Partial<Record<Magic, string>> = {
   mp4: 'This is an MP4/M4A file. Upload the WAV or FLAC master instead.',
 };
 
-/** Walk the RIFF chunks: the declared size of the data chunk versus the bytes really present. */
-function wavDataChunk(head: Buffer, fileSize: number): { offset: number; declared: number } | null {
-  let pos = 12;
-  while (pos + 8 <= head.length) {
-    const id = head.subarray(pos, pos + 4).toString('latin1');
-    const size = head.readUInt32LE(pos + 4);
-    if (id === 'data') return { offset: pos + 8, declared: size };
-    pos += 8 + size + (size & 1);
-    if (pos > fileSize) return null;
+/**
+ * Walk the RIFF chunks (reading headers from the file, so a big LIST/JUNK/iXML chunk before the audio
+ * is fine): the declared size of the data chunk versus the bytes really present.
+ */
+async function wavDataChunk(file: string, fileSize: number): Promise<{ offset: number; declared: number } | null> {
+  const fh = await open(file, 'r');
+  try {
+    const hdr = Buffer.alloc(8);
+    let pos = 12;
+    while (pos + 8 <= fileSize) {
+      const { bytesRead } = await fh.read(hdr, 0, 8, pos);
+      if (bytesRead < 8) return null;
+      const id = hdr.subarray(0, 4).toString('latin1');
+      const size = hdr.readUInt32LE(4);
+      if (id === 'data') return { offset: pos + 8, declared: size };
+      pos += 8 + size + (size & 1);
+    }
+    return null;
+  } finally {
+    await fh.close();
   }
-  return null;
 }
 
 async function readHead(file: string, bytes: number): Promise<Buffer> {
@@ -163,7 +173,7 @@ export async function probeAudio(file: string, opts: MediaOptions = {}): Promise
 
   // A truncated WAV still probes fine (ffprobe trusts the size in the header): compare it with the bytes present.
   if (magic === 'wav') {
-    const data = wavDataChunk(head, st.size);
+    const data = await wavDataChunk(file, st.size);
     const streamed = data && (data.declared === 0 || data.declared === 0xffffffff);
     if (!data) throw new AppError('corrupt_audio', 'The WAV file has no readable data chunk. Export it again and re-upload.');
     if (!streamed && data.offset + data.declared > st.size) {

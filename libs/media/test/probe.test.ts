@@ -64,6 +64,21 @@ test('accepts FLAC 16 and 24 bit (even with an embedded picture stream)', async 
   assert.deepEqual([p24.format, p24.bitsPerSample, p24.sampleFormat], ['flac', 24, 's24']);
 });
 
+test('a WAV with a large chunk (100 KB JUNK) before its data chunk is accepted', async () => {
+  const plain = readFileSync(makeWav(f('junk-src.wav'), { seconds: 1.5 }));
+  // RIFF header (12 bytes) + fmt chunk stay first; a JUNK chunk goes in before the rest.
+  const fmtSize = plain.readUInt32LE(16);
+  const cut = 12 + 8 + fmtSize;
+  const junk = Buffer.alloc(8 + 100_000);
+  junk.write('JUNK', 0, 'latin1');
+  junk.writeUInt32LE(100_000, 4);
+  const out = Buffer.concat([plain.subarray(0, cut), junk, plain.subarray(cut)]);
+  out.writeUInt32LE(out.length - 8, 4);
+  writeFileSync(f('junk.wav'), out);
+  const p = await probeAudio(f('junk.wav'));
+  assert.equal(p.durationMs, 1500);
+});
+
 test('5.1 is accepted and flagged for downmix', async () => {
   const p = await probeAudio(makeWav(f('surround.wav'), { channels: 6, seconds: 2 }));
   assert.equal(p.channels, 6);
