@@ -106,6 +106,8 @@ interface Entry {
   isSegment: boolean;
   /** Read back from the disk tier (reported as a HIT: the origin was not asked). */
   isFromDisk: boolean;
+  /** An expired disk copy handed out because upstream failed (reported as STALE). */
+  isStaleFallback?: boolean;
 }
 
 const MAX_URL_CHARS = 1024;
@@ -444,7 +446,18 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
           previous = e;
         }
       }
-      return fetchUpstream(media, previous, isFromChild);
+      try {
+        return await fetchUpstream(media, previous, isFromChild);
+      } catch (err) {
+        // An expired copy from disk (e.g. right after a restart) still beats an error (stale-if-error).
+        if (previous?.isFromDisk && Date.now() < previous.errorUntil) {
+          previous.isFromDisk = false;
+          previous.isStaleFallback = true;
+          lru.set(previous.key, previous);
+          return previous;
+        }
+        throw err;
+      }
     })().finally(() => inflight.delete(media.key));
     inflight.set(media.key, p);
     return p;
@@ -572,13 +585,14 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       accessLog(req, query, media.key, isTimeout ? 504 : 502, 'MISS', 0, t0);
       return;
     }
-    const result: CacheResult = e.isFromDisk ? 'HIT' : 'MISS';
+    const result: CacheResult = e.isFromDisk ? 'HIT' : e.isStaleFallback ? 'STALE' : 'MISS';
     if (e.isFromDisk) {
       e.isFromDisk = false;
       s.hits++;
-    } else s.misses++;
+    } else if (e.isStaleFallback) s.stale++;
+    else s.misses++;
     const status = serveEntry(req, res, e, result);
-    (result === 'HIT' ? latencyHit : latencyMiss).observe((performance.now() - t0) / 1000);
+    (result === 'HIT' ? latencyHit : result === 'STALE' ? latencyStale : latencyMiss).observe((performance.now() - t0) / 1000);
     if (e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0) prefetchAfter(e, media, isFromChild);
     accessLog(req, query, media.key, status, result, e.status === 200 ? e.body.length : 0, t0);
   }

@@ -180,12 +180,14 @@ test('stale-if-error: a manifest past its revalidation window is still served wh
   }
 });
 
-test('disk tier: a restarted edge serves from disk without asking the origin', async () => {
+test('disk tier: a restarted edge serves from disk without asking the origin, and expired copies when it is down', async () => {
   const diskCacheDir = path.join(stack.dir, 'edge-disk');
-  const first = await stack.startEdge({ prefetchSegments: 0, diskCacheDir });
+  const first = await stack.startEdge({ prefetchSegments: 0, diskCacheDir, maxManifestFreshMs: 0 });
   const file = 'aac_128/2.m4s';
+  const manifest = 'aac_128/playlist.m3u8';
   assert.equal((await rawGet(first.url, mediaPath(grant(), file))).headers['x-cache'], 'MISS');
-  await until(async () => (await fs.readdir(diskCacheDir, { recursive: true })).some((n) => n.endsWith('.json')), 'the disk write');
+  assert.equal((await rawGet(first.url, mediaPath(grant(), manifest))).headers['x-cache'], 'MISS');
+  await until(async () => (await fs.readdir(diskCacheDir, { recursive: true })).filter((n) => String(n).endsWith('.json')).length === 2, 'the disk writes');
   await first.edge.close();
   const before = await originRequests();
   const second = await stack.startEdge({ prefetchSegments: 0, diskCacheDir });
@@ -194,6 +196,19 @@ test('disk tier: a restarted edge serves from disk without asking the origin', a
   assert.equal(r.headers['x-cache'], 'HIT');
   assert.deepEqual(r.body, files.get(`tracks/${track}/v1/${file}`));
   assert.equal(await originRequests(), before);
+  await second.edge.close();
+
+  // Restart again with the origin down: the expired manifest on disk is served STALE, not a 502.
+  await stack.stopOrigin();
+  try {
+    const third = await stack.startEdge({ prefetchSegments: 0, diskCacheDir });
+    const m = await rawGet(third.url, mediaPath(grant(), manifest));
+    assert.equal(m.status, 200);
+    assert.equal(m.headers['x-cache'], 'STALE');
+    assert.deepEqual(m.body, files.get(`tracks/${track}/v1/${manifest}`));
+  } finally {
+    await stack.startOrigin();
+  }
 });
 
 test('tiered cache: children forward misses to the parent that owns the key; the origin sees one fetch', async () => {
