@@ -205,3 +205,34 @@ describe('POST /api/tracks rejects', () => {
     assert.equal(res.status, 404);
   });
 });
+
+describe('queue outage', () => {
+  test('the bus refuses the job: 503 with Retry-After, the track is failed (not lost), retry re-queues it', async () => {
+    const { MemoryBus } = await import('@platform/bus');
+    const dead = new MemoryBus(app.deps.logger, 1);
+    await dead.close();
+    const live = app.deps.bus;
+    app.deps.bus = dead;
+    let id: string;
+    try {
+      const r = await upload({ title: 'During Outage' }, { file: fx.wav });
+      assert.equal(r.status, 503, JSON.stringify(r.body));
+      assert.equal(r.body.code, 'unavailable');
+      assert.ok(Number(r.headers.get('retry-after')) > 0);
+      id = r.body.id as string;
+    } finally {
+      app.deps.bus = live;
+    }
+    const track = await getTrack(app.deps.sql, id);
+    assert.equal(track?.status, 'failed');
+    assert.equal(track?.errorCode, 'unavailable');
+    assert.ok(await app.deps.objects.head(track!.originalKey!), 'the original is kept for a retry');
+
+    const retry = await fetch(`${app.base}/api/tracks/${id}/retry`, { method: 'POST', headers: bearer(musician) });
+    assert.equal(retry.status, 202, await retry.clone().text());
+    assert.equal(((await retry.json()) as { version: number }).version, 2);
+    const job = ZIngestJob.parse(await app.waitForJob(id, 2));
+    assert.equal(job.originalKey, track?.originalKey);
+    assert.equal((await getTrack(app.deps.sql, id))?.status, 'processing');
+  });
+});
