@@ -36,7 +36,7 @@ up() {
     rm -f "$pw"
   fi
   make_traversable "$PGDATA"
-  [[ "$(id -u)" == 0 ]] && chown -R postgres:postgres "$PGDATA" "$LOG_DIR" 2>/dev/null || true
+  [[ "$(id -u)" == 0 ]] && chown -R postgres:postgres "$PGDATA"
   touch "$LOG_DIR/postgres.log"; [[ "$(id -u)" == 0 ]] && chown postgres "$LOG_DIR/postgres.log"
   log "postgres: starting on 127.0.0.1:$PG_PORT"
   # A throwaway test server: durability off for speed (fsync, full page writes, synchronous commit).
