@@ -8,6 +8,9 @@ import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer
 import type { Logger } from '@platform/logging';
 import type { Bus, BusMessage, Consumer, ConsumerOptions, ReceivedMessage } from './types';
 
+/** A handler running longer than this is presumed stuck: its heartbeats stop (see eachBatch). */
+const MAX_HANDLER_MS = 30 * 60_000;
+
 export interface KafkaBusOptions {
   brokers: string[];
   clientId?: string;
@@ -105,6 +108,7 @@ export class KafkaBus implements Bus {
     await consumer.connect();
     await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning ?? true });
     const maxBatch = opts.maxBatchSize ?? 100;
+    const heartbeatEvery = Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 5));
     const baseBackoff = opts.retryBackoffMs ?? 500;
     const failures = new Map<number, number>();
     let stopping = false;
@@ -127,6 +131,13 @@ export class KafkaBus implements Bus {
         for (let i = 0; i < received.length; i += maxBatch) {
           if (!isRunning() || isStale() || stopping) return;
           const chunk = received.slice(i, i + maxBatch);
+          // Heartbeat while the handler runs, so a long job (packaging a track) does not look like a dead
+          // member and get its partition taken away mid-job; a handler stuck past MAX_HANDLER_MS stops
+          // heartbeating, and the broker then hands its partition (and the uncommitted batch) to another.
+          const handlerStarted = Date.now();
+          const beat = setInterval(() => {
+            if (Date.now() - handlerStarted < MAX_HANDLER_MS) heartbeat().catch(() => undefined);
+          }, heartbeatEvery);
           try {
             await opts.eachBatch(chunk, { partition: batch.partition, heartbeat });
           } catch (err) {
@@ -137,6 +148,8 @@ export class KafkaBus implements Bus {
             log.warn({ err, topic: batch.topic, group: opts.groupId, partition: batch.partition, offset: chunk[0].offset, retryInMs: delay }, 'bus: batch failed, will deliver it again');
             await backoff(delay, heartbeat, () => !isRunning() || stopping);
             return;
+          } finally {
+            clearInterval(beat);
           }
           failures.delete(batch.partition);
           const last = chunk[chunk.length - 1].offset;

@@ -194,6 +194,33 @@ for (const [name, make] of implementations) {
       assert.deepEqual(gotByB, ['4', '5', '6', '7', '8', '9', '10', '11'], 'uncommitted messages again, committed ones not, none lost');
     });
 
+    test('a handler that outlasts the session timeout keeps its partition (no duplicate delivery)', async () => {
+      const topic = uniqueTopic('long');
+      await bus.ensureTopic(topic, { partitions: 1 });
+      await bus.send(topic, Array.from({ length: 6 }, (_, i) => ({ key: 'k', value: String(i) })));
+      const deliveries: string[] = [];
+      let first = true;
+      consumers.push(
+        await bus.subscribe({
+          topic,
+          groupId: `${run}-long`,
+          maxBatchSize: 3,
+          sessionTimeoutMs: 3000,
+          eachBatch: async (messages) => {
+            deliveries.push(...messages.map((m) => m.value.toString()));
+            if (first) {
+              first = false;
+              // Longer than the session timeout: a member that stopped heartbeating would lose the partition.
+              await new Promise((r) => setTimeout(r, 5000));
+            }
+          },
+        }),
+      );
+      await eventually('all 6 delivered', () => deliveries.length >= 6);
+      await new Promise((r) => setTimeout(r, 1000)); // room for a wrongful redelivery to show up
+      assert.deepEqual(deliveries, ['0', '1', '2', '3', '4', '5']);
+    });
+
     if (name === 'kafka') {
       test('a consumer process killed mid-batch: after restart the group gets the uncommitted messages, none lost', async () => {
         const brokers = requireEnv('IT_KAFKA_BROKERS');
