@@ -65,6 +65,8 @@ export async function registerTusUploads(app: FastifyInstance, ctx: SubmitContex
     relativeLocation: true,
     respectForwardedHeaders: false,
     exposedHeaders: ['Upload-Track-Id'],
+    // The portal is same-origin; no CORS answer (tus would say `*` by default), like the rest of /api.
+    allowedOrigins: [],
     namingFunction: () => randomBytes(16).toString('hex'),
     async onUploadCreate(req, upload) {
       const user = userOf(req);
