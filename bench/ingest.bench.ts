@@ -90,7 +90,8 @@ async function main(): Promise<void> {
     '-f', 'lavfi', '-i', `sine=f=1250:r=44100:d=${SECONDS}`,
     '-filter_complex', '[0][1][2]amix=inputs=3:normalize=0,pan=stereo|c0=c0|c1=c0[a]', '-map', '[a]', '-c:a', 'pcm_s16le', src,
   ]);
-  console.log(`source: ${SECONDS} s, 44.1 kHz/16-bit stereo WAV; ${os.cpus().length} cores`);
+  const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  console.log(`source: ${SECONDS} s, 44.1 kHz/16-bit stereo WAV; ${os.cpus().length} cores; load average ${load()} (wall times are only comparable on an idle machine)`);
 
   const plain = await plainArrangements(src, dir);
   for (const p of plain) console.log(`plain ${p.name.padEnd(42)} wall ${p.wall.toFixed(2)} s  cpu ${p.cpu.toFixed(2)} s`);
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
   console.log(`platform: 2 tracks, 2 workers x 1 core           wall ${two.wall.toFixed(2)} s  cpu ${two.cpu.toFixed(2)} s`);
   const perHour = (3600 * 2) / two.wall;
   console.log(`throughput: ${perHour.toFixed(0)} tracks/hour of ${SECONDS / 60} min (${((SECONDS * 2) / two.wall).toFixed(1)}x real time) on ${os.cpus().length} cores`);
+  console.log(`load average at the end: ${load()}`);
   await rm(dir, { recursive: true, force: true });
   await h.close();
 }

@@ -9,7 +9,7 @@
  * bus redelivers the uncommitted job. AppError (bad input) -> failed at once; anything else is
  * retried through the bus up to maxAttempts, then failed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@platform/logging';
@@ -69,7 +69,10 @@ export type JobOutcome = 'ready' | 'failed' | 'skipped';
 
 export interface PackagerWorker {
   start(): Promise<void>;
-  /** Stop consuming. `abort: true` kills the jobs in flight (their messages stay uncommitted and are redelivered). */
+  /**
+   * Stop consuming. By default the jobs in flight are aborted (ffmpeg/shaka killed): their messages stay
+   * uncommitted and are redelivered, so nothing is lost and shutdown is immediate. `abort: false` drains.
+   */
   stop(opts?: { abort?: boolean }): Promise<void>;
   /** One job, outside the bus (CLI, tests). Throws on unexpected errors (the bus would retry). */
   processJob(job: TIngestJob, signal?: AbortSignal): Promise<JobOutcome>;
@@ -287,6 +290,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
   return {
     processJob,
     async start() {
+      await removeStaleWorkDirs(opts.tmpDir ?? os.tmpdir(), log);
       await deps.bus.ensureTopic(topic);
       consumer = await deps.bus.subscribe({
         topic,
@@ -301,11 +305,26 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       log.info({ topic, concurrency, threadsPerJob }, 'packager consuming');
     },
     async stop(stopOpts = {}) {
-      if (stopOpts.abort) for (const ac of inflight) ac.abort(new Error('packager stopping'));
+      if (stopOpts.abort ?? true) for (const ac of inflight) ac.abort(new Error('packager stopping'));
       await consumer?.stop();
       consumer = null;
     },
   };
+}
+
+/** Work dirs of jobs whose worker was killed (SIGKILL leaves them behind); old enough to be nobody's. */
+const STALE_WORK_DIR_MS = 6 * 3600_000;
+async function removeStaleWorkDirs(dir: string, log: Logger): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isDirectory() || !e.name.startsWith('packager-')) continue;
+    const p = path.join(dir, e.name);
+    const st = await stat(p).catch(() => null);
+    if (st && Date.now() - st.mtimeMs > STALE_WORK_DIR_MS) {
+      await rm(p, { recursive: true, force: true }).catch(() => undefined);
+      log.info({ dir: p }, 'removed a stale work dir');
+    }
+  }
 }
 
 const attemptsKey = (job: TIngestJob) => `ingest:attempts:${job.trackId}:v${job.version}`;
@@ -338,7 +357,8 @@ async function uploadAll(
       }
     }));
   };
-  await pool(media, 8, (f) => objects.putFile(prefix + f, path.join(dir, f)).then(() => undefined));
+  // Many small objects: parallel puts hide per-object latency (fsync on the fs store, a round trip on S3).
+  await pool(media, 16, (f) => objects.putFile(prefix + f, path.join(dir, f)).then(() => undefined));
   await pool(extras, 4, (x) => objects.put(prefix + x.rel, x.data, { contentType: x.contentType }).then(() => undefined));
   await pool(playlists, 8, (f) => objects.putFile(prefix + f, path.join(dir, f), { contentType: 'application/vnd.apple.mpegurl' }).then(() => undefined));
   for (const f of top) {
