@@ -9,10 +9,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import { z } from 'zod';
-import { AppError } from '@platform/errors';
+import { AppError, isAppError } from '@platform/errors';
 import { parseOr400 } from '@platform/http';
 import { requireRole } from '@platform/catalog';
 import { COVER_MAX_BYTES } from './cover';
@@ -53,14 +53,14 @@ export interface ParsedUpload {
 }
 
 /** Streams the multipart body to disk. The caller removes `dir` when done. */
-export async function receiveMultipart(request: FastifyRequest, tmpRoot: string, maxBytes: number): Promise<ParsedUpload> {
+export async function receiveMultipart(request: FastifyRequest, reply: FastifyReply, tmpRoot: string, maxBytes: number): Promise<ParsedUpload> {
   if (!request.isMultipart()) {
     throw new AppError('bad_request', 'Send the upload as multipart/form-data with the audio in a part named "file".');
   }
   const declared = Number(request.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes + ENVELOPE_BYTES) {
-    // Refuse before reading gigabytes we would throw away.
-    request.raw.headers.connection = 'close';
+    // Refuse before reading gigabytes we would throw away; closing the connection stops the client sending them.
+    reply.header('connection', 'close');
     throw new AppError('payload_too_large', `The upload is ${mb(declared)}; the limit is ${mb(maxBytes)} per file.`, { extra: { limitBytes: maxBytes } });
   }
   await mkdir(tmpRoot, { recursive: true });
@@ -97,6 +97,8 @@ export async function receiveMultipart(request: FastifyRequest, tmpRoot: string,
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     const fe = e as { code?: string };
+    // The rest of an oversized body would only be read to be discarded.
+    if (fe.code === 'FST_REQ_FILE_TOO_LARGE' || (isAppError(e) && e.code === 'payload_too_large')) reply.header('connection', 'close');
     if (fe.code === 'FST_REQ_FILE_TOO_LARGE') throw new AppError('payload_too_large', `The file is larger than the ${mb(maxBytes)} upload limit.`, { extra: { limitBytes: maxBytes } });
     if (fe.code === 'FST_FILES_LIMIT' || fe.code === 'FST_PARTS_LIMIT' || fe.code === 'FST_FIELDS_LIMIT') throw new AppError('bad_request', 'Too many parts: send one audio "file", an optional "cover" and the text fields.');
     throw e;
@@ -113,7 +115,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: SubmitContext, t
     ctx.metrics.uploadsInFlight.inc({ via: 'multipart' });
     let parsed: ParsedUpload | undefined;
     try {
-      parsed = await receiveMultipart(request, tmpRoot, maxBytes);
+      parsed = await receiveMultipart(request, reply, tmpRoot, maxBytes);
       if (!parsed.audio) throw new AppError('validation_failed', 'No audio: attach the WAV or FLAC file in a form part named "file".', { extra: { errors: [{ field: 'form.file', message: 'Required' }] } });
       const via = /\bplatform-cli\//.test(String(request.headers['user-agent'] ?? '')) ? 'cli' : 'multipart';
       const accepted = await submitNewTrack(ctx, user, { filePath: parsed.audio.filePath, originalName: parsed.audio.originalName, uploadId: randomUUID(), via }, parsed.fields, parsed.cover);
@@ -129,7 +131,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: SubmitContext, t
     const user = requireRole(request, 'musician');
     let parsed: ParsedUpload | undefined;
     try {
-      parsed = await receiveMultipart(request, tmpRoot, maxBytes);
+      parsed = await receiveMultipart(request, reply, tmpRoot, maxBytes);
       if (!parsed.audio) throw new AppError('validation_failed', 'No audio: attach the new WAV or FLAC in a form part named "file".');
       const accepted = await submitReplacement(ctx, user, request.params.id, { filePath: parsed.audio.filePath, originalName: parsed.audio.originalName, uploadId: randomUUID(), via: 'replace' });
       reply.code(202).header('location', `/api/tracks/${accepted.id}`);

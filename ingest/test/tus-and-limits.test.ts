@@ -184,3 +184,24 @@ describe('UPLOAD_MAX_BYTES on POST /api/tracks', () => {
     assert.equal(((await res.json()) as { code: string }).code, 'payload_too_large');
   });
 });
+
+describe('early refusal', () => {
+  test('a declared Content-Length far over the limit is refused before the body is read', async () => {
+    const declared = LIMIT + 64 * 1024 * 1024;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${app.base}/api/tracks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${musician.token}`, 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(declared) },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      // Only a sliver of the promised body is ever sent: the answer must not wait for the rest.
+      req.write(Buffer.alloc(1024));
+    });
+    assert.equal(status, 413);
+  });
+});
