@@ -1,7 +1,7 @@
 /**
  * The CDN edge against nginx (and Varnish, when installed) on cached 100 KB segment-sized objects
  * over loopback: requests/s, p50 and p99 at 256 connections, same client (wrk), same run, ratios
- * printed. Each server gets core 0 (one nginx worker, one node process, varnishd pinned), wrk core 1.
+ * printed, plus a bare node:http server writing a Buffer (the floor for any Node server). Each server gets core 0 (one nginx worker, one node process, varnishd pinned), wrk core 1.
  * Then the cost of grant verification per request (memoized and full HMAC) against the per-request
  * budget the edge actually ran at.
  *
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
         await fs.writeFile(path.join(base, key), body);
       }
     }
-    const [originPort, edgePort, nginxPort, varnishPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [originPort, edgePort, nginxPort, varnishPort, barePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     const common = { DATA_DIR: path.join(dir, 'data'), HOST: '127.0.0.1', EDGE_ORIGIN_SECRET: secret, MEDIA_SIGNING_KEYS: `${keys[0].kid}:${keys[0].secret}` };
     start('origin', process.execPath, ['--import', 'tsx', 'origin/src/main.ts'], { ...common, ORIGIN_PORT: String(originPort), LOG_LEVEL: 'warn' }, children);
     const [ecmd, eargs] = pin(0, process.execPath, ['--import', 'tsx', 'edge-workers/src/main.ts']);
@@ -149,6 +149,14 @@ async function main(): Promise<void> {
     );
     const [ncmd, nargs] = pin(0, 'nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir]);
     start('nginx', ncmd, nargs, {}, children);
+
+    // The floor for any Node server: raw node:http writing a Buffer, no checks, no cache, no metrics.
+    // edge / bare isolates what grants, the LRU, metrics and logging cost.
+    const bareScript = `const http=require('http');const fs=require('fs');const root=${JSON.stringify(path.join(dir, 'www'))};const m=new Map();` +
+      `http.createServer((q,s)=>{let b=m.get(q.url);if(!b){try{b=fs.readFileSync(root+q.url);m.set(q.url,b)}catch{s.writeHead(404);return s.end()}}` +
+      `s.writeHead(200,['content-type','audio/mp4','content-length',String(b.length)]);s.end(b)}).listen(${barePort},'127.0.0.1')`;
+    const [bcmd, bargs] = pin(0, process.execPath, ['-e', bareScript]);
+    start('bare node', bcmd, bargs, {}, children);
 
     const hasVarnish = existsSync('/usr/sbin/varnishd');
     if (hasVarnish) {
@@ -167,6 +175,7 @@ async function main(): Promise<void> {
     await waitFor(`http://127.0.0.1:${originPort}/healthz`);
     await waitFor(`${edgeBase}/healthz`);
     await waitFor(`http://127.0.0.1:${nginxPort}/`);
+    await waitFor(`http://127.0.0.1:${barePort}${plainPaths[0]}`);
     if (hasVarnish) await waitFor(`http://127.0.0.1:${varnishPort}${plainPaths[0]}`);
     // Warm every cache, and check the edge really answers HIT with the right size.
     for (let i = 0; i < OBJECTS; i++) {
@@ -183,6 +192,7 @@ async function main(): Promise<void> {
     const targets: { name: string; base: string; paths: string[] }[] = [
       { name: 'nginx (sendfile)', base: `http://127.0.0.1:${nginxPort}`, paths: plainPaths },
       { name: 'edge (grant+LRU)', base: edgeBase, paths: edgePaths },
+      { name: 'bare node (Buffer)', base: `http://127.0.0.1:${barePort}`, paths: plainPaths },
       ...(hasVarnish ? [{ name: 'varnish (malloc)', base: `http://127.0.0.1:${varnishPort}`, paths: plainPaths }] : []),
     ];
     const best = new Map<string, WrkResult>();
@@ -205,6 +215,8 @@ async function main(): Promise<void> {
       console.log(`  ${t.name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms`);
     }
     console.log(`  edge / nginx throughput: ${(edge.rps / nginx.rps).toFixed(2)}x (goal >= 1.0)   edge p99 ${edge.p99.toFixed(2)} ms (goal < 5 ms)`);
+    const bare = best.get('bare node (Buffer)')!;
+    console.log(`  edge / bare node throughput: ${(edge.rps / bare.rps).toFixed(2)}x (what the edge's own work costs; bare node / nginx ${(bare.rps / nginx.rps).toFixed(2)}x)`);
     if (hasVarnish) {
       const v = best.get('varnish (malloc)')!;
       console.log(`  edge / varnish throughput: ${(edge.rps / v.rps).toFixed(2)}x`);
