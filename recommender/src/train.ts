@@ -7,7 +7,6 @@
 import type { TRecsArtifact, TRecsList } from '@platform/models';
 import { buildMatrix, type Interaction } from './matrix';
 import { createPersonalPicks } from './personal-picks';
-import type { ItemWeights } from './models/item-weights';
 import { historyOf } from './models/types';
 import { rowOf } from './models/item-weights';
 import type { CatalogTrack } from './signals';
@@ -48,6 +47,8 @@ export function trainArtifact(interactions: Interaction[], catalog: CatalogTrack
   const knn = itemKnn.weights;
   const explain = fitWeighting({ kind: 'bm25', k1: 1.2, b: 0.75 }, m);
   const users: Record<string, TRecsList> = {};
+  const bestItem = new Int32Array(m.nItems).fill(-1);
+  const bestScore = new Float64Array(m.nItems);
   for (let u = 0; u < m.nUsers; u++) {
     const h = historyOf(m, u);
     if (h.items.length === 0) continue;
@@ -55,17 +56,21 @@ export function trainArtifact(interactions: Interaction[], catalog: CatalogTrack
     const scores = picks.score(h);
     const top = topK(scores, opts.picksPerUser, (i) => seen.has(i) || !published[i]).filter((s) => s.score > 0);
     const hv = explain.row(h.items, h.values);
-    const because = top.map(({ item: j }) => {
-      if (!knn) return -1;
-      let best = -1, bestScore = 0;
+    // The strongest single supporter of every target, in one scatter over the history's rows.
+    const touched: number[] = [];
+    if (knn && knn.kind === 'sparse') {
       for (let p = 0; p < h.items.length; p++) {
         const i = h.items[p];
-        // W[i, j] via the sparse row of i (neighbour lists are short and sorted).
-        const s = hv[p] * sparseAt(knn, i, j);
-        if (s > bestScore) { bestScore = s; best = i; }
+        for (let q = knn.indptr[i]; q < knn.indptr[i + 1]; q++) {
+          const j = knn.indices[q];
+          const c = hv[p] * knn.values[q];
+          if (bestItem[j] < 0) touched.push(j);
+          if (c > bestScore[j]) { bestScore[j] = c; bestItem[j] = i; }
+        }
       }
-      return best;
-    });
+    }
+    const because = top.map(({ item: j }) => bestItem[j]);
+    for (const j of touched) { bestItem[j] = -1; bestScore[j] = 0; }
     users[m.userIds[u]] = { items: top.map((s) => s.item), scores: top.map((s) => round(s.score)), because };
   }
   const t2 = performance.now();
@@ -91,19 +96,6 @@ export function trainArtifact(interactions: Interaction[], catalog: CatalogTrack
     users,
   };
   return { artifact, timings: { fitMs: t1 - t0, picksMs: t2 - t1, similarMs: t3 - t2 } };
-}
-
-function sparseAt(W: ItemWeights, i: number, j: number): number {
-  if (W.kind === 'dense') return W.w[i * W.n + j];
-  let lo = W.indptr[i], hi = W.indptr[i + 1] - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const c = W.indices[mid];
-    if (c === j) return W.values[mid];
-    if (c < j) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return 0;
 }
 
 /**
