@@ -5,11 +5,13 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BIN="$CACHE_DIR/bin/minio"
+# Machine-wide copy, so another checkout (CI clones afresh) skips the multi-minute build.
+SHARED_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/music-platform-infra/minio"
 
 build() {
   [[ -x "$BIN" ]] && return
   # Another checkout on this machine may have built it already (same Go module, same binary).
-  for other in "${MINIO_BIN:-}" "$(command -v minio || true)"; do
+  for other in "${MINIO_BIN:-}" "$SHARED_BIN" "$(command -v minio || true)"; do
     if [[ -n "$other" && -x "$other" ]]; then cp "$other" "$BIN"; log "minio: reused $other"; return; fi
   done
   command -v go >/dev/null || die "MinIO is built from source and needs Go >= 1.24 (not found on PATH)"
@@ -22,6 +24,7 @@ build() {
   GOBIN="$CACHE_DIR/bin" GOFLAGS="-trimpath" CGO_ENABLED=0 go install github.com/minio/minio@latest >"$LOG_DIR/minio-build.log" 2>&1 \
     || die "building MinIO failed (see $LOG_DIR/minio-build.log)"
   log "minio: built in $((SECONDS - t0))s"
+  mkdir -p "$(dirname "$SHARED_BIN")" && cp "$BIN" "$SHARED_BIN.tmp.$$" && mv "$SHARED_BIN.tmp.$$" "$SHARED_BIN" || true
 }
 
 ready() { curl -fsS -o /dev/null "http://127.0.0.1:$MINIO_PORT/minio/health/ready"; }
