@@ -5,7 +5,8 @@
  */
 import type { Config } from '@platform/config';
 import type { Logger } from '@platform/logging';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { createMetricsRegistry } from '@platform/http';
 import { createSqlDatabase, runMigrations, type MigrationsSource, type SqlDatabase } from '@platform/sql';
 import { createOlapClient, pingOlap } from '@platform/olap';
 import { createObjectStore } from '@platform/storage';
@@ -69,7 +70,7 @@ export async function createDeps(config: Config, logger: Logger, opts: CreateDep
     return {
       config,
       logger,
-      metrics: opts.metrics ?? new Registry(),
+      metrics: opts.metrics ?? createMetricsRegistry('platform'),
       sql: sqlDatabase.db,
       sqlDatabase,
       olap,
