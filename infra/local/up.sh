@@ -19,8 +19,9 @@ command -v curl >/dev/null || tools+=(curl)
 
 # Cold cache: fetch Kafka's jars and build MinIO side by side while the quick services start.
 pids=()
-[[ " $SERVICES " == *" kafka "* ]] && { "$HERE/kafka.sh" fetch & pids+=($!); }
-[[ " $SERVICES " == *" minio "* ]] && { "$HERE/minio.sh" build & pids+=($!); }
+# (Nothing to fetch for a service whose port already answers: up leaves it alone.)
+[[ " $SERVICES " == *" kafka "* ]] && ! port_open "$KAFKA_PORT" && { "$HERE/kafka.sh" fetch & pids+=($!); }
+[[ " $SERVICES " == *" minio "* ]] && ! port_open "$MINIO_PORT" && { "$HERE/minio.sh" build & pids+=($!); }
 [[ " $SERVICES " == *" postgres "* ]] && "$HERE/postgres.sh" up
 [[ " $SERVICES " == *" redis "* ]] && "$HERE/redis.sh" up
 for p in "${pids[@]}"; do wait "$p" || die "a download/build step failed (see $LOG_DIR)"; done
