@@ -14,3 +14,4 @@ export { createPersonalPicks, createEvalModels } from './personal-picks';
 export { buildMatrix, type Interaction, type InteractionMatrix } from './matrix';
 export type { Recommender, UserHistory } from './models/types';
 export { plantedClusters, type PlantedClusters } from './synthetic';
+export { startTrainingSchedule, type TrainingSchedule } from './schedule';

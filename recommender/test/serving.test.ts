@@ -215,6 +215,18 @@ describe('recommendations API on embedded defaults', () => {
     for (const t of s.body.tracks.slice(1)) assert.equal(t.reason, 'Same genre');
   });
 
+  it('a listener newer than the model gets picks folded in from their likes', async () => {
+    const late = await new Client(base).signup('listener', 'Late jazz fan');
+    assert.equal((await like(late, 'Jazz B 4')).status, 204);
+    const r = await late.get('/api/recommendations?limit=5');
+    assert.equal(r.status, 200);
+    for (const t of r.body.tracks) {
+      assert.equal(tracks[t.title]?.cluster, 'jazz', titlesOf(r).join(', '));
+      assert.equal(t.reason, 'Because you liked Jazz B 4');
+    }
+    assert.ok(!titlesOf(r).includes('Jazz B 4'));
+  });
+
   it('bad input gets problem+json with a stable code', async () => {
     const anon = new Client(base);
     const p = (r: { status: number; body: any }, status: number, code: string) => {
