@@ -21,7 +21,7 @@ import { registerUploadRoutes } from './upload-route';
 import { registerStatusRoutes } from './status-routes';
 import { registerAssetRoutes } from './asset-routes';
 import { registerTusUploads } from './tus-uploads';
-import { INGEST_TOPIC, type SubmitContext } from './submit';
+import { defaultValidationSlots, Gate, INGEST_TOPIC, type SubmitContext } from './submit';
 
 export interface IngestRoutesOptions {
   /** Where uploads are spooled while they arrive (default `${DATA_DIR}/uploads`). */
@@ -30,11 +30,13 @@ export interface IngestRoutesOptions {
   myTracksRoute?: boolean;
   /** Topic for ingest jobs (default ingest.jobs). */
   jobsTopic?: string;
+  /** Uploads validated at once (default: half the cores, at least 2); the rest wait their turn. */
+  validationSlots?: number;
 }
 
 export function ingestRoutes(deps: PlatformDeps, opts: IngestRoutesOptions = {}): FastifyPluginAsync {
   return async (app) => {
-    const ctx: SubmitContext = { deps, metrics: ingestMetrics(deps.metrics), topic: opts.jobsTopic ?? INGEST_TOPIC };
+    const ctx: SubmitContext = { deps, metrics: ingestMetrics(deps.metrics), topic: opts.jobsTopic ?? INGEST_TOPIC, validationGate: new Gate(opts.validationSlots ?? defaultValidationSlots()) };
     const root = opts.uploadDir ?? path.join(deps.config.dataDir, 'uploads');
     // Scoped to this plugin (not fastify-plugin): other plugins keep their own body parsing.
     await app.register(multipart, { throwFileSizeLimit: true });

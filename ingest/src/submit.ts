@@ -6,6 +6,7 @@
  * half-published track, never a row pointing at nothing).
  */
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { AppError, isAppError } from '@platform/errors';
 import type { PlatformDeps } from '@platform/runtime';
@@ -50,6 +51,8 @@ export interface SubmitContext {
   metrics: IngestMetrics;
   /** Bus topic for jobs (INGEST_TOPIC; tests on a shared Kafka use their own). */
   topic: string;
+  /** Bounds concurrent content validations (each is a full decode). */
+  validationGate: Gate;
 }
 
 const titleFromName = (name: string) => path.basename(name).replace(/\.[^.]+$/, '').replace(/[_]+/g, ' ').trim().slice(0, 300) || 'Untitled';
@@ -71,7 +74,32 @@ function notices(audio: CheckedAudio): string[] {
   return audio.downmix ? [`The file has ${audio.channels} channels; it will be downmixed to stereo for streaming (the original is kept).`] : [];
 }
 
+/**
+ * Validation decodes the whole file: a burst of uploads (a CLI bulk run) must not put dozens of
+ * ffmpeg processes on the web process's cores. Waiting uploads queue here, in arrival order.
+ */
+export class Gate {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+export const defaultValidationSlots = (): number => Math.max(2, Math.floor(availableParallelism() / 2));
+
 async function validate(ctx: SubmitContext, file: UploadedFile): Promise<CheckedAudio> {
+  return ctx.validationGate.run(() => validateNow(ctx, file));
+}
+
+async function validateNow(ctx: SubmitContext, file: UploadedFile): Promise<CheckedAudio> {
   const end = ctx.metrics.validationSeconds.startTimer();
   try {
     return await checkAudio(file.filePath, file.originalName ? `"${path.basename(file.originalName)}"` : 'The file');
