@@ -59,6 +59,11 @@ class HttpFailure extends Error {
 
 class Unreachable extends Error {}
 
+/** PLATFORM_URL may carry a path prefix (https://host/music/): API paths are resolved under it. */
+function apiUrl(base: string, pathname: string): URL {
+  return new URL(pathname.replace(/^\//, ''), base.endsWith('/') ? base : `${base}/`);
+}
+
 function clientFor(u: URL) {
   return u.protocol === 'https:' ? https : http;
 }
@@ -71,7 +76,7 @@ function describeNetError(e: unknown, base: string): string {
 
 /** A small JSON request with the token; throws HttpFailure on 4xx/5xx, Unreachable on network errors. */
 function requestJson<T>(base: string, token: string, method: string, pathname: string): Promise<T> {
-  const u = new URL(pathname, base);
+  const u = apiUrl(base, pathname);
   return new Promise<T>((resolve, reject) => {
     const req = clientFor(u).request(u, { method, headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'user-agent': USER_AGENT }, timeout: 30_000 }, (res) => {
       const chunks: Buffer[] = [];
@@ -114,7 +119,7 @@ function uploadFile(
   const mime = ext === '.flac' ? 'audio/flac' : ext === '.wav' ? 'audio/wav' : 'application/octet-stream';
   const preamble = Buffer.from(`${head}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${escapeQuoted(path.basename(file.path))}"\r\nContent-Type: ${mime}\r\n\r\n`, 'utf8');
   const epilogue = Buffer.from(`\r\n--${boundary}--\r\n`, 'utf8');
-  const u = new URL('/api/tracks', base);
+  const u = apiUrl(base, '/api/tracks');
 
   return new Promise((resolve, reject) => {
     let settled = false;
