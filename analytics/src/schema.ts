@@ -193,7 +193,34 @@ export const ANALYTICS_DDL: string[] = [
   ) WHERE playedAt < toDateTime64('${NOT_PLAYED}', 3, 'UTC')`,
 ];
 
-/** Apply the schema (idempotent). */
+/**
+ * Upgrades from earlier versions of this schema (data dirs created by early builds): columns added
+ * since, and views that must read from the stage table. Each step is idempotent.
+ */
+const UPGRADES: string[] = [
+  `ALTER TABLE playback_events ADD COLUMN IF NOT EXISTS batchToken String AFTER cmcd`,
+  `ALTER TABLE playback_events ADD INDEX IF NOT EXISTS batch_token_idx batchToken TYPE bloom_filter GRANULARITY 1`,
+  `ALTER TABLE qoe_1m ADD COLUMN IF NOT EXISTS events SimpleAggregateFunction(sum, UInt64) AFTER bitrateKbps`,
+];
+
+/** Apply the schema (idempotent), upgrading views whose definition changed. */
 export async function ensureAnalyticsSchema(olap: ClickHouseClient): Promise<void> {
-  for (const sql of ANALYTICS_DDL) await olap.command({ query: sql });
+  const mvs = ANALYTICS_DDL.filter((sql) => sql.startsWith('CREATE MATERIALIZED VIEW'));
+  const tables = ANALYTICS_DDL.filter((sql) => !sql.startsWith('CREATE MATERIALIZED VIEW') && !sql.startsWith('CREATE VIEW'));
+  for (const sql of tables) await olap.command({ query: sql });
+  for (const sql of UPGRADES) await olap.command({ query: sql });
+  // A view created by an older build (reading raw events, or without a column) is dropped and recreated.
+  const rs = await olap.query({
+    query: `SELECT name, as_select FROM system.tables WHERE database = currentDatabase() AND engine = 'MaterializedView'`,
+    format: 'JSONEachRow',
+  });
+  const existing = new Map((await rs.json<{ name: string; as_select: string }>()).map((r) => [r.name, r.as_select]));
+  for (const sql of mvs) {
+    const name = /CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)/.exec(sql)![1];
+    const current = existing.get(name);
+    const outdated = current !== undefined && (!current.includes('playback_events_stage') || (name === 'qoe_1m_mv' && !/\bevents\b/.test(current)));
+    if (outdated) await olap.command({ query: `DROP VIEW IF EXISTS ${name}` });
+    await olap.command({ query: sql });
+  }
+  for (const sql of ANALYTICS_DDL.filter((q) => q.startsWith('CREATE VIEW'))) await olap.command({ query: sql });
 }
