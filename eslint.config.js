@@ -19,7 +19,7 @@ export default tseslint.config(
   },
   {
     // Entry points, infra and test harnesses are where the environment is read.
-    files: ['**/main.ts', 'scripts/**', 'infra/**', '**/test/**', 'e2e/**', 'bench/**', 'libs/config/src/**', 'platform/bin/**'],
+    files: ['**/main.ts', 'platform/src/cli.ts', 'scripts/**', 'infra/**', '**/test/**', 'e2e/**', 'bench/**', 'libs/config/src/**', 'platform/bin/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );
