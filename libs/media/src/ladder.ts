@@ -146,6 +146,11 @@ export async function transcodeLadder(input: string, outDir: string, opts: Trans
 
   const encoded: EncodedRendition[] = [];
   let loudness: LoudnessResult | undefined;
+  // One failed run stops its siblings (their output is useless without it); the caller's abort stops all.
+  const siblings = new AbortController();
+  const onOuterAbort = () => siblings.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = siblings.signal;
   try {
     await Promise.all(
       groups.map(async (group, gi) => {
@@ -189,16 +194,19 @@ export async function transcodeLadder(input: string, outDir: string, opts: Trans
           report();
         });
         await new Promise<void>((resolve, reject) => {
+          if (signal.aborted) return reject(signal.reason);
           const onAbort = () => cmd.kill('SIGKILL');
-          opts.signal?.addEventListener('abort', onAbort, { once: true });
+          signal.addEventListener('abort', onAbort, { once: true });
           cmd.on('end', () => {
-            opts.signal?.removeEventListener('abort', onAbort);
+            signal.removeEventListener('abort', onAbort);
             resolve();
           });
           cmd.on('error', (err: Error, _out: string | null, stderr: string | null) => {
-            opts.signal?.removeEventListener('abort', onAbort);
+            signal.removeEventListener('abort', onAbort);
             if (opts.signal?.aborted) return reject(opts.signal.reason);
-            reject(new AppError('internal_error', `Transcoding failed: ${tail(stderr ?? err.message, 3)}`, { cause: err }));
+            const failure = signal.aborted ? signal.reason : new AppError('internal_error', `Transcoding failed: ${tail(stderr ?? err.message, 3)}`, { cause: err });
+            siblings.abort(failure);
+            reject(failure);
           });
           cmd.run();
         });
@@ -213,6 +221,7 @@ export async function transcodeLadder(input: string, outDir: string, opts: Trans
     if (analyze && !loudness) throw new AppError('internal_error', 'Loudness analysis produced no result.');
     return { renditions: encoded, loudness, peaks };
   } finally {
+    opts.signal?.removeEventListener('abort', onOuterAbort);
     await rm(scratch, { recursive: true, force: true });
   }
 }

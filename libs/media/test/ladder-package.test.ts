@@ -74,3 +74,17 @@ test('192 kHz source packages (FLAC kept at the source rate)', async () => {
   const r = await ladderAndPackage(makeWav(f('hi192.wav'), { codec: 'pcm_s24le', rate: 192000, seconds: 1.5 }), 'hi192');
   verifyPackagedTrack(r.root, r.probe.durationMs);
 });
+
+test('aborting a transcode kills its ffmpeg runs and rejects with the reason', async () => {
+  const src = makeWav(f('abort.wav'), { seconds: 5 });
+  const probe = await probeAudio(src);
+  const ac = new AbortController();
+  const reason = new Error('stop now');
+  const started = transcodeLadder(src, f('abort-enc'), {
+    probe,
+    threads: 2,
+    signal: ac.signal,
+    onProgress: () => ac.abort(reason),
+  });
+  await assert.rejects(started, (e: unknown) => e === reason);
+});
