@@ -65,13 +65,18 @@ async function waitForAudio(page: Page, predicate: string, timeout = 30_000): Pr
 
 async function searchAndFind(page: Page, term: string, title: string) {
   await page.goto(`/search?q=${encodeURIComponent(term)}`);
-  const row = page.getByTestId('track-row').filter({ has: page.getByTestId('track-title').getByText(title, { exact: true }) });
+  const row = page.getByTestId('track-row').filter({ hasText: title });
   // The catalog may publish a moment after "ready"; retype until the row shows.
-  for (let i = 0; i < 30; i++) {
-    if (await row.count()) break;
-    await page.waitForTimeout(1000);
-    await page.getByTestId('search-input').fill('');
-    await page.getByTestId('search-input').fill(term);
+  // The catalog may publish a moment after "ready": retype until the row shows (each try waits for the
+  // debounced search to answer).
+  for (let i = 0; i < 15; i++) {
+    try {
+      await row.first().waitFor({ timeout: 2000 });
+      break;
+    } catch {
+      await page.getByTestId('search-input').fill('');
+      await page.getByTestId('search-input').fill(term);
+    }
   }
   await row.first().waitFor({ timeout: 10_000 });
   return row.first();
@@ -87,6 +92,11 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     mPage = await musician.newPage();
     lPage = await listener.newPage();
     watched = [watchPage(mPage), watchPage(lPage)];
+    if (process.env.E2E_DEBUG) {
+      lPage.on('console', (m) => console.log('[debug] console', m.type(), m.text()));
+      lPage.on('pageerror', (e) => console.log('[debug] pageerror', e));
+      lPage.on('requestfailed', (r) => console.log('[debug] failed', r.url(), r.failure()?.errorText));
+    }
   });
 
   after(async () => {
