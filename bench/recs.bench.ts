@@ -20,7 +20,7 @@ import { createCache } from '@platform/cache';
 import { createObjectStore } from '@platform/storage';
 import type { PlatformDeps } from '@platform/runtime';
 import { authPlugin, catalogMigrations } from '@platform/catalog';
-import { plantedClusters, recommenderRoutes, saveArtifact, trainArtifact, type CatalogTrack } from '@platform/recommender';
+import { plantedClusters, recommenderRoutes, saveArtifact, trainArtifact, trainArtifactParallel, type CatalogTrack } from '@platform/recommender';
 import { runOfflineEval } from '@platform/recommender/eval';
 
 interface AutocannonResult {
@@ -63,7 +63,7 @@ async function training(): Promise<void> {
   const signals = g.interactions.reduce((s, r) => s + r.weight, 0);
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const { artifact, timings } = trainArtifact(g.interactions, catalog, { picksPerUser: 100, similarPerTrack: 30, version: 'bench' });
+  const { artifact, timings } = await trainArtifactParallel(g.interactions, catalog, { picksPerUser: 100, similarPerTrack: 30, version: 'bench' });
   const s = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   let inCluster = 0, total = 0;

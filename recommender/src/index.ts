@@ -6,7 +6,7 @@
 export { recommenderRoutes, type RecommenderRoutesOptions } from './routes';
 export { RecsService, diversify, DEFAULT_RECS_SERVICE_OPTIONS, type RecsServiceOptions } from './serving';
 export { runTrainingJob, type TrainJobOptions, type TrainJobResult } from './train-job';
-export { trainArtifact, contentSimilar, DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './train';
+export { trainArtifact, trainArtifactParallel, contentSimilar, DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './train';
 export { saveArtifact, loadArtifact, readLatestPointer, pruneArtifacts, versionFor, RECS_PREFIX } from './artifact-store';
 export { hotNow, DEFAULT_HOT_NOW, type HotNowOptions, type HotTrack } from './hot-now';
 export { SIGNAL_WEIGHTS, SignalAccumulator, readCatalogSignals, readListeningSignals, readCatalogTracks, type CatalogTrack } from './signals';

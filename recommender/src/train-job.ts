@@ -5,7 +5,7 @@
 import type { PlatformDeps } from '@platform/runtime';
 import { pruneArtifacts, saveArtifact, versionFor } from './artifact-store';
 import { readCatalogSignals, readCatalogTracks, readListeningSignals, SignalAccumulator, type SignalCounts } from './signals';
-import { DEFAULT_TRAIN_OPTIONS, trainArtifact, type TrainTimings } from './train';
+import { DEFAULT_TRAIN_OPTIONS, trainArtifactParallel, type TrainTimings } from './train';
 
 export interface TrainJobOptions {
   /** How far back signals count. */
@@ -32,7 +32,7 @@ export async function runTrainingJob(deps: Pick<PlatformDeps, 'sql' | 'olap' | '
   await readCatalogSignals(deps.sql, acc, window);
   const catalog = await readCatalogTracks(deps.sql);
   const t1 = performance.now();
-  const { artifact, timings } = trainArtifact(acc.interactions(), catalog, { ...DEFAULT_TRAIN_OPTIONS, version: versionFor(now), now });
+  const { artifact, timings } = await trainArtifactParallel(acc.interactions(), catalog, { ...DEFAULT_TRAIN_OPTIONS, version: versionFor(now), now });
   const t2 = performance.now();
   const latest = await saveArtifact(deps.objects, artifact);
   await pruneArtifacts(deps.objects, opts.keepVersions ?? 5);
