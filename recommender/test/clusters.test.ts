@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { plantedClusters } from '../src/synthetic';
-import { trainArtifact } from '../src/train';
+import { trainArtifact, trainArtifactParallel } from '../src/train';
 import type { CatalogTrack } from '../src/signals';
 
 describe('training recovers planted taste clusters', () => {
@@ -72,5 +72,10 @@ describe('training recovers planted taste clusters', () => {
     const first = artifact.tracks[s.items[0]];
     assert.equal(first.artistId, 'a2-0');
     for (const j of s.items) assert.equal(artifact.tracks[j].genre, 'genre-2');
+  });
+
+  it('the two-thread training produces exactly the same artifact', async () => {
+    const par = await trainArtifactParallel(g.interactions, catalog, { picksPerUser: 20, similarPerTrack: 10, version: 'test', minUsersForWorker: 10 });
+    assert.deepEqual({ ...par.artifact, trainedAt: '' }, { ...artifact, trainedAt: '' });
   });
 });
