@@ -7,15 +7,15 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 
 const ZEvalArgs = z.object({
-  train: z.string().min(1, 'pass --train FILE (user<TAB>item<TAB>weight)'),
-  test: z.string().min(1, 'pass --test FILE (user<TAB>item<TAB>weight)'),
-  out: z.string().min(1, 'pass --out RECS.tsv'),
-  k: z.coerce.number().int().min(1).max(1000).default(20),
+  train: z.string({ message: 'pass --train FILE (user<TAB>item<TAB>weight lines)' }).min(1, 'pass --train FILE'),
+  test: z.string({ message: 'pass --test FILE (user<TAB>item<TAB>weight lines)' }).min(1, 'pass --test FILE'),
+  out: z.string({ message: 'pass --out RECS.tsv (where the top-k lists go)' }).min(1, 'pass --out RECS.tsv'),
+  k: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(20),
 });
 
 const USAGE = `usage:
   platform recs eval --train FILE --test FILE --out RECS.tsv [--k 20]
-  platform recs train [--version V]`;
+  platform recs train [--days 180]`;
 
 export async function runRecsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
