@@ -183,7 +183,11 @@ const workspaces = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf
 const unitAndIntegration = findTests(workspaces.filter((w) => w !== 'e2e' && w !== 'bench'));
 say(`${unitAndIntegration.length} test files (2 at a time, ${secs(fileTimeoutMs)} limit each)`);
 await runPool(unitAndIntegration, 2);
-const e2e = findTests(['e2e']);
+// The e2e suite lives at e2e/*.test.ts (and e2e/test/*.test.ts if it grows a folder).
+const e2e = [
+  ...(existsSync(path.join(root, 'e2e')) ? readdirSync(path.join(root, 'e2e')).filter((f) => f.endsWith('.test.ts')).map((f) => path.join('e2e', f)) : []),
+  ...findTests(['e2e']),
+].filter((f) => !filters.length || filters.some((w) => f.includes(w)));
 if (e2e.length) {
   say(`${e2e.length} e2e test files`);
   await runPool(e2e, 1);
