@@ -332,7 +332,14 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     const p = await phone.newPage();
     const w = watchPage(p);
     await p.goto('/');
-    await p.getByTestId('new-releases').getByTestId('track-play').first().click();
+    const firstRow = p.getByTestId('new-releases').getByTestId('track-play').first();
+    try {
+      await firstRow.waitFor({ timeout: 15_000 });
+    } catch {
+      await screenshot(p, 'phone-home-failed');
+      assert.fail(`no track in New releases for a signed-out visitor: "${await p.getByTestId('new-releases').textContent().catch(() => 'no section')}"`);
+    }
+    await firstRow.click();
     await waitForAudio(p, 'window.__player.audio().currentTime > 0.5');
     await screenshot(p, 'phone-home');
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

@@ -20,6 +20,47 @@ export function preloadHls(): void {
   idle(() => void loadHls());
 }
 
+/**
+ * The packager lists every rendition twice in an audio-only master: as an EXT-X-MEDIA audio group and as
+ * its own EXT-X-STREAM-INF with AUDIO="group" (FIELD-NOTES). hls.js then treats the group's DEFAULT entry as
+ * an alternate audio track and plays THAT, whatever level we pick, while still fetching the level's segments.
+ * For audio-only masters we drop the group so every variant is a plain audio level and the level we choose
+ * is what is heard (and fetched once). Masters with video are left as they are.
+ */
+export function flattenAudioOnlyMaster(text: string): string {
+  if (!text.includes('#EXT-X-STREAM-INF')) return text; // a media playlist
+  const codecs = [...text.matchAll(/#EXT-X-STREAM-INF:[^\n]*CODECS="([^"]*)"/g)].map((m) => m[1]);
+  const isAudioOnly = codecs.length > 0 && codecs.every((c) => c.split(',').every((x) => /^(mp4a|opus|flac|fLaC|ac-3|ec-3|mp3)/i.test(x.trim())));
+  if (!isAudioOnly) return text;
+  return text
+    .split('\n')
+    .filter((l) => !/^#EXT-X-MEDIA:.*TYPE=AUDIO/.test(l))
+    .map((l) => (l.startsWith('#EXT-X-STREAM-INF') ? l.replace(/,AUDIO="[^"]*"/, '') : l))
+    .join('\n');
+}
+
+type LoaderCtor = new (config: unknown) => { load(context: { type?: string }, config: unknown, callbacks: LoaderCallbacksLike): void };
+interface LoaderCallbacksLike {
+  onSuccess(response: { data: unknown }, ...rest: unknown[]): void;
+  [k: string]: unknown;
+}
+
+/** hls.js playlist loader that rewrites the master on the way in (see flattenAudioOnlyMaster). */
+function masterRewritingLoader(Base: LoaderCtor): LoaderCtor {
+  return class extends Base {
+    override load(context: { type?: string }, config: unknown, callbacks: LoaderCallbacksLike): void {
+      if (context.type !== 'manifest') return super.load(context, config, callbacks);
+      super.load(context, config, {
+        ...callbacks,
+        onSuccess: (response, ...rest) => {
+          if (typeof response.data === 'string') response.data = flattenAudioOnlyMaster(response.data);
+          callbacks.onSuccess(response, ...rest);
+        },
+      });
+    }
+  };
+}
+
 export interface DeckRendition {
   codec: string;
   bitrateKbps: number;
@@ -116,6 +157,7 @@ export class Deck {
       return;
     }
     const hls = new Hls({
+      pLoader: masterRewritingLoader(Hls.DefaultConfig.loader as unknown as LoaderCtor) as unknown as typeof Hls.DefaultConfig.pLoader,
       autoStartLoad: false,
       startPosition: opts.startSec > 0 ? opts.startSec : -1,
       // The grant sits in the path, so relative segment URIs keep it (FIELD-NOTES); no credentials needed.
