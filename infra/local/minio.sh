@@ -14,7 +14,9 @@ build() {
   for other in "${MINIO_BIN:-}" "$SHARED_BIN" "$(command -v minio || true)"; do
     if [[ -n "$other" && -x "$other" ]]; then cp "$other" "$BIN"; log "minio: reused $other"; return; fi
   done
-  command -v go >/dev/null || die "MinIO is built from source and needs Go >= 1.24 (not found on PATH)"
+  # Go is often installed outside PATH (/usr/local/go); MinIO needs Go >= 1.24 (Debian 12's golang is older).
+  command -v go >/dev/null || { [[ -x /usr/local/go/bin/go ]] && PATH="/usr/local/go/bin:$PATH"; }
+  command -v go >/dev/null || die "MinIO is built from source and needs Go >= 1.24 (not found on PATH or in /usr/local/go)"
   # Serialise concurrent builds (up.sh builds in the background while other services start).
   exec 9>"$CACHE_DIR/minio-build.lock"
   flock 9
