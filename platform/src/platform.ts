@@ -13,14 +13,14 @@ import { createLogger, type Logger } from '@platform/logging';
 import { createDeps } from '@platform/runtime';
 import { runMigrations } from '@platform/sql';
 import { catalogMigrations } from '@platform/catalog';
-import { ensureAnalyticsSchema } from '@platform/analytics';
 import { createOriginServer } from '@platform/origin';
 import { createEdgeServer } from '@platform/edge-workers';
 import { createPackagerWorker } from '@platform/packager';
-import { createAnalyticsConsumer } from '@platform/analytics';
+import { createAnalyticsConsumer, ensureAnalyticsSchema } from '@platform/analytics';
+import { startTrainingSchedule } from '@platform/recommender';
 import { createWebServer } from './web-server';
 
-export const ALL_SERVICES = ['origin', 'edge', 'web', 'packager', 'analytics-consumer'] as const;
+export const ALL_SERVICES = ['origin', 'edge', 'web', 'packager', 'analytics-consumer', 'recs-trainer'] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
 export interface RunningPlatform {
@@ -97,6 +97,11 @@ export async function startPlatform(config: Config, opts: { logger?: Logger; ser
       const consumer = await createAnalyticsConsumer({ ...deps, config: cfg });
       started.push({ name: 'analytics-consumer', stop: () => consumer.stop() });
       logger.info('analytics consumer writing playback.events to ClickHouse');
+    }
+    if (services.has('recs-trainer')) {
+      // A cache lock keeps one trainer at a time however many processes run this service.
+      const schedule = startTrainingSchedule(deps, { intervalMs: cfg.RECS_TRAIN_INTERVAL });
+      started.push({ name: 'recs-trainer', stop: () => schedule.stop() });
     }
     if (services.has('web')) {
       const web = await createWebServer({ ...deps, config: cfg });

@@ -124,6 +124,8 @@ export const ZEnv = z.object({
   PACKAGER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   SESSION_TTL: duration('30d'),
   RECS_CACHE_TTL: duration('10m'),
+  /** How often the recs-trainer service retrains (it also trains once soon after start when no model exists). */
+  RECS_TRAIN_INTERVAL: duration('1h'),
 
   /** Comma-separated list of services this process runs (`npm start` runs all). */
   SERVICES: csv,
