@@ -108,7 +108,9 @@ function Nav() {
         {me && link('/dashboard', 'Analytics', 'nav-dashboard')}
       </nav>
       <div class="account">
-        {me === undefined ? null : me ? (
+        {me === undefined ? (
+          <span class="account-placeholder" aria-hidden="true" />
+        ) : me ? (
           <>
             <span class="hide-sm muted" data-testid="me-name">
               {me.displayName}

@@ -165,7 +165,9 @@ function ensureDecks(): [Deck, Deck] {
       if (plan.fellBack) toast('Lossless is not available for this track; playing the best lossy quality.');
     },
     onFatal(deck: Deck, code: string, detail: string) {
-      emit(deck, { type: 'error', errorCode: code });
+      emit(deck, { type: 'error', errorCode: code.slice(0, 64) });
+      // A refused or expired grant must not be reused by the next press of play.
+      if (deck.track) grants.delete(deck.track.id);
       void beacons.flush();
       if (deck === cur()) {
         patch({ error: detail, isLoading: false, isPlaying: false });
