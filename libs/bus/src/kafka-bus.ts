@@ -117,7 +117,8 @@ export class KafkaBus implements Bus {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // Per-partition order holds at any concurrency: kafkajs never runs two batches of one partition at once.
+      partitionsConsumedConcurrently: Math.max(1, Math.floor(opts.partitionsConsumedConcurrently ?? 1)),
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
         const received: ReceivedMessage[] = batch.messages.map((m) => ({
           topic: batch.topic,

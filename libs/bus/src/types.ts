@@ -34,6 +34,13 @@ export interface ConsumerOptions {
    * to others (default 30 s; the broker's minimum is usually 6 s).
    */
   sessionTimeoutMs?: number;
+  /**
+   * Kafka only: how many partitions' batches may be in the handler at once (default 1). Above 1, a handler
+   * that gathers batches of several partitions into one write (each call still resolving only when its
+   * own batch is stored) turns one fetch into one write; each partition's offsets are still committed
+   * only after its own handler call resolved. The memory bus always runs its partitions concurrently.
+   */
+  partitionsConsumedConcurrently?: number;
 }
 
 export interface Consumer {

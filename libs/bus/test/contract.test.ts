@@ -112,6 +112,43 @@ for (const [name, make] of implementations) {
       assert.deepEqual(values, Array.from({ length: 23 }, (_, i) => String(i)));
     });
 
+    test('partitionsConsumedConcurrently: batches of several partitions are in the handler at once; order and once-delivery hold', async () => {
+      const topic = uniqueTopic('concurrent');
+      await bus.ensureTopic(topic, { partitions: 3 });
+      // Keys landing on three different partitions.
+      const keys: string[] = [];
+      for (let i = 0; keys.length < 3; i++) if (!keys.some((k) => partitionForKey(k, 3) === partitionForKey(`k${i}`, 3))) keys.push(`k${i}`);
+      const sent = Array.from({ length: 60 }, (_, i) => ({ key: keys[i % 3], value: `${keys[i % 3]}:${i}` }));
+      await bus.send(topic, sent);
+      const got: ReceivedMessage[] = [];
+      let inHandler = 0;
+      let maxInHandler = 0;
+      consumers.push(
+        await bus.subscribe({
+          topic,
+          groupId: `${run}-concurrent`,
+          partitionsConsumedConcurrently: 3,
+          eachBatch: async (messages) => {
+            inHandler++;
+            maxInHandler = Math.max(maxInHandler, inHandler);
+            // Hold each batch until another partition's batch has joined (or a while has passed): the
+            // coalescing pattern of a writer that gathers batches before one insert.
+            const until = Date.now() + 3000;
+            while (maxInHandler < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+            got.push(...messages);
+            inHandler--;
+          },
+        }),
+      );
+      await eventually('60 messages', () => got.length >= 60);
+      assert.equal(got.length, 60);
+      assert.ok(maxInHandler >= 2, `batches of different partitions overlapped (max ${maxInHandler} at once)`);
+      for (const key of keys) {
+        const values = got.filter((m) => m.key === key).map((m) => Number(m.value.toString().split(':')[1]));
+        assert.deepEqual(values, [...values].sort((a, b) => a - b), `order of ${key}`);
+      }
+    });
+
     test('a batch whose handler throws is delivered again; nothing is lost or skipped', async () => {
       const topic = uniqueTopic('retry');
       await bus.ensureTopic(topic, { partitions: 1 });
