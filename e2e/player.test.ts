@@ -355,4 +355,22 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
       console.log(`[e2e] analytics QoE (from beacons, 15m): views ${body.overall?.views}, startup p50 ${body.overall?.startupP50Ms} ms, p95 ${body.overall?.startupP95Ms} ms`);
     }
   });
+  test('the musician edits a track in the portal and deletes one', async () => {
+    needs('upload');
+    await mPage.goto('/portal');
+    const mine = mPage.getByTestId('my-track').filter({ hasText: SHORT_TITLE });
+    await mine.first().waitFor({ timeout: 15_000 });
+    await mine.getByTestId('edit-track').click();
+    await mine.getByTestId('edit-genre').fill('Night Jazz');
+    await mine.getByTestId('save-track').click();
+    await mPage.getByTestId('toasts').getByText('Saved.').waitFor({ timeout: 10_000 });
+    const genre = await mPage.evaluate(async (id) => ((await (await fetch(`/api/tracks/${id}`)).json()) as { genre?: string }).genre, ids.short);
+    assert.equal(genre, 'Night Jazz');
+    mPage.once('dialog', (d) => void d.accept());
+    await mPage.getByTestId('my-track').filter({ hasText: SHORT_TITLE }).getByTestId('delete-track').click();
+    await mPage.getByTestId('my-track').filter({ hasText: SHORT_TITLE }).waitFor({ state: 'detached', timeout: 10_000 });
+    const res = await mPage.request.get(`/api/tracks/${ids.short}`);
+    assert.equal(res.status(), 404, 'the deleted track is gone from the API');
+  });
+
 });
