@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { PlatformDeps } from '@platform/runtime';
 import { AppError, toProblem, type ErrorCode } from '@platform/errors';
+import { redactGrantInUrl } from '@platform/http';
 import {
   EDGE_AUTH_HEADER,
   GrantVerifier,
@@ -624,7 +625,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     // Refusals are logged sampled too: a scanner should not be able to flood the log.
     if (++sampleCounter >= opts.accessLogSampleEvery) {
       sampleCounter = 0;
-      logger.info({ m: req.method, url: (req.url ?? '').slice(0, 200), status: p.status, reason }, 'refused');
+      logger.info({ m: req.method, url: redactGrantInUrl((req.url ?? '').slice(0, 400)).slice(0, 200), status: p.status, reason }, 'refused');
     }
   }
 

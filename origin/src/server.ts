@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import { Counter, Histogram } from 'prom-client';
 import type { PlatformDeps } from '@platform/runtime';
 import { AppError } from '@platform/errors';
-import { createServiceHttp, sendProblem } from '@platform/http';
+import { createServiceHttp, redactGrantInUrl, sendProblem } from '@platform/http';
 import {
   EDGE_AUTH_HEADER,
   MEDIA_TYPES,
@@ -81,7 +81,7 @@ export function createOriginServer(deps: OriginDeps): OriginServer {
     reply.header('access-control-allow-origin', '*');
     reply.header('vary', 'origin');
     if (!isEdge(request.headers[EDGE_AUTH_HEADER])) {
-      request.log.warn({ url: path.slice(0, 200), ip: request.ip }, 'origin request without edge credential');
+      request.log.warn({ url: redactGrantInUrl(path).slice(0, 200), ip: request.ip }, 'origin request without edge credential');
       // Same answer for every non-edge caller; says where to go instead.
       sendProblem(reply, new AppError('forbidden', 'The origin serves CDN edges only; fetch media through the edge URL from GET /api/tracks/:id/playback.'));
       return reply;

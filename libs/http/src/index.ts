@@ -51,10 +51,31 @@ export function sendProblem(reply: import('fastify').FastifyReply, e: AppError):
   reply.code(e.status).type('application/problem+json').send(toProblem(e));
 }
 
+/**
+ * Media URLs carry a bearer credential in the path (`/g/{grant}/tracks/...`): anyone holding the URL
+ * can play the track until it expires, so a log line must never hold it (a refused grant may be one
+ * character away from a valid one, so those are cut out too).
+ */
+export function redactGrantInUrl(url: string): string {
+  return url.replace(/\/g\/[^/?#]*/g, '/g/[redacted]');
+}
+
+/** Fastify's request serializer, minus the grant in the URL. */
+function serializeRequest(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+  return {
+    method: req.method,
+    url: redactGrantInUrl(req.url ?? ''),
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
 export function createServiceHttp(opts: ServiceHttpOptions): { app: FastifyInstance; registry: Registry } {
   const registry = opts.registry ?? createMetricsRegistry(opts.name);
   const app = Fastify({
-    loggerInstance: opts.logger,
+    // A child whose own req serializer replaces Fastify's default one (pino child serializers win).
+    loggerInstance: opts.logger.child({}, { serializers: { req: serializeRequest } }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     trustProxy: false,
     ...(opts.fastify ?? {}),
