@@ -287,6 +287,42 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
     }
   }
 
+  /**
+   * The in-process bus lives and dies with this process: jobs queued or in flight when it stopped
+   * (Ctrl-C mid-transcode, a crash, an OOM kill) are gone, and their tracks would say `processing`
+   * forever. With that bus the web process and this worker are one process, so at start nothing can
+   * be legitimately in flight: every `processing` track is an orphan and gets its job sent again
+   * (idempotent by track id and version, like any redelivery). Kafka keeps uncommitted jobs itself.
+   */
+  async function requeueOrphans(): Promise<void> {
+    const rows = await deps.sql.selectFrom('tracks').select(['id']).where('status', '=', 'processing').execute().catch((err: unknown) => {
+      log.warn({ err }, 'could not look for orphaned processing tracks');
+      return [] as Array<{ id: string }>;
+    });
+    for (const { id } of rows as Array<{ id: string }>) {
+      const track = await getTrack(deps.sql, id);
+      if (!track || track.status !== 'processing') continue;
+      const version = track.currentVersion;
+      if (!track.originalKey || !(await deps.objects.head(track.originalKey).catch(() => null))) {
+        await markTrackFailed(deps.sql, { trackId: id, version, code: 'internal_error', detail: 'The original upload is missing from storage; upload the file again.' });
+        await invalidateTrack(deps.cache, id).catch(() => undefined);
+        continue;
+      }
+      const source = (track.notes.source ?? {}) as { format?: string; downmix?: boolean };
+      const job: TIngestJob = ZIngestJob.parse({
+        v: 1,
+        trackId: id,
+        version,
+        originalKey: track.originalKey,
+        uploadedBy: track.ownerUserId ?? 'unknown',
+        requestedAt: new Date().toISOString(),
+        source: { format: source.format === 'flac' || track.originalKey.endsWith('.flac') ? 'flac' : 'wav', downmix: source.downmix === true },
+      });
+      await deps.bus.send(topic, [{ key: id, value: JSON.stringify(job), headers: { 'content-type': 'application/json' } }]);
+      log.warn({ trackId: id, version }, 'requeued a track left processing by a previous run');
+    }
+  }
+
   return {
     processJob,
     async start() {
@@ -303,6 +339,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
         },
       });
       log.info({ topic, concurrency, threadsPerJob }, 'packager consuming');
+      if (deps.bus.kind === 'memory') await requeueOrphans();
     },
     async stop(stopOpts = {}) {
       if (stopOpts.abort ?? true) for (const ac of inflight) ac.abort(new Error('packager stopping'));
