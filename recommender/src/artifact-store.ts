@@ -16,9 +16,19 @@ export function versionFor(now: Date): string {
 }
 
 export async function saveArtifact(objects: ObjectStore, artifact: TRecsArtifact): Promise<TRecsLatest> {
-  const key = `${RECS_PREFIX}${artifact.version}/model.json.gz`;
-  await objects.put(key, gzipSync(Buffer.from(JSON.stringify(artifact))), { contentType: 'application/gzip', metadata: { model: artifact.model } });
-  const latest: TRecsLatest = { version: artifact.version, key, trainedAt: artifact.trainedAt };
+  return saveEncodedArtifact(objects, artifact, encodeArtifact(artifact));
+}
+
+/** The stored bytes (gzipped JSON). CPU-heavy at scale: the training worker calls it off the main thread. */
+export function encodeArtifact(artifact: TRecsArtifact): Buffer {
+  return gzipSync(Buffer.from(JSON.stringify(artifact)));
+}
+
+/** Store bytes made by encodeArtifact (only I/O here), then move the pointer. */
+export async function saveEncodedArtifact(objects: ObjectStore, meta: Pick<TRecsArtifact, 'version' | 'model' | 'trainedAt'>, gz: Uint8Array): Promise<TRecsLatest> {
+  const key = `${RECS_PREFIX}${meta.version}/model.json.gz`;
+  await objects.put(key, Buffer.from(gz.buffer, gz.byteOffset, gz.byteLength), { contentType: 'application/gzip', metadata: { model: meta.model } });
+  const latest: TRecsLatest = { version: meta.version, key, trainedAt: meta.trainedAt };
   await objects.put(LATEST_KEY, JSON.stringify(latest), { contentType: 'application/json' });
   return latest;
 }

@@ -9,7 +9,7 @@ import { readLatestPointer } from './artifact-store';
 import { runTrainingJob, type TrainJobOptions } from './train-job';
 
 export interface TrainingSchedule {
-  /** Resolves when a run in progress has finished. */
+  /** Stops the schedule; a run in progress is aborted (its worker terminated). Resolves once it has ended. */
   stop(): Promise<void>;
 }
 
@@ -19,6 +19,8 @@ export function startTrainingSchedule(
 ): TrainingSchedule {
   let running: Promise<void> | null = null;
   let stopped = false;
+  // stop() aborts a run in progress: the training worker is terminated, nothing is published.
+  const abort = new AbortController();
   const lockKey = 'recs:v1:train-lock';
   const runOnce = async () => {
     if (stopped || running) return;
@@ -26,9 +28,10 @@ export function startTrainingSchedule(
       // The lock outlives a crashed run by at most one interval.
       if (!(await deps.cache.setIfAbsent(lockKey, String(process.pid), opts.intervalMs))) return;
       try {
-        await runTrainingJob(deps, opts.job);
+        await runTrainingJob(deps, { ...opts.job, signal: abort.signal });
       } catch (err) {
-        deps.logger.error({ err }, 'recs: scheduled training failed; the previous model keeps serving');
+        if (abort.signal.aborted) deps.logger.info('recs: scheduled training stopped with the process; the previous model keeps serving');
+        else deps.logger.error({ err }, 'recs: scheduled training failed; the previous model keeps serving');
       } finally {
         await deps.cache.del(lockKey);
       }
@@ -50,6 +53,7 @@ export function startTrainingSchedule(
       stopped = true;
       clearInterval(timer);
       clearTimeout(first);
+      abort.abort();
       await running;
     },
   };

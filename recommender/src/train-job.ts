@@ -3,9 +3,11 @@
  * PostgreSQL, train, and publish a new artifact version to object storage.
  */
 import type { PlatformDeps } from '@platform/runtime';
-import { pruneArtifacts, saveArtifact, versionFor } from './artifact-store';
+import type { ResourceLimits } from 'node:worker_threads';
+import { encodeArtifact, pruneArtifacts, saveEncodedArtifact, versionFor } from './artifact-store';
 import { readCatalogSignals, readCatalogTracks, readListeningSignals, SignalAccumulator, type SignalCounts } from './signals';
 import { DEFAULT_TRAIN_OPTIONS, trainArtifactParallel, type TrainTimings } from './train';
+import { trainInWorker } from './train-worker-client';
 
 export interface TrainJobOptions {
   /** How far back signals count. */
@@ -13,6 +15,15 @@ export interface TrainJobOptions {
   /** Artifact versions kept in storage. */
   keepVersions?: number;
   now?: Date;
+  /**
+   * Train in this thread instead of a worker thread (default false). The worker keeps the event
+   * loop free for the HTTP servers sharing the process; the result is byte-identical either way.
+   */
+  inThread?: boolean;
+  /** Aborting terminates the training worker; the job rejects with an AbortError, nothing is published. */
+  signal?: AbortSignal;
+  /** Heap limits for the training worker (a runaway run fails as a job instead of crashing the process). */
+  workerResourceLimits?: ResourceLimits;
 }
 
 export interface TrainJobResult {
@@ -20,7 +31,7 @@ export interface TrainJobResult {
   key: string;
   counts: { users: number; tracks: number; interactions: number };
   signals: SignalCounts;
-  timings: TrainTimings & { readMs: number; writeMs: number };
+  timings: TrainTimings & { readMs: number; writeMs: number; encodeMs?: number };
 }
 
 export async function runTrainingJob(deps: Pick<PlatformDeps, 'sql' | 'olap' | 'objects' | 'logger'>, opts: TrainJobOptions = {}): Promise<TrainJobResult> {
@@ -32,15 +43,24 @@ export async function runTrainingJob(deps: Pick<PlatformDeps, 'sql' | 'olap' | '
   await readCatalogSignals(deps.sql, acc, window);
   const catalog = await readCatalogTracks(deps.sql);
   const t1 = performance.now();
-  const { artifact, timings } = await trainArtifactParallel(acc.interactions(), catalog, { ...DEFAULT_TRAIN_OPTIONS, version: versionFor(now), now });
+  const trainOpts = { ...DEFAULT_TRAIN_OPTIONS, version: versionFor(now), now };
+  const trained = opts.inThread
+    ? await (async () => {
+      const { artifact, timings } = await trainArtifactParallel(acc.interactions(), catalog, trainOpts);
+      const { version, trainedAt, model, counts } = artifact;
+      return { gz: encodeArtifact(artifact), meta: { version, trainedAt, model, counts }, timings };
+    })()
+    : await trainInWorker(acc.interactions(), catalog, trainOpts, { signal: opts.signal, resourceLimits: opts.workerResourceLimits });
+  const { meta, timings } = trained;
   const t2 = performance.now();
-  const latest = await saveArtifact(deps.objects, artifact);
+  opts.signal?.throwIfAborted();
+  const latest = await saveEncodedArtifact(deps.objects, meta, trained.gz);
   await pruneArtifacts(deps.objects, opts.keepVersions ?? 5);
   const t3 = performance.now();
   const result: TrainJobResult = {
     version: latest.version,
     key: latest.key,
-    counts: artifact.counts,
+    counts: meta.counts,
     signals: acc.counts,
     timings: { ...timings, readMs: t1 - t0, writeMs: t3 - t2 },
   };
