@@ -8,7 +8,9 @@
 import type { PlatformDeps } from '@platform/runtime';
 import type { TRecommendedTrack, TRecsArtifact } from '@platform/models';
 import { AppError } from '@platform/errors';
-import { loadArtifact, readLatestPointer } from './artifact-store';
+import { readLatestPointer } from './artifact-store';
+import { rowView, type CompactModel } from './compact-model';
+import { loadCompactModel } from './model-loader';
 import { DEFAULT_HOT_NOW, hotNow, type HotTrack } from './hot-now';
 import { contentSimilar } from './train';
 import { recsMetrics, type RecsMetrics } from './prom-metrics';
@@ -35,8 +37,10 @@ export const DEFAULT_RECS_SERVICE_OPTIONS: RecsServiceOptions = {
 };
 
 interface LoadedModel {
-  artifact: TRecsArtifact;
+  /** Decoded in a worker thread: loading a new version never blocks this process's requests. */
+  artifact: CompactModel;
   index: Map<string, number>;
+  userIndex: Map<string, number>;
 }
 
 interface Candidate {
@@ -46,6 +50,13 @@ interface Candidate {
   artistId: string;
   score: number;
   reason: string;
+}
+
+/** Beyond the contract's {id, title, artist, score, reason}: what the player's track rows show. */
+interface TrackExtras {
+  durationMs: number | null;
+  hasCover: boolean;
+  album: string | null;
 }
 
 type Deps = Pick<PlatformDeps, 'sql' | 'olap' | 'objects' | 'cache' | 'logger' | 'config' | 'metrics'>;
@@ -73,9 +84,9 @@ export class RecsService {
     try {
       const latest = await readLatestPointer(this.deps.objects);
       if (latest && latest.version !== this.current?.artifact.version) {
-        const artifact = await loadArtifact(this.deps.objects, latest.key);
+        const artifact = await loadCompactModel(this.deps.objects, latest.key);
         if (artifact) {
-          this.current = { artifact, index: new Map(artifact.tracks.map((t, i) => [t.id, i])) };
+          this.current = { artifact, index: new Map(artifact.tracks.map((t, i) => [t.id, i])), userIndex: new Map(artifact.userIds.map((u, i) => [u, i])) };
           this.metrics.modelTrainedAt.set(Date.parse(artifact.trainedAt) / 1000);
           this.deps.logger.info({ version: artifact.version, users: artifact.counts.users, tracks: artifact.counts.tracks }, 'recs: model loaded');
         }
@@ -123,8 +134,9 @@ export class RecsService {
     };
     if (model) {
       const a = model.artifact;
-      const picks = a.users[userId];
-      if (picks) {
+      const row = model.userIndex.get(userId);
+      if (row !== undefined) {
+        const picks = rowView(a.users, row);
         picks.items.forEach((i, r) => {
           const t = a.tracks[i];
           const because = picks.because[r];
@@ -151,7 +163,7 @@ export class RecsService {
     }
     const live = await this.stillPublished(out.map((c) => c.id));
     const diverse = diversify(out.filter((c) => live.has(c.id)), this.opts.maxPerArtistInARow).slice(0, n);
-    return diverse.map(({ id, title, artist, score, reason }) => ({ id, title, artist, score, reason }));
+    return diverse.map(({ id, title, artist, score, reason }) => ({ id, title, artist, score, reason, ...live.get(id) }));
   }
 
   private foldIn(model: LoadedModel, liked: string[]): Candidate[] {
@@ -160,7 +172,7 @@ export class RecsService {
     for (const id of liked) {
       const i = model.index.get(id);
       if (i === undefined) continue;
-      const s = a.similar[i];
+      const s = rowView(a.similar, i);
       s.items.forEach((j, r) => {
         const e = acc.get(j) ?? { score: 0, because: i, best: 0 };
         e.score += s.scores[r];
@@ -194,9 +206,9 @@ export class RecsService {
     const i = model?.index.get(trackId);
     if (model && i !== undefined) {
       const a = model.artifact;
-      const s = a.similar[i];
+      const s = rowView(a.similar, i);
       const title = a.tracks[i].title;
-      cands = s.items.map((j, r) => ({ ...trackOf(a.tracks[j]), score: s.scores[r], reason: contentReason(a.tracks[i], a.tracks[j], s.scores[r], title) }));
+      cands = Array.from(s.items, (j, r) => ({ ...trackOf(a.tracks[j]), score: s.scores[r], reason: contentReason(a.tracks[i], a.tracks[j], s.scores[r], title) }));
     } else {
       // A track newer than the model: content features from the catalog, against the catalog.
       const me = await this.deps.sql
@@ -224,7 +236,7 @@ export class RecsService {
     const live = await this.stillPublished(cands.map((c) => c.id));
     return diversify(cands.filter((c) => live.has(c.id) && c.id !== trackId), this.opts.maxPerArtistInARow)
       .slice(0, this.opts.listLength)
-      .map(({ id, title, artist, score, reason }) => ({ id, title, artist, score, reason }));
+      .map(({ id, title, artist, score, reason }) => ({ id, title, artist, score, reason, ...live.get(id) }));
   }
 
   private async likedTracks(userId: string): Promise<string[]> {
@@ -283,14 +295,10 @@ export class RecsService {
 
   /** Most listened in the model's window, else (fresh install) the newest published tracks. */
   private async popularOrNewest(model: LoadedModel | null, n: number): Promise<Candidate[]> {
-    if (model && model.artifact.popularity.some((p) => p > 0)) {
+    if (model && model.artifact.popularOrder.length > 0) {
+      // Ranked once per model version (in the loader worker), not per request.
       const a = model.artifact;
-      return a.popularity
-        .map((p, i) => ({ p, i }))
-        .filter((x) => x.p > 0 && a.tracks[x.i].published)
-        .sort((x, y) => y.p - x.p || x.i - y.i)
-        .slice(0, n)
-        .map(({ i }) => ({ ...trackOf(a.tracks[i]), score: 0, reason: 'Popular on the platform' }));
+      return Array.from(a.popularOrder.subarray(0, n), (i) => ({ ...trackOf(a.tracks[i]), score: 0, reason: 'Popular on the platform' }));
     }
     const rows = await this.deps.sql
       .selectFrom('tracks as t')
@@ -303,12 +311,26 @@ export class RecsService {
     return rows.map((r) => ({ id: String(r.id), title: String(r.title), artist: String(r.artist), artistId: String(r.artist_id), score: 0, reason: 'New on the platform' }));
   }
 
-  /** The subset of ids still published right now (the model's snapshot may be hours old). */
-  private async stillPublished(ids: string[]): Promise<Set<string>> {
+  /**
+   * The subset of ids still published right now (the model's snapshot may be hours old), with what a
+   * track row needs beside the contract's fields: the duration and whether a cover exists (without
+   * them the player shows "-:--" and asks for covers that 404).
+   */
+  private async stillPublished(ids: string[]): Promise<Map<string, TrackExtras>> {
     const valid = ids.filter((id) => UUID.test(id));
-    if (!valid.length) return new Set();
-    const rows = await this.deps.sql.selectFrom('tracks').select('id').where('id', 'in', valid).where('published_version', 'is not', null).execute();
-    return new Set(rows.map((r) => String(r.id)));
+    if (!valid.length) return new Map();
+    const rows = await this.deps.sql
+      .selectFrom('tracks as t')
+      .leftJoin('albums as al', 'al.id', 't.album_id')
+      .select(['t.id as id', 't.duration_ms as duration_ms', 't.cover_key as cover_key', 'al.title as album'])
+      .where('t.id', 'in', valid)
+      .where('t.published_version', 'is not', null)
+      .execute();
+    return new Map(rows.map((r) => [String(r.id), {
+      durationMs: r.duration_ms === null || r.duration_ms === undefined ? null : Number(r.duration_ms),
+      hasCover: r.cover_key !== null && r.cover_key !== undefined,
+      album: r.album === null || r.album === undefined ? null : String(r.album),
+    }]));
   }
 }
 

@@ -163,7 +163,10 @@ describe('recommendations API on embedded defaults', () => {
     const list = r.body.tracks as any[];
     assert.equal(list.length, 10);
     for (const t of list) {
-      assert.deepEqual(Object.keys(t).sort(), ['artist', 'id', 'reason', 'score', 'title']);
+      // The contract's fields plus what a player's track row shows (duration, cover or not, album).
+      assert.deepEqual(Object.keys(t).sort(), ['album', 'artist', 'durationMs', 'hasCover', 'id', 'reason', 'score', 'title']);
+      assert.equal(t.durationMs, 180_000);
+      assert.equal(t.hasCover, false);
       assert.equal(typeof t.score, 'number');
       assert.ok(t.reason.length > 0);
     }
