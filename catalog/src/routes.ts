@@ -483,7 +483,7 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
       const { id } = parseOr400(ZIdParams, request.params, 'params');
       const q = parseOr400(ZPageQuery.extend({ limit: ZPageQuery.shape.limit.unwrap().max(500).default(100) }), request.query, 'query');
       const p = await loadPlaylist(id, request.user, false);
-      const cur = decodeCursor(q.cursor, ['number', 'uuid']);
+      const cur = decodeCursor(q.cursor, ['int', 'uuid']);
       let b = trackSelect(db)
         .innerJoin('playlist_items as i', 'i.track_id', 't.id')
         .select(['i.id as item_id', 'i.position', 'i.added_at'])
