@@ -10,8 +10,15 @@ import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { plantedClusters } from '../src/synthetic';
 import { trainArtifact } from '../src/train';
-import { encodeArtifact } from '../src/artifact-store';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '@platform/config';
+import { createObjectStore } from '@platform/storage';
+import { encodeArtifact, saveArtifact, saveEncodedArtifact } from '../src/artifact-store';
 import { trainInWorker } from '../src/train-worker-client';
+import { loadCompactModel } from '../src/model-loader';
+import { rowView } from '../src/compact-model';
 import type { CatalogTrack } from '../src/signals';
 
 function catalogFor(items: string[], clusters: number): CatalogTrack[] {
@@ -41,6 +48,33 @@ describe('training in a worker thread', () => {
     assert.deepEqual(JSON.parse(gunzipSync(remote.gz).toString('utf8')), local);
     assert.ok(remote.gz.equals(encodeArtifact(local)), 'stored bytes differ');
     assert.equal(local.counts.users, 300);
+
+    // Serving decodes the stored model in a worker into flat lists: the same picks, similar tracks
+    // and popularity order as the artifact object.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'recs-loader-'));
+    try {
+      const objects = await createObjectStore(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' }));
+      const latest = await saveArtifact(objects, local);
+      const m = (await loadCompactModel(objects, latest.key))!;
+      assert.equal(m.version, 'eq');
+      assert.deepEqual(m.tracks, local.tracks);
+      assert.deepEqual(m.userIds, Object.keys(local.users));
+      m.userIds.forEach((u, r) => {
+        const v = rowView(m.users, r);
+        assert.deepEqual({ items: [...v.items], scores: [...v.scores], because: [...v.because] }, local.users[u]);
+      });
+      local.similar.forEach((l, i) => {
+        const v = rowView(m.similar, i);
+        assert.deepEqual({ items: [...v.items], scores: [...v.scores], because: [...v.because] }, l);
+      });
+      const order = local.popularity.map((p, i) => ({ p, i })).filter((x) => x.p > 0 && local.tracks[x.i].published).sort((x, y) => y.p - x.p || x.i - y.i).map((x) => x.i);
+      assert.deepEqual([...m.popularOrder], order);
+      assert.equal(await loadCompactModel(objects, 'models/recs/missing/model.json.gz'), null);
+      await objects.put('models/recs/bad/model.json.gz', Buffer.from('not gzip'));
+      await assert.rejects(loadCompactModel(objects, 'models/recs/bad/model.json.gz'), /not a valid artifact/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps the main event loop turning and HTTP answering while ~200k interactions train', async () => {
@@ -75,6 +109,28 @@ describe('training in a worker thread', () => {
       // Progress is counted, not timed: the loop ran timers and served HTTP while the fit was going on.
       assert.ok(ticksBeforeDone >= 10, `only ${ticksBeforeDone} timer ticks while training`);
       assert.ok(answeredDuringTraining >= 10, `only ${answeredDuringTraining} HTTP answers while training`);
+
+      // Serving picks the new version up the same way: decoding 4,000 listeners' lists happens in a
+      // worker while this loop keeps answering.
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'recs-loader-'));
+      try {
+        const objects = await createObjectStore(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' }));
+        const latest = await saveEncodedArtifact(objects, result.meta, result.gz);
+        let loaded = false;
+        let answeredDuringLoad = 0;
+        const loading = loadCompactModel(objects, latest.key).then((m) => { loaded = true; return m; });
+        while (!loaded) {
+          const res = await fetch(url);
+          assert.equal(res.status, 200);
+          await res.json();
+          if (!loaded) answeredDuringLoad++;
+        }
+        const m = (await loading)!;
+        assert.equal(m.userIds.length, 4000);
+        assert.ok(answeredDuringLoad >= 3, `only ${answeredDuringLoad} HTTP answers while the model loaded`);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     } finally {
       await app.close();
     }
