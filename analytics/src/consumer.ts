@@ -113,6 +113,7 @@ class BatchWriter {
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
   private stopping = false;
+  private writing = false;
   private wake: (() => void) | null = null;
   readonly recent: RecentIds;
 
@@ -141,13 +142,36 @@ class BatchWriter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      const batch = this.pending;
-      this.pending = [];
-      this.pendingRows = 0;
-      if (batch.length === 0) return;
-      // One insert at a time keeps ClickHouse parts few and the retry logic simple.
-      this.chain = this.chain.then(() => this.write(batch));
+      this.kick();
     }, delay);
+  }
+
+  /**
+   * Group commit: one insert at a time (keeps ClickHouse parts few and the retry logic simple), and
+   * what arrives while it runs waits for it and then goes in ONE insert, instead of being cut into
+   * linger-sized pieces queued behind it. Under load inserts therefore grow towards maxBatchRows, where
+   * ClickHouse's fixed cost per insert (~50-70 ms measured) stops dominating.
+   */
+  private kick(): void {
+    if (this.writing || this.pending.length === 0) return;
+    const batch: Contribution[] = [];
+    let rows = 0;
+    while (this.pending.length > 0 && (batch.length === 0 || rows + this.pending[0].rows.length <= this.opts.maxBatchRows)) {
+      const c = this.pending.shift()!;
+      batch.push(c);
+      rows += c.rows.length;
+    }
+    this.pendingRows -= rows;
+    this.writing = true;
+    this.chain = this.write(batch).finally(() => {
+      this.writing = false;
+      // Whatever queued meanwhile has waited at least one insert (>= the linger): write it now.
+      if (this.pending.length > 0) {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = null;
+        this.kick();
+      }
+    });
   }
 
   /** Graceful: what is pending gets one last insert attempt; a retrying insert gives up (uncommitted). */
@@ -156,14 +180,11 @@ class BatchWriter {
     this.wake?.();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingRows = 0;
-    if (batch.length > 0) this.chain = this.chain.then(() => this.write(batch));
+    this.kick();
   }
 
   async drained(): Promise<void> {
-    await this.chain;
+    while (this.writing || this.pending.length > 0) await this.chain;
   }
 
   private async write(batch: Contribution[]): Promise<void> {
@@ -314,7 +335,13 @@ export async function writeEventBlock(olap: ClickHouseClient, block: EventRow[],
     format: 'JSONCompactEachRow',
     clickhouse_settings: { insert_deduplication_token: token },
   });
-  await feedViews(olap, token);
+  let min = block[0].eventTime;
+  let max = min;
+  for (const r of block) {
+    if (r.eventTime < min) min = r.eventTime;
+    else if (r.eventTime > max) max = r.eventTime;
+  }
+  await feedViews(olap, token, { min, max });
 }
 
 /**
@@ -322,10 +349,17 @@ export async function writeEventBlock(olap: ClickHouseClient, block: EventRow[],
  * (columnar, no second JSON parse). One block per token (a consumer block is far below ClickHouse's
  * min_insert_block_size_rows), so the views' deduplication tokens are the same on every run.
  */
-async function feedViews(olap: ClickHouseClient, token: string): Promise<void> {
+async function feedViews(olap: ClickHouseClient, token: string, bounds?: { min: string; max: string }): Promise<void> {
+  // The block's event-time range, when known, prunes the lookup to its day partition (one block is one
+  // day): otherwise every insert would check the token index of every part the raw table holds (30 days).
+  // A replay after a redelivery knows only the token and scans; it selects the same rows either way.
+  const range = bounds
+    ? ` AND eventTime >= toDateTime64({min:String}, 3, 'UTC') AND eventTime <= toDateTime64({max:String}, 3, 'UTC')`
+    : '';
   await olap.command({
-    query: `INSERT INTO playback_events_stage (${STAGE_COLUMNS}) SELECT ${STAGE_COLUMNS} FROM playback_events WHERE batchToken = {token:String}`,
-    query_params: { token },
+    query: `INSERT INTO playback_events_stage (${STAGE_COLUMNS}) SELECT ${STAGE_COLUMNS} FROM playback_events WHERE batchToken = {token:String}${range}`,
+    query_params: bounds ? { token, min: bounds.min, max: bounds.max } : { token },
+    // Not parallel_view_processing: measured on two shared cores it cost ~30% more CPU and more wall time.
     clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
   });
 }
@@ -377,7 +411,10 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
   const opts = {
     topic: options.topic ?? PLAYBACK_EVENTS_TOPIC,
     groupId: options.groupId ?? 'analytics-writer',
-    maxBatchRows: options.maxBatchRows ?? 20_000,
+    // Measured (chDB, full write path): ~50-70 ms fixed cost per insert; 1k rows/insert ~14k rows/s,
+    // 5k ~35-48k, 20k ~36k, 50k ~54-65k. Batches grow this large only when the writer is saturated
+    // (pending rows accumulate while one insert runs), where throughput matters more than latency.
+    maxBatchRows: options.maxBatchRows ?? 50_000,
     // Both buses hand several partitions' batches over at once (Kafka: partitionsConsumedConcurrently
     // below); a short linger lets one fetch's batches coalesce into one insert, which costs ClickHouse
     // far less per row than several small ones. The time bound on freshness stays well under a second.
