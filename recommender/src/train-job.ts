@@ -3,7 +3,7 @@
  * PostgreSQL, train, and publish a new artifact version to object storage.
  */
 import type { PlatformDeps } from '@platform/runtime';
-import type { ResourceLimits } from 'node:worker_threads';
+import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { encodeArtifact, pruneArtifacts, saveEncodedArtifact, versionFor } from './artifact-store';
 import { readCatalogSignals, readCatalogTracks, readListeningSignals, SignalAccumulator, type SignalCounts } from './signals';
 import { DEFAULT_TRAIN_OPTIONS, trainArtifactParallel, type TrainTimings } from './train';
@@ -24,6 +24,8 @@ export interface TrainJobOptions {
   signal?: AbortSignal;
   /** Heap limits for the training worker (a runaway run fails as a job instead of crashing the process). */
   workerResourceLimits?: ResourceLimits;
+  /** Sees the training thread once started (observation only: tests, diagnostics). */
+  onWorker?: (worker: Worker) => void;
 }
 
 export interface TrainJobResult {
@@ -42,6 +44,7 @@ export async function runTrainingJob(deps: Pick<PlatformDeps, 'sql' | 'olap' | '
   await readListeningSignals(deps.olap, acc, window, deps.logger);
   await readCatalogSignals(deps.sql, acc, window);
   const catalog = await readCatalogTracks(deps.sql);
+  opts.signal?.throwIfAborted();
   const t1 = performance.now();
   const trainOpts = { ...DEFAULT_TRAIN_OPTIONS, version: versionFor(now), now };
   const trained = opts.inThread
@@ -50,7 +53,7 @@ export async function runTrainingJob(deps: Pick<PlatformDeps, 'sql' | 'olap' | '
       const { version, trainedAt, model, counts } = artifact;
       return { gz: encodeArtifact(artifact), meta: { version, trainedAt, model, counts }, timings };
     })()
-    : await trainInWorker(acc.interactions(), catalog, trainOpts, { signal: opts.signal, resourceLimits: opts.workerResourceLimits });
+    : await trainInWorker(acc.interactions(), catalog, trainOpts, { signal: opts.signal, resourceLimits: opts.workerResourceLimits, onWorker: opts.onWorker });
   const { meta, timings } = trained;
   const t2 = performance.now();
   opts.signal?.throwIfAborted();

@@ -41,6 +41,8 @@ export interface TrainInWorkerOptions {
   signal?: AbortSignal;
   /** V8 heap limits for the worker: a runaway training fails alone instead of taking the process down. */
   resourceLimits?: ResourceLimits;
+  /** Sees the thread once started (e.g. to watch its 'exit'); observation only. */
+  onWorker?: (worker: Worker) => void;
 }
 
 /** Rows per slice while encoding, between which the event loop gets a turn. */
@@ -103,11 +105,15 @@ export async function trainInWorker(
       run.signal?.removeEventListener('abort', onAbort);
       fn();
     };
+    let abortReason: unknown = null;
     const onAbort = () => {
-      finish(() => reject(run.signal!.reason ?? new DOMException('training aborted', 'AbortError')));
-      void w.terminate();
+      if (settled) return;
+      abortReason = run.signal!.reason ?? new DOMException('training aborted', 'AbortError');
+      // Rejected from 'exit' (or right after terminate) so stop() resolving means the thread is gone.
+      void w.terminate().finally(() => finish(() => reject(abortReason)));
     };
     run.signal?.addEventListener('abort', onAbort, { once: true });
+    run.onWorker?.(w);
     w.once('message', (m: TrainWorkerMessage) => {
       if (m.ok) finish(() => resolve({ gz: Buffer.from(m.gz.buffer, m.gz.byteOffset, m.gz.byteLength), meta: m.meta, timings: m.timings }));
       else {
@@ -118,7 +124,7 @@ export async function trainInWorker(
       void w.terminate();
     });
     // Uncaught errors and resource-limit kills (ERR_WORKER_OUT_OF_MEMORY) arrive here.
-    w.once('error', (err) => finish(() => reject(new Error(`training worker failed: ${err.message}`, { cause: err }))));
-    w.once('exit', (code) => finish(() => reject(new Error(`training worker exited with code ${code} before answering`))));
+    w.once('error', (err) => finish(() => reject(abortReason ?? new Error(`training worker failed: ${err.message}`, { cause: err }))));
+    w.once('exit', (code) => finish(() => reject(abortReason ?? new Error(`training worker exited with code ${code} before answering`))));
   });
 }

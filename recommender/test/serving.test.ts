@@ -24,7 +24,10 @@ import { authPlugin, catalogMigrations, catalogRoutes, createTrack, markTrackRea
 import { analyticsRoutes, createAnalyticsConsumer, type AnalyticsConsumer } from '@platform/analytics';
 import type { PlatformDeps } from '@platform/runtime';
 import type { FastifyInstance } from 'fastify';
-import { recommenderRoutes, runTrainingJob, readLatestPointer, RecsService } from '../src/index';
+import { Writable } from 'node:stream';
+import type { Worker } from 'node:worker_threads';
+import { pino } from 'pino';
+import { recommenderRoutes, runTrainingJob, readLatestPointer, RecsService, startTrainingSchedule } from '../src/index';
 
 class Client {
   cookies = new Map<string, string>();
@@ -244,5 +247,71 @@ describe('recommendations API on embedded defaults', () => {
     p(await fan.get('/api/recommendations?limit=5&x=1'), 400, 'validation_failed');
     p(await fan.get('/api/tracks/not-a-uuid/similar'), 400, 'validation_failed');
     p(await fan.get(`/api/tracks/${randomUUID()}/similar`), 404, 'not_found');
+  });
+  describe('the training schedule (all-in-one runner)', () => {
+    /** Deps with an empty object store (so the schedule's first run starts at once) and a log we can read. */
+    const scheduleDeps = async (name: string) => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), `recs-schedule-${name}-`));
+      const objects = await createObjectStore(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' }));
+      const lines: { level: number; msg: string; err?: { message: string } }[] = [];
+      const sink = new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } });
+      return { dir, lines, d: { ...deps, objects, logger: pino({ level: 'info' }, sink) } };
+    };
+
+    it('a training worker that dies is a failed run, logged; the lock is released and the schedule runs again', async () => {
+      const { dir, lines, d } = await scheduleDeps('fail');
+      try {
+        // A heap far too small for the worker: V8 kills it (a real worker failure, no fake).
+        const schedule = startTrainingSchedule(d, { intervalMs: 200, firstDelayMs: 0, job: { workerResourceLimits: { maxOldGenerationSizeMb: 2, maxYoungGenerationSizeMb: 1 } } });
+        const deadline = Date.now() + 60_000;
+        while (lines.filter((l) => l.level === 50).length < 2) {
+          assert.ok(Date.now() < deadline, `failures logged: ${JSON.stringify(lines)}`);
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        await schedule.stop();
+        const failures = lines.filter((l) => l.level === 50);
+        for (const f of failures) {
+          assert.match(f.msg, /scheduled training failed/);
+          assert.match(f.err?.message ?? '', /training worker/);
+        }
+        assert.equal(await readLatestPointer(d.objects), null, 'a failed run published a model');
+        assert.equal(await deps.cache.get('recs:v1:train-lock'), null, 'the lock outlived the failed run');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('stop() during a run terminates the training worker and publishes nothing', async () => {
+      const { dir, lines, d } = await scheduleDeps('stop');
+      try {
+        let worker: Worker | null = null;
+        let exitCode: number | null = null;
+        let stopping: Promise<void> | null = null;
+        const started = new Promise<void>((resolve) => {
+          const schedule = startTrainingSchedule(d, {
+            intervalMs: 60_000,
+            firstDelayMs: 0,
+            job: {
+              onWorker: (w) => {
+                worker = w;
+                w.once('exit', (code) => { exitCode = code; });
+                // The process shuts down while the worker trains.
+                stopping = schedule.stop();
+                resolve();
+              },
+            },
+          });
+        });
+        await started;
+        await stopping;
+        assert.ok(worker, 'the run never started a worker');
+        assert.notEqual(exitCode, null, 'stop() resolved while the training thread was still running');
+        assert.equal(await readLatestPointer(d.objects), null, 'a stopped run published a model');
+        assert.ok(lines.some((l) => /stopped with the process/.test(l.msg)), JSON.stringify(lines));
+        assert.ok(!lines.some((l) => l.level === 50), 'a stop is not logged as a failure');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
   });
 });

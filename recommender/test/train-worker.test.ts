@@ -139,9 +139,15 @@ describe('training in a worker thread', () => {
   it('an abort terminates the worker and rejects with the abort reason', async () => {
     const g = plantedClusters({ users: 3000, items: 1200, clusters: 10, perUser: 40, purity: 0.8, seed: 5 });
     const ac = new AbortController();
-    const run = trainInWorker(g.interactions, catalogFor(g.items, 10), { picksPerUser: 100, similarPerTrack: 30, version: 'abort' }, { signal: ac.signal });
-    setTimeout(() => ac.abort(new Error('stopping')), 300);
+    let exited: number | null = null;
+    const run = trainInWorker(g.interactions, catalogFor(g.items, 10), { picksPerUser: 100, similarPerTrack: 30, version: 'abort' }, {
+      signal: ac.signal,
+      // Abort as soon as the thread exists, i.e. while it trains.
+      onWorker: (w) => { w.once('exit', (code) => { exited = code; }); setImmediate(() => ac.abort(new Error('stopping'))); },
+    });
     await assert.rejects(run, /stopping/);
+    // The thread is gone by the time the run rejects.
+    assert.notEqual(exited, null, 'the training thread was still running');
   });
 
   it('a worker that dies (heap limit) surfaces as a rejected run', async () => {
