@@ -23,7 +23,7 @@ import { AppError, isAppError } from '@platform/errors';
 import { INGEST_JOBS_TOPIC, ingestProgressKey, ZIngestJob, type TIngestJob, type TIngestProgress, type TIngestStage } from '@platform/models';
 import { getTrack, invalidateTrack, markTrackFailed, markTrackReady } from '@platform/catalog';
 import {
-  packageRenditions, probeAudio, readTags, renderCovers, transcodeLadder,
+  packageRenditions, probeAudio, readTags, renderCovers, renditionDurationMatches, transcodeLadder,
   type PackagedRendition, type ToolPaths,
 } from '@platform/media';
 import { createPackagerMetrics, type PackagerMetrics } from './metrics';
@@ -186,7 +186,8 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       const pkg = await packageRenditions(tr.renditions, outDir, { ...media, segmentDurationS: deps.config.SEGMENT_DURATION_S });
       for (const r of pkg.renditions) {
         // Players see the playlist's duration: priming must have been trimmed (MP3 in TS keeps ~1 frame).
-        if (Math.abs(r.durationMs - probe.durationMs) > 50) {
+        // EXTINF rounding adds up over long tracks; renditionDurationMatches allows exactly that much.
+        if (!renditionDurationMatches(r, probe.durationMs)) {
           throw new Error(`Rendition ${r.id} lasts ${r.durationMs} ms, the source ${probe.durationMs} ms.`);
         }
       }

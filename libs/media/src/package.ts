@@ -35,6 +35,8 @@ export interface PackagedRendition {
   averageBandwidth: number;
   /** Sum of the media playlist's EXTINF, ms. */
   durationMs: number;
+  /** Segments in the media playlist (each EXTINF is rounded to 1 ms by shaka-packager). */
+  segments: number;
 }
 
 export interface PackageResult {
@@ -87,6 +89,17 @@ function playlistDurationMs(text: string): number {
   let s = 0;
   for (const m of text.matchAll(/#EXTINF:([\d.]+)/g)) s += Number(m[1]);
   return Math.round(s * 1000);
+}
+
+/**
+ * Does a packaged rendition last as long as the source? The playlist's duration is a sum of EXTINF
+ * values that shaka-packager rounds to the millisecond, so the sum drifts by up to 0.5 ms per segment
+ * even when the media is sample-exact: FLAC's 4608-sample frames make 3.9706 s segments written as
+ * 3.971, and a 28-minute track's playlist reads ~106 ms long. That drift is not an encoder gap, so it
+ * is allowed on top of the 50 ms budget for priming and padding.
+ */
+export function renditionDurationMatches(r: Pick<PackagedRendition, 'durationMs' | 'segments'>, sourceMs: number, budgetMs = 50): boolean {
+  return Math.abs(r.durationMs - sourceMs) <= budgetMs + 0.5 * r.segments + 1;
 }
 
 async function shaka(args: string[], cwd: string, opts: MediaOptions): Promise<void> {
@@ -156,6 +169,7 @@ export async function packageRenditions(renditions: readonly EncodedRendition[],
       bandwidth: Number(attr(e.streamInf, 'BANDWIDTH') ?? 0),
       averageBandwidth: Number(attr(e.streamInf, 'AVERAGE-BANDWIDTH') ?? attr(e.streamInf, 'BANDWIDTH') ?? 0),
       durationMs: playlistDurationMs(mediaText),
+      segments: [...mediaText.matchAll(/#EXTINF:/g)].length,
     });
   }
   packaged.sort((a, b) => FAMILY_ORDER[a.codec] - FAMILY_ORDER[b.codec] || (a.bitrateKbps === 128 ? -1 : b.bitrateKbps === 128 ? 1 : (a.bitrateKbps ?? 0) - (b.bitrateKbps ?? 0)));
