@@ -80,7 +80,7 @@ export async function receiveMultipart(request: FastifyRequest, reply: FastifyRe
         if (file.file.truncated) {
           throw new AppError('payload_too_large', `"${file.filename}" is larger than the ${mb(maxBytes)} upload limit.`, { extra: { limitBytes: maxBytes } });
         }
-        out.audio = { filePath, originalName: file.filename || 'upload', bytes: file.file.bytesRead };
+        out.audio = { filePath, originalName: browserFilename(file.filename) || 'upload', bytes: file.file.bytesRead };
       } else if (file.fieldname === 'cover' && !out.cover) {
         const filePath = path.join(dir, 'cover');
         const counter = new ByteLimit(COVER_MAX_BYTES, () => new AppError('payload_too_large', `The cover image is larger than ${mb(COVER_MAX_BYTES)}.`));
@@ -140,4 +140,13 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: SubmitContext, t
       if (parsed) await rm(parsed.dir, { recursive: true, force: true });
     }
   });
+}
+
+/**
+ * Browsers (and undici's FormData) escape three characters of a multipart filename as the WHATWG
+ * spec says: `"` -> %22, CR -> %0D, LF -> %0A. Undo exactly those, so `Song "Live".wav` becomes the
+ * title `Song "Live"`, not `Song %22Live%22`; any other % sequence is the musician's own text.
+ */
+export function browserFilename(name: string | undefined): string {
+  return (name ?? '').replace(/%22/g, '"').replace(/%0D|%0A/gi, ' ');
 }
