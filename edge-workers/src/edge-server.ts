@@ -32,6 +32,7 @@ import {
   loadSigningKeys,
   parseMediaKey,
   parseRange,
+  ifRangeAllows,
   type GrantFailure,
   type MediaKey,
   type SigningKey,
@@ -525,7 +526,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       return 304;
     }
     const rangeHeader = req.headers.range;
-    if (rangeHeader !== undefined) {
+    if (rangeHeader !== undefined && ifRangeAllows(req.headers['if-range'], e.etag, e.lastModified)) {
       const r = parseRange(rangeHeader, e.body.length);
       if (r.kind === 'unsatisfiable') {
         sendProblem(res, problemBody('range_not_satisfiable', `The object is ${e.body.length} bytes; ask for a range inside it.`), ['content-range', `bytes */${e.body.length}`]);

@@ -18,6 +18,7 @@ import {
   loadEdgeOriginSecret,
   parseMediaKey,
   parseRange,
+  ifRangeAllows,
 } from '@platform/grants';
 
 export type OriginDeps = Pick<PlatformDeps, 'config' | 'logger' | 'metrics' | 'objects'> & {
@@ -116,7 +117,8 @@ export function createOriginServer(deps: OriginDeps): OriginServer {
         end();
         return reply.code(304).send();
       }
-      const range = parseRange(request.headers.range, info.size);
+      const lastModified = info.lastModified.toUTCString();
+      const range = ifRangeAllows(request.headers['if-range'], info.etag, lastModified) ? parseRange(request.headers.range, info.size) : { kind: 'none' as const };
       if (range.kind === 'unsatisfiable') {
         end();
         reply.header('content-range', `bytes */${info.size}`);

@@ -35,3 +35,17 @@ export function etagMatches(ifNoneMatch: string | undefined, etag: string): bool
   }
   return false;
 }
+
+/**
+ * If-Range (RFC 9110 13.1.5): a client resuming a download sends the validator of the copy it has;
+ * the Range applies only if that is still the current object, else the answer is the whole object
+ * (a 206 spliced onto a different version would corrupt the client's copy). Entity tags compare
+ * strongly (a weak tag never matches); a date must equal Last-Modified exactly.
+ */
+export function ifRangeAllows(ifRange: string | string[] | undefined, etag: string, lastModified?: string): boolean {
+  if (ifRange === undefined) return true;
+  if (Array.isArray(ifRange)) return false;
+  const v = ifRange.trim();
+  if (v.startsWith('"') || v.startsWith('W/')) return !etag.startsWith('W/') && v === etag;
+  return lastModified !== undefined && v === lastModified;
+}
