@@ -94,6 +94,8 @@ export async function receiveMultipart(request: FastifyRequest, reply: FastifyRe
         await new Promise((r) => file.file.on('end', r));
       }
     }
+    // Inside the try: a bad field (a 5000-character title) must not leave the spooled audio behind.
+    out.fields = parseOr400(ZUploadFields, raw, 'form');
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     const fe = e as { code?: string };
@@ -103,7 +105,6 @@ export async function receiveMultipart(request: FastifyRequest, reply: FastifyRe
     if (fe.code === 'FST_FILES_LIMIT' || fe.code === 'FST_PARTS_LIMIT' || fe.code === 'FST_FIELDS_LIMIT') throw new AppError('bad_request', 'Too many parts: send one audio "file", an optional "cover" and the text fields.');
     throw e;
   }
-  out.fields = parseOr400(ZUploadFields, raw, 'form');
   return out;
 }
 

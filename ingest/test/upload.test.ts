@@ -236,3 +236,17 @@ describe('queue outage', () => {
     assert.equal((await getTrack(app.deps.sql, id))?.status, 'processing');
   });
 });
+
+describe('POST /api/tracks cleans up', () => {
+  // A form field that fails validation came after the audio was spooled: the audio stayed on disk.
+  test('a bad form field (5000-character title) is a 400 and leaves no spooled audio behind', async () => {
+    const incoming = path.join(app.dataDir, 'uploads', 'incoming');
+    const { readdir } = await import('node:fs/promises');
+    const before = new Set(await readdir(incoming).catch(() => [] as string[]));
+    const r = await upload({ title: 'x'.repeat(5000) }, { file: fx.wav });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.code, 'validation_failed');
+    const left = (await readdir(incoming).catch(() => [] as string[])).filter((d) => !before.has(d));
+    assert.deepEqual(left, [], 'spool dirs left behind');
+  });
+});
