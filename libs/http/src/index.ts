@@ -90,7 +90,11 @@ export function createServiceHttp(opts: ServiceHttpOptions): { app: FastifyInsta
       if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe.statusCode === 413) e = new AppError('payload_too_large', 'The request body is larger than this endpoint accepts.');
       else if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fe.statusCode === 415) e = new AppError('unsupported_format', fe.message ?? 'Unsupported content type.');
       else if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) e = new AppError('bad_request', fe.message ?? 'Bad request.');
-      else {
+      else if (fe.code === 'ECONNRESET' || (fe.message === 'aborted' && request.raw.readableAborted)) {
+        // The client hung up mid-body (a cancelled upload): nobody will read the answer, and it is not our error.
+        request.log.info({ reason: fe.message }, 'client aborted the request');
+        e = new AppError('bad_request', 'The request was aborted before its body arrived.');
+      } else {
         request.log.error({ err: error }, 'unhandled error');
         e = new AppError('internal_error', 'Something went wrong on our side; it has been logged.');
       }
