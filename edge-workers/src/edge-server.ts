@@ -38,6 +38,7 @@ import {
   type SigningKey,
 } from '@platform/grants';
 import { ByteLru } from './byte-lru';
+import { PlainHistogram } from './plain-histogram';
 import { DiskCache, type DiskMeta } from './disk-cache';
 import { HashRing } from './hash-ring';
 import { readCmcd } from './cmcd';
@@ -124,7 +125,7 @@ const PREFLIGHT_HEADERS = [
   'access-control-allow-origin', '*',
   'access-control-allow-methods', 'GET, HEAD, OPTIONS',
   // hls.js/dash.js send Range and, with CMCD in headers mode, the four CMCD-* headers.
-  'access-control-allow-headers', 'range, if-none-match, if-modified-since, cmcd-request, cmcd-object, cmcd-status, cmcd-session',
+  'access-control-allow-headers', 'range, if-range, if-none-match, if-modified-since, cmcd-request, cmcd-object, cmcd-status, cmcd-session',
   'access-control-max-age', '86400',
   'content-length', '0',
 ];
@@ -284,13 +285,14 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   new Gauge({ name: 'edge_cache_bytes', help: 'Bytes held by the in-memory cache.', registers, collect() { this.set(lru.bytes); } });
   new Gauge({ name: 'edge_cache_entries', help: 'Objects held by the in-memory cache.', registers, collect() { this.set(lru.count); } });
   new Counter({ name: 'edge_cache_evictions_total', help: 'Objects evicted from memory to stay within EDGE_CACHE_BYTES.', registers, collect() { this.reset(); this.inc(evictions); } });
-  const latency = new Histogram({
-    name: 'edge_request_duration_seconds',
-    help: 'Time from request to response end for media requests, by X-Cache result.',
-    labelNames: ['result'] as const,
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  // Observed on every request: a plain-number histogram, not prom-client's (see plain-histogram.ts).
+  const latency = new PlainHistogram(
+    'edge_request_duration_seconds',
+    'Time from request to response end for media requests, by X-Cache result.',
+    'result',
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
-  });
+  );
   const latencyHit = latency.labels('HIT');
   const latencyMiss = latency.labels('MISS');
   const latencyStale = latency.labels('STALE');
@@ -599,10 +601,10 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     accessLog(req, query, media.key, status, result, e.status === 200 ? e.body.length : 0, t0);
   }
 
-  function serveMedia(req: IncomingMessage, res: ServerResponse, media: MediaKey, path: string, query: string, t0: number, isFromChild: boolean): void {
+  function serveMedia(req: IncomingMessage, res: ServerResponse, media: MediaKey, path: string, query: string, t0: number, now: number, isFromChild: boolean): void {
     if (opts.prefetchSegments > 0) prefetchHinted(req, path, query, media, isFromChild);
     const e = lru.get(media.key);
-    if (e !== undefined && Date.now() < e.freshUntil) {
+    if (e !== undefined && now < e.freshUntil) {
       s.hits++;
       const status = serveEntry(req, res, e, 'HIT');
       latencyHit.observe((performance.now() - t0) / 1000);
@@ -662,14 +664,14 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         else if (opts.sessionBinding === 'required') verdict = { ok: false, reason: 'session_mismatch' };
       }
       if (!verdict.ok) return refuse(res, GRANT_PROBLEMS[verdict.reason], req, verdict.reason);
-      return serveMedia(req, res, media, path, query, t0, false);
+      return serveMedia(req, res, media, path, query, t0, now, false);
     }
     if (path.startsWith('/_edge/')) {
       // A child edge asking its parent: the edge credential replaces the grant (the child verified it).
       if (!isEdgeCredential(req.headers[EDGE_AUTH_HEADER])) return refuse(res, PROBLEMS.forbidden, req, 'not_an_edge');
       const media = parseKey(path.slice('/_edge/'.length));
       if (!media) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
-      return serveMedia(req, res, media, path, query, t0, true);
+      return serveMedia(req, res, media, path, query, t0, Date.now(), true);
     }
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/readyz') return void readiness(res);

@@ -142,6 +142,8 @@ test('CORS: preflight and exposed headers for players on another origin', async 
   assert.equal(pre.headers['access-control-allow-origin'], '*');
   assert.match(String(pre.headers['access-control-allow-headers']), /range/);
   assert.match(String(pre.headers['access-control-allow-headers']), /cmcd-request/);
+  // The edge honours If-Range; a cross-origin fetch that resumes with it must pass the preflight.
+  assert.match(String(pre.headers['access-control-allow-headers']), /if-range/);
   const r = await rawGet(edgeUrl, `/g/${grantFor(trackA, 1)}/tracks/${trackA}/v1/master.m3u8`, { origin: 'https://player.example' });
   assert.equal(r.headers['access-control-allow-origin'], '*');
   assert.match(String(r.headers['access-control-expose-headers']), /x-cache/);
