@@ -3,9 +3,11 @@
  * reads from players' requests into its access log.
  */
 import { z } from 'zod';
+import { ZUuid } from './catalog';
 
+/** Track ids are UUIDs (catalog): anything else is a 400 validation_failed, like every other /api/tracks/:id route. */
 export const ZPlaybackParams = z.object({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a track id'),
+  id: ZUuid,
 });
 export type TPlaybackParams = z.infer<typeof ZPlaybackParams>;
 
