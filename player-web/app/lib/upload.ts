@@ -5,8 +5,9 @@
  */
 import { ApiError, csrfHeaders } from './api';
 
+/** Blank fields are not sent: the server fills them from the file's tags, then its name. */
 export interface UploadFields {
-  title: string;
+  title?: string;
   artist?: string;
   album?: string;
   genre?: string;

@@ -17,7 +17,6 @@ import { Icon } from '../components/Icon';
 interface Job {
   key: number;
   file: File;
-  title: string;
   progress: number;
   phase: 'uploading' | 'processing' | 'ready' | 'failed';
   /** packager stage and percent while processing (GET /api/tracks/:id/status) */
@@ -28,10 +27,6 @@ interface Job {
 }
 
 let jobKey = 1;
-
-function titleFromFile(name: string): string {
-  return name.replace(/\.[^.]+$/, '').replace(/[_]+/g, ' ').trim() || 'Untitled';
-}
 
 export function Portal() {
   const me = useStore(meStore);
@@ -86,8 +81,11 @@ export function Portal() {
   };
 
   const start = (files: File[]) => {
-    const artist = meta.artist.trim() || me?.displayName || '';
-    const newJobs = files.map((file) => ({ key: jobKey++, file, title: titleFromFile(file.name), progress: 0, phase: 'uploading' as const }));
+    // Only what the musician typed: the server fills blank fields from the file's tags, then the file name
+    // (ingest/README.md), so sending the file name or the display name here would override the tags.
+    // Titles are per file, so none is sent (tags, then file name); edit one below once uploaded.
+    const fields = { artist: meta.artist.trim(), album: meta.album.trim(), genre: meta.genre.trim() };
+    const newJobs = files.map((file) => ({ key: jobKey++, file, progress: 0, phase: 'uploading' as const }));
     setJobs((l) => [...newJobs, ...l]);
     // Two uploads at a time: several big files in parallel only split the same uplink.
     let next = 0;
@@ -95,7 +93,7 @@ export function Portal() {
       while (next < newJobs.length) {
         const job = newJobs[next++];
         try {
-          const res = await uploadTrack(job.file, { title: job.title, artist, album: meta.album.trim(), genre: meta.genre.trim() }, cover, (f) => update(job.key, { progress: f }));
+          const res = await uploadTrack(job.file, fields, cover, (f) => update(job.key, { progress: f }));
           update(job.key, { phase: 'processing', trackId: res.id, progress: 1 });
           void follow(job.key, res.id);
         } catch (e) {
@@ -131,15 +129,15 @@ export function Portal() {
         <div class="grid-3">
           <label>
             Artist
-            <input data-testid="upload-artist" value={meta.artist} placeholder={me?.displayName} onInput={(e) => setMeta((m) => ({ ...m, artist: e.currentTarget.value }))} />
+            <input data-testid="upload-artist" value={meta.artist} placeholder="from the file's tags" onInput={(e) => setMeta((m) => ({ ...m, artist: e.currentTarget.value }))} />
           </label>
           <label>
             Album
-            <input data-testid="upload-album" value={meta.album} onInput={(e) => setMeta((m) => ({ ...m, album: e.currentTarget.value }))} />
+            <input data-testid="upload-album" value={meta.album} placeholder="from the file's tags" onInput={(e) => setMeta((m) => ({ ...m, album: e.currentTarget.value }))} />
           </label>
           <label>
             Genre
-            <input data-testid="upload-genre" value={meta.genre} onInput={(e) => setMeta((m) => ({ ...m, genre: e.currentTarget.value }))} />
+            <input data-testid="upload-genre" value={meta.genre} placeholder="from the file's tags" onInput={(e) => setMeta((m) => ({ ...m, genre: e.currentTarget.value }))} />
           </label>
           <label>
             Cover image (optional)
