@@ -1,6 +1,6 @@
 /**
  * Multipart upload with progress (XMLHttpRequest: fetch still has no upload progress in browsers).
- * POST /api/tracks (CONTRACT): `file` plus title/artist/album/genre/cover -> 202 {id, status}.
+ * POST /api/tracks (CONTRACT): `file` plus title/artist/album/genre/cover -> 202 {id, status, downmix, notices}.
  * Errors resolve to ApiError with the server's problem+json detail.
  */
 import { ApiError, csrfHeaders } from './api';
@@ -13,7 +13,7 @@ export interface UploadFields {
   genre?: string;
 }
 
-export function uploadTrack(file: File, fields: UploadFields, cover: File | undefined, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<{ id: string; status: string }> {
+export function uploadTrack(file: File, fields: UploadFields, cover: File | undefined, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<{ id: string; status: string; notices: string[] }> {
   return new Promise((resolve, reject) => {
     const fd = new FormData();
     for (const [k, v] of Object.entries(fields)) if (v) fd.append(k, v);
@@ -34,7 +34,10 @@ export function uploadTrack(file: File, fields: UploadFields, cover: File | unde
       }
       if (xhr.status >= 200 && xhr.status < 300 && (typeof body.id === 'string' || typeof body.id === 'number')) {
         onProgress(1);
-        resolve({ id: String(body.id), status: String(body.status ?? 'processing') });
+        // notices: things the musician should know that are not errors (e.g. a 5.1 file downmixed to stereo).
+        const notices = Array.isArray(body.notices) ? body.notices.filter((n): n is string => typeof n === 'string') : [];
+        if (!notices.length && body.downmix === true) notices.push('The file has more than two channels; it will be downmixed to stereo for streaming (the original is kept).');
+        resolve({ id: String(body.id), status: String(body.status ?? 'processing'), notices });
       } else {
         const detail = typeof body.detail === 'string' ? body.detail : typeof body.title === 'string' ? body.title : `Upload failed (${xhr.status} ${xhr.statusText}).`;
         reject(new ApiError(xhr.status, typeof body.code === 'string' ? body.code : `http_${xhr.status}`, detail));

@@ -24,6 +24,8 @@ interface Job {
   percent?: number;
   trackId?: string;
   error?: string;
+  /** the 202 answer's notices (e.g. the 5.1 downmix), shown on the row */
+  notices?: string[];
 }
 
 let jobKey = 1;
@@ -94,7 +96,7 @@ export function Portal() {
         const job = newJobs[next++];
         try {
           const res = await uploadTrack(job.file, fields, cover, (f) => update(job.key, { progress: f }));
-          update(job.key, { phase: 'processing', trackId: res.id, progress: 1 });
+          update(job.key, { phase: 'processing', trackId: res.id, progress: 1, notices: res.notices });
           void follow(job.key, res.id);
         } catch (e) {
           update(job.key, { phase: 'failed', error: errorText(e) });
@@ -193,6 +195,11 @@ export function Portal() {
                 <span class="job-status" data-testid="upload-status">
                   {j.phase === 'uploading' ? `Uploading ${Math.round(j.progress * 100)}%` : j.phase === 'processing' ? `Processing${j.stage ? ` (${j.stage}${j.percent !== undefined ? ` ${Math.round(j.percent)}%` : ''})` : '…'}` : j.phase === 'ready' ? 'Ready' : 'Failed'}
                 </span>
+                {j.notices?.map((n) => (
+                  <p key={n} class="notice" data-testid="upload-notice">
+                    {n}
+                  </p>
+                ))}
                 {j.error && (
                   <p class="error" role="alert" data-testid="upload-error">
                     {j.error}
