@@ -30,6 +30,13 @@ interface Job {
 
 let jobKey = 1;
 
+/** A failed row keeps the bar where it stopped (drawn red by `.job.failed`), never a full "done" bar. */
+function jobFraction(j: Job): number {
+  if (j.phase === 'ready') return 1;
+  if (j.phase === 'uploading' || (j.phase === 'failed' && !j.trackId)) return j.progress;
+  return (j.percent ?? 0) / 100;
+}
+
 export function Portal() {
   const me = useStore(meStore);
   const [jobs, setJobs] = useState<Job[]>([]);
@@ -191,9 +198,9 @@ export function Portal() {
             {jobs.map((j) => (
               <li key={j.key} class={`job ${j.phase}`} data-testid="upload-job" data-phase={j.phase} data-track-id={j.trackId}>
                 <span class="job-name">{j.file.name}</span>
-                <progress max={1} value={j.phase === 'uploading' ? j.progress : j.phase === 'processing' ? (j.percent ?? 0) / 100 : 1} aria-label={`${j.file.name} progress`} />
+                <progress max={1} value={jobFraction(j)} aria-label={`${j.file.name} progress`} />
                 <span class="job-status" data-testid="upload-status">
-                  {j.phase === 'uploading' ? `Uploading ${Math.round(j.progress * 100)}%` : j.phase === 'processing' ? `Processing${j.stage ? ` (${j.stage}${j.percent !== undefined ? ` ${Math.round(j.percent)}%` : ''})` : '…'}` : j.phase === 'ready' ? 'Ready' : 'Failed'}
+                  {j.phase === 'uploading' ? `Uploading ${Math.round(j.progress * 100)}%` : j.phase === 'processing' ? `Processing${j.stage ? ` (${j.stage}${j.percent !== undefined ? ` ${Math.round(j.percent)}%` : ''})` : '…'}` : j.phase === 'ready' ? 'Ready' : j.trackId ? 'Processing failed' : 'Upload failed'}
                 </span>
                 {j.notices?.map((n) => (
                   <p key={n} class="notice" data-testid="upload-notice">
