@@ -23,13 +23,17 @@ import { catalogMetrics } from './metrics';
 export interface AuthOptions {
   /** Session lifetime since last use (default config.SESSION_TTL). */
   sessionTtlMs?: number;
-  /** Login attempts allowed per window: per client IP (all attempts) and per account (failures). */
-  loginLimits?: { perIp: number; perAccount: number; windowMs: number };
+  /**
+   * Login limits per window: `perIp` attempts (any account) per client IP; `perAccountIp` failures for
+   * one account from one IP; `perAccount` failures for one account across all IPs (much higher: once
+   * reached, each IP gets a single failed guess at that account for the rest of the window).
+   */
+  loginLimits?: { perIp: number; perAccountIp: number; perAccount: number; windowMs: number };
   /** Sign-ups allowed per client IP per window. */
   signupLimit?: { perIp: number; windowMs: number };
 }
 
-const DEFAULT_LOGIN_LIMITS = { perIp: 30, perAccount: 10, windowMs: 15 * 60_000 };
+const DEFAULT_LOGIN_LIMITS = { perIp: 30, perAccountIp: 10, perAccount: 100, windowMs: 15 * 60_000 };
 const DEFAULT_SIGNUP_LIMIT = { perIp: 20, windowMs: 60 * 60_000 };
 /** Re-send the cookies (pushing their Max-Age forward) at most this often. */
 const COOKIE_REFRESH_MS = 24 * 3600_000;
@@ -325,16 +329,26 @@ export function authPlugin(deps: PlatformDeps, opts: AuthOptions = {}): FastifyP
         metrics.logins.inc({ result: 'rate_limited' });
         throw rateLimited(ipWait, 'login attempts from this address');
       }
-      // Per-account limit counts failures only, so the owner is not locked out by their own successes.
-      const acctWait = await hit(deps.cache, `login:acct:${sha256(account).toString('hex')}`, loginLimits.perAccount, loginLimits.windowMs, false);
-      if (acctWait) {
+      // Failures are limited per (account, IP), not per account alone: a per-account lockout would let
+      // anyone lock any owner out with a few wrong passwords (OWASP authentication cheat sheet). Only
+      // the IP that is over its own limit is refused, so the owner's correct password from another
+      // address still works. A distributed guess (many IPs) is bounded by the much higher per-account
+      // count: past it, every IP gets one failed guess at this account per window (an IP with no
+      // failures, e.g. the owner's, can still log in).
+      const acctHash = sha256(account).toString('hex');
+      const acctKey = `login:acct:${acctHash}`;
+      const acctIpKey = `login:acct-ip:${acctHash}:${request.ip}`;
+      const underAttack = (await hit(deps.cache, acctKey, loginLimits.perAccount, loginLimits.windowMs, false)) > 0;
+      const acctIpWait = await hit(deps.cache, acctIpKey, underAttack ? 1 : loginLimits.perAccountIp, loginLimits.windowMs, false);
+      if (acctIpWait) {
         metrics.logins.inc({ result: 'rate_limited' });
-        throw rateLimited(acctWait, 'failed logins for this account');
+        throw rateLimited(acctIpWait, 'failed logins for this account from this address');
       }
       const row = await db.selectFrom('users').select(['id', 'password_hash']).where(sql<boolean>`lower(email) = ${account}`).executeTakeFirst();
       const ok = await verifyPassword(row?.password_hash ?? null, body.password);
       if (!ok || !row) {
-        await hit(deps.cache, `login:acct:${sha256(account).toString('hex')}`, loginLimits.perAccount, loginLimits.windowMs);
+        await hit(deps.cache, acctIpKey, loginLimits.perAccountIp, loginLimits.windowMs);
+        await hit(deps.cache, acctKey, loginLimits.perAccount, loginLimits.windowMs);
         metrics.logins.inc({ result: 'invalid' });
         throw new AppError('invalid_credentials', 'The email or password is wrong.');
       }

@@ -2,12 +2,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 import { startApp, type TestApp } from './helpers';
 
 describe('accounts and sessions (real PostgreSQL + Redis)', () => {
   let t: TestApp;
   before(async () => {
-    t = await startApp({ backend: 'real', auth: { loginLimits: { perIp: 8, perAccount: 3, windowMs: 60_000 } } });
+    t = await startApp({ backend: 'real', auth: { loginLimits: { perIp: 8, perAccountIp: 3, perAccount: 5, windowMs: 60_000 } } });
   });
   after(async () => t?.close());
 
@@ -127,16 +128,28 @@ describe('accounts and sessions (real PostgreSQL + Redis)', () => {
     assert.equal((await c.del(`/api/auth/tokens/${created.body.id}`)).status, 404);
   });
 
-  it('login is rate limited per account (failures) and per IP, with Retry-After', async () => {
+  it('login failures are limited per (account, IP): an attacker cannot lock the owner out; per account across IPs and per IP too', async () => {
     const victim = await t.client().signup('listener');
+    const email = victim.me!.email;
     const attacker = t.client();
     const codes: number[] = [];
-    for (let i = 0; i < 4; i++) codes.push((await attacker.post('/api/auth/login', { email: victim.me!.email, password: `guess ${i}` })).status);
+    for (let i = 0; i < 4; i++) codes.push((await attacker.post('/api/auth/login', { email, password: `guess ${i}` })).status);
     assert.deepEqual(codes, [401, 401, 401, 429]);
-    const limited = await attacker.post('/api/auth/login', { email: victim.me!.email, password: 'correct horse battery' });
+    // The attacker's address is over its own limit for this account: refused even with the right password.
+    const limited = await attacker.post('/api/auth/login', { email, password: 'correct horse battery' });
     assert.equal(limited.status, 429);
     assert.equal(limited.body.code, 'rate_limited');
     assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    // The owner, from another address, still logs in (this was a 429 for the whole window: lockout abuse).
+    assert.equal((await loginFrom(t.baseUrl, '127.0.0.2', email, 'correct horse battery')).status, 200);
+    // Distributed guessing: 3 + 2 failures reach the per-account limit (5); from then on each address
+    // gets one failed guess at this account, while an address without failures can still log in.
+    assert.equal((await loginFrom(t.baseUrl, '127.0.0.3', email, 'guess a')).status, 401);
+    assert.equal((await loginFrom(t.baseUrl, '127.0.0.3', email, 'guess b')).status, 401);
+    assert.equal((await loginFrom(t.baseUrl, '127.0.0.3', email, 'guess c')).status, 429);
+    assert.equal((await loginFrom(t.baseUrl, '127.0.0.4', email, 'guess d')).status, 401);
+    assert.equal((await loginFrom(t.baseUrl, '127.0.0.4', email, 'correct horse battery')).status, 429);
+    assert.equal((await loginFrom(t.baseUrl, '127.0.0.2', email, 'correct horse battery')).status, 200);
     // Per IP: the 8-attempt window is used up by now for everything from this address.
     for (let i = 0; i < 4; i++) await attacker.post('/api/auth/login', { email: `nobody${i}@example.test`, password: 'whatever1' });
     const ipLimited = await attacker.post('/api/auth/login', { email: 'someone.else@example.test', password: 'whatever1' });
@@ -159,3 +172,16 @@ describe('accounts and sessions (real PostgreSQL + Redis)', () => {
     }
   });
 });
+
+/** POST /api/auth/login from another loopback address (127.0.0.0/8 is all local on Linux), so request.ip differs. */
+function loginFrom(baseUrl: string, localAddress: string, email: string, password: string): Promise<{ status: number }> {
+  const body = JSON.stringify({ email, password });
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${baseUrl}/api/auth/login`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
