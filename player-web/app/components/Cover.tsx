@@ -9,12 +9,14 @@ function hue(s: string): number {
 }
 
 export function Cover({ track, size = 96, px = 48 }: { track: Pick<Track, 'id' | 'album' | 'title' | 'hasCover'>; size?: 96 | 300 | 600; px?: number }) {
-  // hasCover === false (the API says so) saves a request that would 404.
-  const [failed, setFailed] = useState(track.hasCover === false);
+  // Only request a cover the API says exists: false would 404, and lists that do not carry the field
+  // (missing = unknown) get the gradient rather than a likely 404.
+  const [failed, setFailed] = useState(false);
+  const show = track.hasCover === true && !failed;
   const h = hue(track.album ?? track.title ?? track.id);
   return (
     <span class="cover" style={{ width: `${px}px`, height: `${px}px`, background: `linear-gradient(135deg, hsl(${h} 55% 42%), hsl(${(h + 50) % 360} 60% 24%))` }} aria-hidden="true">
-      {!failed && <img src={coverUrl(track, size)} width={px} height={px} alt="" loading="lazy" decoding="async" onError={() => setFailed(true)} />}
+      {show && <img src={coverUrl(track, size)} width={px} height={px} alt="" loading="lazy" decoding="async" onError={() => setFailed(true)} />}
     </span>
   );
 }

@@ -615,7 +615,8 @@ function updateMediaSession(track: Track): void {
       title: track.title,
       artist: track.artist,
       album: track.album ?? '',
-      artwork: ([96, 300, 600] as const).map((n) => ({ src: coverUrl(track, n), sizes: `${n}x${n}`, type: 'image/jpeg' })),
+      // Only a cover the API says exists (hasCover true); unknown would cost three 404s per track.
+      artwork: track.hasCover === true ? ([96, 300, 600] as const).map((n) => ({ src: coverUrl(track, n), sizes: `${n}x${n}`, type: 'image/jpeg' })) : [],
     });
   } catch {
     /* older browsers */
