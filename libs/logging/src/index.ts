@@ -11,12 +11,34 @@ export const REDACT_PATHS = [
   'headers.authorization', 'headers.cookie', 'grant', '*.grant',
 ];
 
-export function createLogger(opts: { name: string; level?: LevelWithSilent }): Logger {
-  return pino({
+export function createLogger(opts: { name: string; level?: LevelWithSilent }, destination?: pino.DestinationStream): Logger {
+  const options = {
     name: opts.name,
     level: opts.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { service: opts.name, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/**
+ * A logger for high-volume services (the CDN edge's access log): stdout lines are written in batches
+ * of about `bufferBytes`, and at least every `flushMs`, instead of one write (one thread-pool hop)
+ * per line, which a CPU profile of the edge under load showed costing ~100 us of main-thread time
+ * per line. flush() writes what is buffered, synchronously (call it before exiting); it also runs
+ * on process exit.
+ */
+export function createBufferedLogger(opts: { name: string; level?: LevelWithSilent; bufferBytes?: number; flushMs?: number }): { logger: Logger; flush(): void } {
+  const dest = pino.destination({ dest: 1, minLength: opts.bufferBytes ?? 8192, sync: false });
+  const flush = () => {
+    try {
+      dest.flushSync();
+    } catch {
+      /* nothing buffered, or stdout already closed */
+    }
+  };
+  setInterval(() => dest.flush(), opts.flushMs ?? 1000).unref();
+  process.once('exit', flush);
+  return { logger: createLogger(opts, dest), flush };
 }
