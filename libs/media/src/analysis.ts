@@ -67,13 +67,19 @@ export async function readPeaksFile(file: string): Promise<number[]> {
   return out;
 }
 
+/** Shown to the musician; ffmpeg's own text goes to the log only. */
+const UNDECODABLE = 'The audio could not be analysed because part of it does not decode (the file is probably damaged). Export it again from your audio editor as WAV or FLAC and re-upload.';
+
 export async function analyzeLoudness(file: string, opts: MediaOptions = {}): Promise<LoudnessResult> {
   const res = await run(
     toolPath(opts.tools, 'ffmpeg'),
     ['-nostdin', '-hide_banner', '-nostats', '-v', 'info', '-i', file, '-map', '0:a:0', '-af', loudnessFilter(), '-f', 'null', '-'],
     { signal: opts.signal },
   );
-  if (res.code !== 0) throw new AppError('corrupt_audio', `Loudness analysis failed: ${tail(res.stderr, 1)}`);
+  if (res.code !== 0) {
+    opts.logger?.warn({ file, ffmpeg: tail(res.stderr, 4) }, 'loudness analysis failed');
+    throw new AppError('corrupt_audio', UNDECODABLE);
+  }
   return parseLoudness(res.stderr);
 }
 
@@ -89,7 +95,10 @@ export async function waveformPeaks(
       ['-nostdin', '-hide_banner', '-nostats', '-v', 'error', '-i', file, '-map', '0:a:0', '-af', peaksFilter(opts.totalSamples, opts.buckets ?? DEFAULT_PEAK_BUCKETS, peaksFile), '-f', 'null', '-'],
       { signal: opts.signal },
     );
-    if (res.code !== 0) throw new AppError('corrupt_audio', `Waveform analysis failed: ${tail(res.stderr, 1)}`);
+    if (res.code !== 0) {
+      opts.logger?.warn({ file, ffmpeg: tail(res.stderr, 4) }, 'waveform analysis failed');
+      throw new AppError('corrupt_audio', UNDECODABLE);
+    }
     return await readPeaksFile(peaksFile);
   } finally {
     await rm(peaksFile, { force: true });

@@ -134,7 +134,9 @@ export async function probeAudio(file: string, opts: MediaOptions = {}): Promise
   const formatName = info.format?.format_name ?? '';
   if (pr.code !== 0 || !audio) {
     if (magic === 'wav' || magic === 'rf64' || magic === 'flac') {
-      throw new AppError('corrupt_audio', `The ${magic === 'flac' ? 'FLAC' : 'WAV'} file is damaged and cannot be read (${tail(pr.stderr, 1) || 'no audio stream'}). Export it again and re-upload.`);
+      // ffprobe's own words go to the log only: "Invalid data found when processing input" helps no musician.
+      log?.warn({ file, ffprobe: tail(pr.stderr, 4) || 'no audio stream' }, 'probe: damaged audio file');
+      throw new AppError('corrupt_audio', `The ${magic === 'flac' ? 'FLAC' : 'WAV'} file is damaged and cannot be read (it was probably cut short or corrupted while copying). Export it again from your audio editor and re-upload.`);
     }
     throw new AppError('unsupported_format', REJECT_HINT[magic] ?? 'This file is not audio we can read. Upload a WAV (PCM) or FLAC file.');
   }
@@ -189,8 +191,9 @@ export async function probeAudio(file: string, opts: MediaOptions = {}): Promise
   }
   const { decodedUs, errors } = await decodeCheck(file, opts);
   if (errors) {
-    log?.debug({ file, errors: tail(errors, 4) }, 'decode errors');
-    throw new AppError('corrupt_audio', `The audio is damaged and does not decode cleanly (${tail(errors, 1)}). Export it again and re-upload.`);
+    // The raw decoder text ("Error while decoding stream #0:0 ...") is for operators: log only.
+    log?.warn({ file, ffmpeg: tail(errors, 4) }, 'probe: decode errors');
+    throw new AppError('corrupt_audio', 'Part of the audio is damaged and does not play back cleanly (the file was probably corrupted during export or copying). Export it again from your audio editor and re-upload.');
   }
   const durationMs = decodedUs / 1000;
   if (Number.isFinite(declaredS) && durationMs < declaredS * 1000 - TRUNCATION_TOLERANCE_MS) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFileSync, copyFileSync, readFileSync } from 'node:fs';
 import { probeAudio } from '../src/index';
+import type { MediaLogger } from '../src/types';
 import { AppError } from '@platform/errors';
 import { ffmpeg, makeFlac, makeMp3, makePng, makeWav, tempDir, truncate, wavFormatTag } from './fixtures';
 
@@ -13,11 +14,13 @@ before(() => {
 
 const f = (name: string) => path.join(dir, name);
 
-async function rejects(file: string, code: string) {
-  await assert.rejects(probeAudio(file), (e: unknown) => {
+async function rejects(file: string, code: string, logger?: MediaLogger) {
+  await assert.rejects(probeAudio(file, { logger }), (e: unknown) => {
     assert.ok(e instanceof AppError, `expected AppError, got ${String(e)}`);
     assert.equal(e.code, code, `${path.basename(file)}: ${e.detail}`);
     assert.ok(e.detail.length > 20, 'detail is a sentence');
+    // Musicians read the detail: no raw ffmpeg/ffprobe text ("Error while decoding stream #0:0", "[flac @ 0x...]").
+    assert.doesNotMatch(e.detail, /#\d+:\d+|@ 0x|error while|invalid data|\[\w+ @/i, `${path.basename(file)}: ${e.detail}`);
     return true;
   });
 }
@@ -109,7 +112,11 @@ test('rejects truncated WAV and FLAC, and damaged FLAC, as corrupt_audio', async
   const mid = Math.floor(bytes.length / 2);
   for (let i = mid; i < mid + 4000 && i < bytes.length; i++) bytes[i] = (i * 7919) & 0xff;
   writeFileSync(f('damaged.flac'), bytes);
-  await rejects(f('damaged.flac'), 'corrupt_audio');
+  // The decoder's own words are kept for operators, in the log.
+  const logged: string[] = [];
+  const logger: MediaLogger = { debug: () => undefined, info: () => undefined, warn: (o) => logged.push(JSON.stringify(o)) };
+  await rejects(f('damaged.flac'), 'corrupt_audio', logger);
+  assert.ok(logged.some((l) => /flac|error|invalid/i.test(l)), `raw decoder text is logged: ${logged.join(' | ')}`);
   // Only the RIFF header survived.
   await rejects(truncate(wav, f('header-only.wav'), 0.001), 'corrupt_audio');
 });
