@@ -341,16 +341,47 @@ export class RecsService {
 export function diversify<T extends { artistId: string }>(ranked: T[], maxInARow: number): T[] {
   const pending = [...ranked];
   const out: T[] = [];
+  const left = new Map<string, number>();
+  for (const c of pending) left.set(c.artistId, (left.get(c.artistId) ?? 0) + 1);
+  // Can what is left still be ordered with at most maxInARow per artist in a row, after a run of `run`
+  // tracks by `last`? Only the most frequent artist can make it impossible: it needs enough others
+  // between its runs. Checking this before each pick keeps the greedy from stranding one artist's
+  // tracks at the tail (which would then be cut, leaving a shorter list than the ranking allows).
+  const feasible = (last: string | null, run: number): boolean => {
+    let top: string | null = null;
+    let most = 0;
+    let total = 0;
+    for (const [artist, n] of left) {
+      total += n;
+      if (n > most) [top, most] = [artist, n];
+    }
+    const others = total - most;
+    const room = top === last ? maxInARow - run + maxInARow * others : maxInARow * (others + 1);
+    return most <= room;
+  };
   while (pending.length) {
     let run = 0;
     const last = out.length ? out[out.length - 1].artistId : null;
     for (let k = out.length - 1; k >= 0 && out[k].artistId === last; k--) run++;
-    let idx = 0;
-    if (run >= maxInARow) {
-      idx = pending.findIndex((c) => c.artistId !== last);
-      if (idx < 0) break; // only that artist left: stop rather than break the promise
+    let idx = -1;
+    let firstAllowed = -1;
+    for (let i = 0; i < pending.length; i++) {
+      const artist = pending[i].artistId;
+      if (artist === last && run >= maxInARow) continue;
+      if (firstAllowed < 0) firstAllowed = i;
+      left.set(artist, left.get(artist)! - 1);
+      const ok = feasible(artist, artist === last ? run + 1 : 1);
+      left.set(artist, left.get(artist)! + 1);
+      if (ok) {
+        idx = i;
+        break;
+      }
     }
-    out.push(pending.splice(idx, 1)[0]);
+    if (idx < 0) idx = firstAllowed;
+    if (idx < 0) break; // only that artist left: stop rather than break the promise
+    const [picked] = pending.splice(idx, 1);
+    left.set(picked.artistId, left.get(picked.artistId)! - 1);
+    out.push(picked);
   }
   return out;
 }
