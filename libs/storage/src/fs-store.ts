@@ -196,19 +196,12 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async getBuffer(key: string): Promise<Buffer | null> {
-    const r = await this.get(key);
-    if (!r) return null;
-    const chunks: Buffer[] = [];
-    for await (const c of r.body) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
+  getBuffer(key: string): Promise<Buffer | null> {
+    return readObjectToBuffer(this, key);
   }
 
-  async getFile(key: string, filePath: string): Promise<boolean> {
-    const r = await this.get(key);
-    if (!r) return false;
-    await writeFileAtomically(r.body, filePath);
-    return true;
+  getFile(key: string, filePath: string): Promise<boolean> {
+    return downloadObjectToFile(this, key, filePath);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -297,4 +290,21 @@ export async function writeFileAtomically(body: Readable, filePath: string): Pro
     await fs.rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** getBuffer for any store: the whole object in memory (small objects only: manifests, JSON, covers). */
+export async function readObjectToBuffer(store: Pick<ObjectStore, 'get'>, key: string): Promise<Buffer | null> {
+  const r = await store.get(key);
+  if (!r) return null;
+  const chunks: Buffer[] = [];
+  for await (const c of r.body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** getFile for any store: streamed to a local file that appears only when complete. */
+export async function downloadObjectToFile(store: Pick<ObjectStore, 'get'>, key: string, filePath: string): Promise<boolean> {
+  const r = await store.get(key);
+  if (!r) return false;
+  await writeFileAtomically(r.body, filePath);
+  return true;
 }

@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import * as Minio from 'minio';
 import { assertValidKey, guessContentType, resolveRange } from './keys';
-import { writeFileAtomically } from './fs-store';
+import { downloadObjectToFile, readObjectToBuffer } from './fs-store';
 import type { ByteRange, ObjectInfo, ObjectStore, PutOptions } from './types';
 
 export interface S3Options {
@@ -177,19 +177,12 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async getBuffer(key: string): Promise<Buffer | null> {
-    const r = await this.get(key);
-    if (!r) return null;
-    const chunks: Buffer[] = [];
-    for await (const c of r.body) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
+  getBuffer(key: string): Promise<Buffer | null> {
+    return readObjectToBuffer(this, key);
   }
 
-  async getFile(key: string, filePath: string): Promise<boolean> {
-    const r = await this.get(key);
-    if (!r) return false;
-    await writeFileAtomically(r.body, filePath);
-    return true;
+  getFile(key: string, filePath: string): Promise<boolean> {
+    return downloadObjectToFile(this, key, filePath);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
