@@ -28,6 +28,8 @@ export async function createWebServer(deps: WebServerDeps) {
     // Uploads stream through multipart/tus with their own limits; JSON bodies stay small.
     bodyLimit: 1024 * 1024,
     customNotFound: true,
+    // Only that many X-Forwarded-For entries from the right (our own proxies) are believed.
+    fastify: deps.config.TRUST_PROXY_HOPS > 0 ? { trustProxy: (_address: string, hop: number) => hop < deps.config.TRUST_PROXY_HOPS } : {},
   });
 
   await app.register(authPlugin(deps));

@@ -127,6 +127,11 @@ export const ZEnv = z.object({
   /** How often the recs-trainer service retrains (it also trains once soon after start when no model exists). */
   RECS_TRAIN_INTERVAL: duration('1h'),
 
+  /**
+   * Behind a reverse proxy or load balancer: how many proxy hops to trust for X-Forwarded-For, so
+   * per-IP login limits and logs see the client's address (0 = connect directly, the default).
+   */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   /** Comma-separated list of services this process runs (`npm start` runs all). */
   SERVICES: csv,
 });

@@ -11,6 +11,7 @@ test('unset variables give the embedded defaults, frozen', () => {
   assert.equal(c.ORIGIN_PORT, 8082);
   assert.equal(c.DATABASE_URL, undefined);
   assert.equal(c.hasS3, false);
+  assert.equal(c.TRUST_PROXY_HOPS, 0);
   assert.equal(c.UPLOAD_MAX_BYTES, 2 * 1024 ** 3);
   assert.equal(c.dataDir, path.resolve('./.data'));
   assert.ok(Object.isFrozen(c));
@@ -27,6 +28,7 @@ test('a bad value names the variable in one line', () => {
     [{ WEB_PORT: 'eighty' }, 'WEB_PORT'],
     [{ MEDIA_SIGNING_KEYS: 'k1' }, 'MEDIA_SIGNING_KEYS'],
     [{ UPLOAD_MAX_BYTES: 'lots' }, 'UPLOAD_MAX_BYTES'],
+    [{ TRUST_PROXY_HOPS: 'yes' }, 'TRUST_PROXY_HOPS'],
     [{ S3_ENDPOINT: 'http://127.0.0.1:9000' }, 'S3_ACCESS_KEY'],
   ] as const) {
     assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && e.message.includes(name) && !e.message.includes('\n'));
