@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', '.infra/**', 'artifacts/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', '.infra/**', '.tmp/**', 'artifacts/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
