@@ -43,6 +43,28 @@ const DEDUP = 'non_replicated_deduplication_window = 1000';
 const QUALIFYING = "(type = 'ended' OR positionMs >= 30000)";
 const LISTENER_KEY = "sipHash64(if(userId = '', concat('s:', sessionId), concat('u:', userId)))";
 
+/** Plays and unique listeners per time bucket of qualifying events: a table and the view that feeds it. */
+function playsRollup(table: string, bucket: string, startOf: string, partitionBy: string, ttlDays: number): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${table} (
+    ${bucket} DateTime('UTC'),
+    trackId String,
+    plays AggregateFunction(uniqExact, UInt64),
+    listeners AggregateFunction(uniqExact, UInt64)
+  ) ENGINE = AggregatingMergeTree
+  PARTITION BY ${partitionBy}(${bucket})
+  ORDER BY (${bucket}, trackId)
+  TTL ${bucket} + INTERVAL ${ttlDays} DAY
+  SETTINGS ${DEDUP}`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${table}_mv TO ${table} AS
+  SELECT ${startOf}(eventTime) AS ${bucket}, trackId,
+    uniqExactState(sipHash64(sessionId)) AS plays,
+    uniqExactState(${LISTENER_KEY}) AS listeners
+  FROM playback_events_stage WHERE ${QUALIFYING}
+  GROUP BY ${bucket}, trackId`,
+  ];
+}
+
 export const ANALYTICS_DDL: string[] = [
   `CREATE TABLE IF NOT EXISTS playback_events (
     eventId UUID,
@@ -92,39 +114,8 @@ export const ANALYTICS_DDL: string[] = [
     batchToken String
   ) ENGINE = Null`,
 
-  `CREATE TABLE IF NOT EXISTS track_plays_1m (
-    minute DateTime('UTC'),
-    trackId String,
-    plays AggregateFunction(uniqExact, UInt64),
-    listeners AggregateFunction(uniqExact, UInt64)
-  ) ENGINE = AggregatingMergeTree
-  PARTITION BY toYYYYMMDD(minute)
-  ORDER BY (minute, trackId)
-  TTL minute + INTERVAL 35 DAY
-  SETTINGS ${DEDUP}`,
-  `CREATE MATERIALIZED VIEW IF NOT EXISTS track_plays_1m_mv TO track_plays_1m AS
-  SELECT toStartOfMinute(eventTime) AS minute, trackId,
-    uniqExactState(sipHash64(sessionId)) AS plays,
-    uniqExactState(${LISTENER_KEY}) AS listeners
-  FROM playback_events_stage WHERE ${QUALIFYING}
-  GROUP BY minute, trackId`,
-
-  `CREATE TABLE IF NOT EXISTS track_plays_1h (
-    hour DateTime('UTC'),
-    trackId String,
-    plays AggregateFunction(uniqExact, UInt64),
-    listeners AggregateFunction(uniqExact, UInt64)
-  ) ENGINE = AggregatingMergeTree
-  PARTITION BY toYYYYMM(hour)
-  ORDER BY (hour, trackId)
-  TTL hour + INTERVAL 400 DAY
-  SETTINGS ${DEDUP}`,
-  `CREATE MATERIALIZED VIEW IF NOT EXISTS track_plays_1h_mv TO track_plays_1h AS
-  SELECT toStartOfHour(eventTime) AS hour, trackId,
-    uniqExactState(sipHash64(sessionId)) AS plays,
-    uniqExactState(${LISTENER_KEY}) AS listeners
-  FROM playback_events_stage WHERE ${QUALIFYING}
-  GROUP BY hour, trackId`,
+  ...playsRollup('track_plays_1m', 'minute', 'toStartOfMinute', 'toYYYYMMDD', 35),
+  ...playsRollup('track_plays_1h', 'hour', 'toStartOfHour', 'toYYYYMM', 400),
 
   `CREATE TABLE IF NOT EXISTS qoe_1m (
     minute DateTime('UTC'),
