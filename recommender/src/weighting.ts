@@ -22,6 +22,15 @@ export interface FittedWeighting {
   state(): { spec: Weighting; idf?: number[]; avgLen?: number };
 }
 
+/**
+ * The two weightings every model fits: one for training, one for reading a listener's history at
+ * scoring time (the same one unless the model's options name a separate history weighting).
+ */
+export function fitModelWeightings(opts: { weighting: Weighting; historyWeighting?: Weighting }, m: InteractionMatrix): { w: FittedWeighting; hw: FittedWeighting } {
+  const w = fitWeighting(opts.weighting, m);
+  return { w, hw: opts.historyWeighting ? fitWeighting(opts.historyWeighting, m) : w };
+}
+
 export function fitWeighting(spec: Weighting, m: InteractionMatrix): FittedWeighting {
   let idf: Float64Array | undefined;
   let avgLen = 0;

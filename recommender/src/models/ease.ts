@@ -7,7 +7,7 @@
 import type { InteractionMatrix } from '../matrix';
 import { spdInverse } from '../linalg';
 import type { Scored } from '../topk';
-import { fitWeighting, type FittedWeighting, type Weighting } from '../weighting';
+import { fitModelWeightings, type FittedWeighting, type Weighting } from '../weighting';
 import { scoreWithWeights, similarFromWeights, type ItemWeights } from './item-weights';
 import type { Recommender, UserHistory } from './types';
 
@@ -30,9 +30,9 @@ export class Ease implements Recommender {
   }
 
   fit(raw: InteractionMatrix): void {
-    this.w = fitWeighting(this.opts.weighting, raw);
-    this.hw = this.opts.historyWeighting ? fitWeighting(this.opts.historyWeighting, raw) : this.w;
-    const m = this.w.matrix(raw);
+    const { w, hw } = fitModelWeightings(this.opts, raw);
+    [this.w, this.hw] = [w, hw];
+    const m = w.matrix(raw);
     const P = m.nUsers < m.nItems ? precisionWoodbury(m, this.opts.lambda) : precisionDirect(m, this.opts.lambda);
     const n = m.nItems;
     // B[i, j] = -P[i, j] / P[j, j], zero diagonal; reuse P's storage.

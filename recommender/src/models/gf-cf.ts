@@ -8,7 +8,7 @@
 import type { InteractionMatrix } from '../matrix';
 import { orthonormalizeColumns, symmetricEigen } from '../linalg';
 import type { Scored } from '../topk';
-import { fitWeighting, type FittedWeighting, type Weighting } from '../weighting';
+import { fitModelWeightings, type FittedWeighting, type Weighting } from '../weighting';
 import { scoreWithWeights, similarFromWeights, type ItemWeights } from './item-weights';
 import type { Recommender, UserHistory } from './types';
 
@@ -36,9 +36,9 @@ export class GfCf implements Recommender {
   }
 
   fit(raw: InteractionMatrix): void {
-    this.w = fitWeighting(this.opts.weighting, raw);
-    this.hw = this.opts.historyWeighting ? fitWeighting(this.opts.historyWeighting, raw) : this.w;
-    const m = this.w.matrix(raw);
+    const { w, hw } = fitModelWeightings(this.opts, raw);
+    [this.w, this.hw] = [w, hw];
+    const m = w.matrix(raw);
     const n = m.nItems;
     const du = new Float64Array(m.nUsers);
     const di = new Float64Array(n);

@@ -5,7 +5,7 @@
  */
 import type { InteractionMatrix } from '../matrix';
 import { topK, type Scored } from '../topk';
-import { fitWeighting, type FittedWeighting, type Weighting } from '../weighting';
+import { fitModelWeightings, type FittedWeighting, type Weighting } from '../weighting';
 import { scoreWithWeights, similarFromWeights, type ItemWeights } from './item-weights';
 import type { Recommender, UserHistory } from './types';
 
@@ -30,9 +30,9 @@ export class Rp3beta implements Recommender {
   }
 
   fit(raw: InteractionMatrix): void {
-    this.w = fitWeighting(this.opts.weighting, raw);
-    this.hw = this.opts.historyWeighting ? fitWeighting(this.opts.historyWeighting, raw) : this.w;
-    const m = this.w.matrix(raw);
+    const { w, hw } = fitModelWeightings(this.opts, raw);
+    [this.w, this.hw] = [w, hw];
+    const m = w.matrix(raw);
     const n = m.nItems;
     const { alpha, beta } = this.opts;
     // Row sums for the two transition matrices.
