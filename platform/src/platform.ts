@@ -11,7 +11,6 @@ import type { Server } from 'node:http';
 import type { Config } from '@platform/config';
 import { createLogger, type Logger } from '@platform/logging';
 import { createDeps } from '@platform/runtime';
-import { runMigrations } from '@platform/sql';
 import { catalogMigrations } from '@platform/catalog';
 import { createOriginServer } from '@platform/origin';
 import { createEdgeServer } from '@platform/edge-workers';
@@ -47,7 +46,9 @@ export async function startPlatform(config: Config, opts: { logger?: Logger; ser
   for (const s of services) if (!ALL_SERVICES.includes(s)) throw new Error(`Unknown service "${s}" in SERVICES (known: ${ALL_SERVICES.join(', ')})`);
 
   const started: Stoppable[] = [];
-  const deps = await createDeps(config, logger);
+  // Catalog migrations run inside createDeps (Kysely's migrator serialises concurrent starters with a lock).
+  const needsCatalog = services.has('web') || services.has('packager');
+  const deps = await createDeps(config, logger, needsCatalog ? { migrations: catalogMigrations } : {});
   started.push({ name: 'engines', stop: () => deps.close() });
   let cfg = config;
   let webUrl: string | null = null;
@@ -66,9 +67,7 @@ export async function startPlatform(config: Config, opts: { logger?: Logger; ser
   };
 
   try {
-    // Schemas first, once per start: Kysely's migrator serialises concurrent starters with a lock,
-    // and the ClickHouse DDL is idempotent.
-    if (services.has('web') || services.has('packager')) await runMigrations(deps.sql, catalogMigrations);
+    // The ClickHouse DDL once per start, here; the analytics routes and consumer are told not to repeat it.
     if (services.has('web') || services.has('analytics-consumer')) await ensureAnalyticsSchema(deps.olap);
     if (services.has('origin')) {
       const origin = await createOriginServer({ ...deps, config: cfg });
@@ -94,7 +93,7 @@ export async function startPlatform(config: Config, opts: { logger?: Logger; ser
       logger.info('packager worker consuming ingest.jobs');
     }
     if (services.has('analytics-consumer')) {
-      const consumer = await createAnalyticsConsumer({ ...deps, config: cfg });
+      const consumer = await createAnalyticsConsumer({ ...deps, config: cfg }, { migrate: false });
       started.push({ name: 'analytics-consumer', stop: () => consumer.stop() });
       logger.info('analytics consumer writing playback.events to ClickHouse');
     }

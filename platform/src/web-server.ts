@@ -35,7 +35,8 @@ export async function createWebServer(deps: WebServerDeps) {
   await app.register(authPlugin(deps));
   await app.register(catalogRoutes(deps));
   await app.register(ingestRoutes(deps));
-  await app.register(analyticsRoutes(deps));
+  // startPlatform has already applied the ClickHouse schema.
+  await app.register(analyticsRoutes(deps, { migrate: false }));
   await app.register(recommenderRoutes(deps));
   await app.register(playbackRoutes(deps));
 
