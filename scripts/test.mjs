@@ -157,7 +157,18 @@ async function runTestFile(file) {
   const ok = failed === 0;
   process.stdout.write(`\n===== ${file} (${ok ? 'ok' : 'FAILED'}, ${passed} passed, ${failed} failed, ${secs(r.ms)}${note ? `, ${note}` : ''}) =====\n`);
   process.stdout.write(r.out.endsWith('\n') ? r.out : `${r.out}\n`);
-  results.push({ name: file, passed, failed, ms: r.ms, note });
+  results.push({ name: file, passed, failed, ms: r.ms, note, details: ok ? '' : failureDetails(plain) });
+}
+
+/**
+ * What went wrong in a failed file, short enough to survive in the tail of a CI log: the runner's own
+ * "failing tests" section when it printed one, else the last lines (a crash or a timeout).
+ */
+function failureDetails(plain) {
+  const at = plain.lastIndexOf('failing tests:');
+  const lines = (at >= 0 ? plain.slice(at) : plain).split('\n');
+  const picked = at >= 0 ? lines.slice(0, 80) : lines.slice(-40);
+  return picked.join('\n').trimEnd();
 }
 
 async function runPool(files, concurrency) {
@@ -202,5 +213,11 @@ for (const r of results) {
 }
 process.stdout.write(`total time ${secs(Date.now() - started)}\n`);
 stopInfra();
+// After the infra lines, so the tail of a CI log shows what failed and why.
+const failures = results.filter((r) => r.failed && r.details);
+if (failures.length) {
+  process.stdout.write('\n----- failure details -----\n');
+  for (const r of failures) process.stdout.write(`>>> ${r.name}\n${r.details}\n`);
+}
 process.stdout.write(`${passed} passed, ${failed} failed\n`);
 process.exit(failed ? 1 : 0);

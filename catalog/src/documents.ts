@@ -3,13 +3,13 @@
  * the catalog calls the matching invalidate; ingest/packager call invalidateTrack after their writes.
  * Hits and misses go to `catalog_doc_cache_requests_total` (and the derived hit-ratio gauge).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Cache } from '@platform/cache';
 import type { Logger } from '@platform/logging';
 import type { CatalogDb } from './db/schema';
 import type { CatalogMetrics } from './metrics';
-import { artistCacheKey, bumpListGeneration, getTrack, LIST_GENERATION_KEY, trackCacheKey, type TrackRecord } from './tracks';
+import { artistCacheKey, artistGenerationKey, bumpListGeneration, currentGeneration, GENERATION_TTL_MS, getTrack, invalidateArtist, LIST_GENERATION_KEY, trackCacheKey, trackGenerationKey, type TrackRecord } from './tracks';
 
 /** Cached list pages live briefly: the generation bump is the invalidation, the TTL only frees memory. */
 const LIST_TTL_MS = 60_000;
@@ -82,10 +82,10 @@ export class Documents {
     return value!.v;
   }
 
-  /** The current list generation; null when the cache does not answer. */
-  private async generation(): Promise<string | null> {
+  /** The generation token under `key` (see tracks.ts); null when the cache does not answer. */
+  private async generation(key = LIST_GENERATION_KEY): Promise<string | null> {
     try {
-      return (await this.cache.get(LIST_GENERATION_KEY)) ?? '0';
+      return await currentGeneration(this.cache, key);
     } catch (err) {
       this.logger.warn({ err }, 'catalog cache read failed');
       return null;
@@ -96,8 +96,12 @@ export class Documents {
     await bumpListGeneration(this.cache);
   }
 
-  track(id: string): Promise<TrackRecord | null> {
-    return this.readThrough('track', trackCacheKey(id), () => getTrack(this.db, id));
+  /** The generation token is read before the row is loaded: that order is what makes invalidation race-free. */
+  async track(id: string): Promise<TrackRecord | null> {
+    if (!this.enabled) return getTrack(this.db, id);
+    const gen = await this.generation(trackGenerationKey(id));
+    if (gen === null) return getTrack(this.db, id);
+    return this.readThrough('track', trackCacheKey(id, gen), () => getTrack(this.db, id));
   }
 
   /**
@@ -106,20 +110,21 @@ export class Documents {
    */
   async artist(id: string): Promise<ArtistRecord | null> {
     if (!this.enabled) return loadArtist(this.db, id);
-    const gen = await this.generation();
-    if (gen === null) return loadArtist(this.db, id);
-    return this.readThrough('artist', `${artistCacheKey(id)}:${gen}`, () => loadArtist(this.db, id));
+    const own = await this.generation(artistGenerationKey(id));
+    const list = own === null ? null : await this.generation();
+    if (own === null || list === null) return loadArtist(this.db, id);
+    return this.readThrough('artist', artistCacheKey(id, own, list), () => loadArtist(this.db, id));
   }
 
+  /** Call after the write committed. */
   async invalidateTracks(...ids: string[]): Promise<void> {
-    if (ids.length) await this.cache.del(...ids.map(trackCacheKey));
+    for (const id of new Set(ids)) await this.cache.set(trackGenerationKey(id), randomUUID(), GENERATION_TTL_MS);
     await bumpListGeneration(this.cache);
   }
 
+  /** Call after the write committed. */
   async invalidateArtists(...ids: Array<string | null | undefined>): Promise<void> {
-    const gen = (await this.generation()) ?? '0';
-    const keys = [...new Set(ids.filter((x): x is string => Boolean(x)))].map((id) => `${artistCacheKey(id)}:${gen}`);
-    if (keys.length) await this.cache.del(...keys);
+    for (const id of new Set(ids.filter((x): x is string => Boolean(x)))) await invalidateArtist(this.cache, id);
   }
 }
 

@@ -18,6 +18,8 @@ export {
   ensureArtist,
   ensureAlbum,
   trackCacheKey,
+  trackGenerationKey,
+  currentGeneration,
   type TrackRecord,
   type CreateTrackInput,
   type MarkReadyInput,

@@ -13,6 +13,7 @@ import {
   ZMovePlaylistItemRequest, ZPageQuery, ZPlaylistItemParams, ZSearchArtistsRequest, ZUpdateAlbumRequest, ZUpdateArtistRequest,
   ZUpdatePlaylistRequest, ZUpdateTrackRequest, type TListTracksRequest, type TPlaylist, type TTrack,
 } from '@platform/models';
+import { CACHE_PURGE_TOPIC, cachePurgeMessage } from '@platform/models';
 import { requireRole, requireUser, type SessionUser } from './auth-context';
 import { decodeCursor, page } from './cursor';
 import { asCatalogDb, type CatalogDb, type DB } from './db/schema';
@@ -225,7 +226,7 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
       const body = parseOr400(ZUpdateTrackRequest, request.body);
       const t = await visibleTrack(id, request.user);
       requireOwner(request, t.ownerUserId, 'track');
-      await db.transaction().execute(async (trx) => {
+      const newArtistId = await db.transaction().execute(async (trx) => {
         let artistId = t.artistId;
         if (body.artist !== undefined) artistId = await ensureArtist(trx, { ownerUserId: t.ownerUserId, name: body.artist });
         let albumId: string | null | undefined;
@@ -246,8 +247,10 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
           .where('id', '=', id)
           .execute();
         await refreshTrackSearchKeys(trx, { trackId: id });
-        await docs.invalidateArtists(t.artistId, artistId);
+        return artistId;
       });
+      // After the commit: an invalidation inside the transaction lets a reader cache the old row again.
+      await docs.invalidateArtists(t.artistId, newArtistId);
       await docs.invalidateTracks(id);
       return renderTrack((await docs.track(id))!, request.user);
     });
@@ -260,6 +263,14 @@ export function catalogRoutes(deps: PlatformDeps, opts: CatalogRoutesOptions = {
       await docs.invalidateTracks(id);
       await docs.invalidateArtists(t.artistId);
       request.log.info({ trackId: id }, 'track deleted');
+      // Edges hold immutable segments and listeners' grants stay valid until they expire: every edge
+      // drops the track on this message (410 from then on). Without a bus (some tests) nothing to tell.
+      const bus = deps.bus as PlatformDeps['bus'] | undefined;
+      if (bus) {
+        await bus
+          .send(CACHE_PURGE_TOPIC, [cachePurgeMessage({ trackId: id, reason: 'deleted' })])
+          .catch((err: unknown) => request.log.error({ err, trackId: id }, 'cache purge not sent: edges keep serving the deleted track until its grants expire'));
+      }
       // No grant can be issued any more (the row is gone); the bytes go in the background, best effort:
       // packaged versions (tracks/<id>/v<n>/), covers and the original upload.
       const objects = deps.objects as PlatformDeps['objects'] | undefined;

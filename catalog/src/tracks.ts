@@ -3,6 +3,7 @@
  * markTrackFailed) and playback (getPublishedTrack). Versions make re-uploads safe: a version is only
  * ever published forward, and a late result for an older version never hides a newer published one.
  */
+import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Cache } from '@platform/cache';
 import { asCatalogDb, type CatalogDb, type Loudness, type Rendition, type TrackStatus } from './db/schema';
@@ -41,35 +42,65 @@ export interface TrackRecord {
   publishedAt: string | null;
 }
 
-export function trackCacheKey(id: string): string {
-  return `catalog:track:${id}`;
+/**
+ * Cache keys carry a generation token. A reader takes the token before it loads from PostgreSQL and
+ * stores the document under that token; an invalidation replaces the token after the write committed.
+ * So a slow reader that loaded the old row writes it under a token nobody asks for any more (the
+ * "stale set" race of plain delete-on-write), and a token lost to eviction or expiry only costs a miss:
+ * tokens are random, never reused, so a lost one never brings an old document back.
+ */
+export const GENERATION_TTL_MS = 24 * 60 * 60_000;
+
+export function trackGenerationKey(id: string): string {
+  return `catalog:track-gen:${id}`;
 }
 
-export function artistCacheKey(id: string): string {
-  return `catalog:artist:${id}`;
+export function trackCacheKey(id: string, generation: string): string {
+  return `catalog:track:${id}:${generation}`;
+}
+
+export function artistGenerationKey(id: string): string {
+  return `catalog:artist-gen:${id}`;
+}
+
+/** Artist documents hold the published track count, which any track write can change: both tokens key them. */
+export function artistCacheKey(id: string, artistGeneration: string, listGeneration: string): string {
+  return `catalog:artist:${id}:${artistGeneration}:${listGeneration}`;
 }
 
 export const LIST_GENERATION_KEY = 'catalog:list-gen';
 
-/** Every cached track list / search page is keyed by this counter: bumping it drops them all. */
+/** The current generation token under `key`, created when absent; null when the cache does not answer. */
+export async function currentGeneration(cache: Cache, key: string): Promise<string | null> {
+  const seen = await cache.get(key);
+  if (seen !== null) return seen;
+  const token = randomUUID();
+  if (await cache.setIfAbsent(key, token, GENERATION_TTL_MS)) return token;
+  return cache.get(key);
+}
+
+async function newGeneration(cache: Cache, key: string): Promise<void> {
+  await cache.set(key, randomUUID(), GENERATION_TTL_MS);
+}
+
+/** Every cached track list, search page and artist document is keyed by this token: replacing it drops them all. */
 export async function bumpListGeneration(cache: Cache): Promise<void> {
-  await cache.incr(LIST_GENERATION_KEY);
+  await newGeneration(cache, LIST_GENERATION_KEY);
 }
 
 /**
  * Drop the cached track document and every cached list page; call after any write to the track
- * outside the catalog routes (ingest after createTrack/startTrackVersion, the packager after
- * markTrackReady/markTrackFailed).
+ * (after its transaction committed): the catalog routes, ingest after createTrack/startTrackVersion,
+ * the packager after markTrackReady/markTrackFailed.
  */
 export async function invalidateTrack(cache: Cache, id: string): Promise<void> {
-  await cache.del(trackCacheKey(id));
+  await newGeneration(cache, trackGenerationKey(id));
   await bumpListGeneration(cache);
 }
 
-/** Artist documents are keyed by the list generation too (see Documents.artist): bumping it drops them. */
+/** Drop the cached artist document (name, bio, followers changed); track writes reach it through the list token. */
 export async function invalidateArtist(cache: Cache, id: string): Promise<void> {
-  const gen = (await cache.get(LIST_GENERATION_KEY)) ?? '0';
-  await cache.del(`${artistCacheKey(id)}:${gen}`);
+  await newGeneration(cache, artistGenerationKey(id));
 }
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());

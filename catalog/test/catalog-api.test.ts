@@ -1,7 +1,7 @@
 /** Catalog API against real PostgreSQL + Redis: tracks, visibility, pagination, artists, albums, playlists, likes, follows, cache. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTrack, getPublishedTrack, getTrack, invalidateTrack, markTrackFailed, markTrackReady, startTrackVersion } from '../src/index';
+import { createTrack, currentGeneration, getPublishedTrack, getTrack, invalidateTrack, trackCacheKey, trackGenerationKey, markTrackFailed, markTrackReady, startTrackVersion } from '../src/index';
 import { draftTrack, publishedTrack, startApp, type Client, type TestApp } from './helpers';
 
 describe('catalog API (real PostgreSQL + Redis)', () => {
@@ -130,6 +130,33 @@ describe('catalog API (real PostgreSQL + Redis)', () => {
     assert.equal((await listener.get(`/api/artists/${artistId}`)).body.name, 'Stereolab (UK)');
     assert.equal((await listener.get(`/api/tracks/${id}`)).body.artist, 'Stereolab (UK)', 'track documents follow the rename');
     await musician.patch(`/api/artists/${artistId}`, { name: 'Stereolab' });
+  });
+
+  it('document cache: a reader that loaded the row before a write cannot put the old document back', async () => {
+    // The stale-set race of delete-on-write caches, played in order: a reader takes the generation and
+    // loads the old row; the owner's PATCH commits and invalidates; the slow reader then stores what it read.
+    const id = await publishedTrack(t, musician, { title: 'Racy', genre: 'Ambient' });
+    const gen = await currentGeneration(t.cache, trackGenerationKey(id));
+    assert.ok(gen);
+    const old = await getTrack(t.deps.sql, id);
+    assert.equal((await musician.patch(`/api/tracks/${id}`, { genre: 'Night Jazz' })).status, 200);
+    await t.cache.set(trackCacheKey(id, gen), JSON.stringify(old), 60_000);
+    assert.equal((await listener.get(`/api/tracks/${id}`)).body.genre, 'Night Jazz', 'the late write of the old row is never served');
+
+    // Delete: the same late write must not bring the track back.
+    const gen2 = await currentGeneration(t.cache, trackGenerationKey(id));
+    const before = await getTrack(t.deps.sql, id);
+    assert.equal((await musician.del(`/api/tracks/${id}`)).status, 204);
+    await t.cache.set(trackCacheKey(id, gen2!), JSON.stringify(before), 60_000);
+    assert.equal((await listener.get(`/api/tracks/${id}`)).status, 404);
+    assert.equal((await musician.get(`/api/tracks/${id}`)).status, 404);
+
+    // A generation token lost to eviction costs a miss, never an old document.
+    const id2 = await publishedTrack(t, musician, { title: 'Evicted', genre: 'Dub' });
+    assert.equal((await listener.get(`/api/tracks/${id2}`)).body.genre, 'Dub'); // cached now
+    await t.deps.sql.updateTable('tracks').set({ genre: 'Techno' }).where('id', '=', id2).execute();
+    await t.cache.del(trackGenerationKey(id2));
+    assert.equal((await listener.get(`/api/tracks/${id2}`)).body.genre, 'Techno');
   });
 
   it('list and search pages are cached for listeners and dropped by any track write', async () => {
