@@ -3,6 +3,7 @@
  * the real component when its variable is set, else the embedded default. close() stops them in reverse
  * order of start (consumers first, engines last), and `readiness` gives /readyz one check per dependency.
  */
+import path from 'node:path';
 import type { Config } from '@platform/config';
 import type { Logger } from '@platform/logging';
 import type { Registry } from 'prom-client';
@@ -57,7 +58,11 @@ export async function createDeps(config: Config, logger: Logger, opts: CreateDep
     closers.push({ name: 'clickhouse', close: () => olap.close() });
     const objects = await createObjectStore(config);
     closers.push({ name: 'objects', close: () => objects.close() });
-    const cache = await createCache(config);
+    // Embedded mode keeps sessions and login rate-limit windows across restarts (catalog/src/auth.ts
+    // names these keys); with Redis they live in Redis.
+    const cache = await createCache(config, {
+      persist: { file: path.join(config.dataDir, 'cache', 'sessions.json'), keyPrefixes: ['catalog:sess:', 'catalog:user-sessions:', 'catalog:rl:'] },
+    });
     closers.push({ name: 'cache', close: () => cache.close() });
     const bus = await createBus(config, logger);
     closers.push({ name: 'bus', close: () => bus.close() });
