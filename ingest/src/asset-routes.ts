@@ -10,6 +10,7 @@ import { parseOr400 } from '@platform/http';
 import type { ObjectInfo } from '@platform/storage';
 import { COVER_SIZES, coverKeyCandidates, type CoverSize } from './cover';
 import { findTrack, type TrackRecord } from './track-store';
+import { coverVersion } from './cover-route';
 import type { SubmitContext } from './submit';
 
 const ZCoverQuery = z.object({
@@ -18,9 +19,16 @@ const ZCoverQuery = z.object({
     .int()
     .refine((n) => (COVER_SIZES as readonly number[]).includes(n), `must be one of ${COVER_SIZES.join(', ')}`)
     .default(300),
+  /** coverVersion of the cover the client expects (cache busting): a new cover is a new URL. */
+  v: z.string().max(64).optional(),
 });
 
-const PUBLIC_CACHE = 'public, max-age=604800, stale-while-revalidate=86400';
+/**
+ * Plain URLs are revalidated hourly (ETag -> 304), so a replaced cover reaches listeners within about an
+ * hour; a URL carrying the current cover version (`?v=`) never changes content and is cached for good.
+ */
+const PUBLIC_CACHE = 'public, max-age=3600, stale-while-revalidate=86400';
+const IMMUTABLE_CACHE = 'public, max-age=31536000, immutable';
 
 function visibility(request: FastifyRequest, track: TrackRecord | null): 'public' | 'private' | null {
   if (!track) return null;
@@ -30,7 +38,7 @@ function visibility(request: FastifyRequest, track: TrackRecord | null): 'public
   return null;
 }
 
-async function sendObject(ctx: SubmitContext, request: FastifyRequest, reply: FastifyReply, keys: string[], vis: 'public' | 'private', contentType?: string) {
+async function sendObject(ctx: SubmitContext, request: FastifyRequest, reply: FastifyReply, keys: string[], vis: 'public' | 'private' | 'immutable', contentType?: string) {
   let info: ObjectInfo | null = null;
   let key = '';
   for (const k of keys) {
@@ -41,7 +49,7 @@ async function sendObject(ctx: SubmitContext, request: FastifyRequest, reply: Fa
     }
   }
   if (!info) throw new AppError('not_found', 'This track has no such image or data yet.');
-  reply.header('etag', info.etag).header('last-modified', info.lastModified.toUTCString()).header('cache-control', vis === 'public' ? PUBLIC_CACHE : 'private, no-cache');
+  reply.header('etag', info.etag).header('last-modified', info.lastModified.toUTCString()).header('cache-control', vis === 'immutable' ? IMMUTABLE_CACHE : vis === 'public' ? PUBLIC_CACHE : 'private, no-cache');
   reply.header('x-content-type-options', 'nosniff');
   const inm = request.headers['if-none-match'];
   if (inm && inm.split(',').some((t) => t.trim() === info.etag || t.trim() === `W/${info.etag}`)) {
@@ -55,12 +63,13 @@ async function sendObject(ctx: SubmitContext, request: FastifyRequest, reply: Fa
 
 export function registerAssetRoutes(app: FastifyInstance, ctx: SubmitContext): void {
   app.get<{ Params: { id: string } }>('/api/tracks/:id/cover', async (request, reply) => {
-    const { size } = parseOr400(ZCoverQuery, request.query, 'query');
+    const { size, v } = parseOr400(ZCoverQuery, request.query, 'query');
     const track = await findTrack(ctx.deps.sql, request.params.id);
     const vis = visibility(request, track);
     if (!track || !vis) throw new AppError('not_found', 'No such track.');
     if (!track.coverKey) throw new AppError('not_found', 'This track has no cover.');
-    return sendObject(ctx, request, reply, coverKeyCandidates(track.coverKey, size as CoverSize), vis);
+    const isCurrentVersion = v !== undefined && v === coverVersion(track.coverKey);
+    return sendObject(ctx, request, reply, coverKeyCandidates(track.coverKey, size as CoverSize), vis === 'public' && isCurrentVersion ? 'immutable' : vis);
   });
 
   app.get<{ Params: { id: string } }>('/api/tracks/:id/peaks', async (request, reply) => {

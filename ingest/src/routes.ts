@@ -7,6 +7,7 @@
  *   GET  /api/tracks/:id/status         status + progress (owner)
  *   GET  /api/tracks/:id/events         the same as Server-Sent Events until ready/failed
  *   GET  /api/tracks/:id/cover?size=    cover art (96, 300, 600)
+ *   PUT  /api/tracks/:id/cover          replace the cover alone (image body or multipart `cover`); DELETE drops it
  *   GET  /api/tracks/:id/peaks          waveform peaks JSON
  *   GET  /api/me/tracks                 the musician's own tracks in every state, with progress
  *   *    /api/uploads/                  tus 1.0 resumable uploads; GET /api/uploads/:id/track
@@ -20,6 +21,7 @@ import { ingestMetrics } from './metrics';
 import { registerUploadRoutes } from './upload-route';
 import { registerStatusRoutes } from './status-routes';
 import { registerAssetRoutes } from './asset-routes';
+import { registerCoverRoutes } from './cover-route';
 import { registerTusUploads } from './tus-uploads';
 import { defaultValidationSlots, Gate, INGEST_TOPIC, type SubmitContext } from './submit';
 
@@ -45,6 +47,7 @@ export function ingestRoutes(deps: PlatformDeps, opts: IngestRoutesOptions = {})
     registerUploadRoutes(app, ctx, incoming);
     registerStatusRoutes(app, ctx, { withMyTracks: opts.myTracksRoute ?? true });
     registerAssetRoutes(app, ctx);
+    await registerCoverRoutes(app, ctx, incoming);
     await registerTusUploads(app, ctx, path.join(root, 'tus'));
   };
 }

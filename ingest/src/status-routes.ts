@@ -12,6 +12,7 @@ import { requireRole, requireUser, type SessionUser } from '@platform/catalog';
 import { ZIngestProgress, type TIngestProgress } from '@platform/models';
 import { findTrack, listOwnedTrackIds, type TrackRecord } from './track-store';
 import { progressKey, requireOwnTrack, retryTrack, type SubmitContext } from './submit';
+import { coverVersion } from './cover-route';
 
 
 /** What the portal shows per track while it is processed. */
@@ -33,6 +34,8 @@ export interface TrackStatusDoc {
   /** The source had more than two channels and is streamed downmixed to stereo. */
   downmix: boolean;
   hasCover: boolean;
+  /** Changes whenever the cover does: add `&v=` to the cover URL to never see a stale one. */
+  coverVersion?: string;
   createdAt: string;
   error?: { code: string; detail: string };
   progress?: TIngestProgress;
@@ -68,6 +71,7 @@ export async function statusDoc(ctx: SubmitContext, track: TrackRecord): Promise
     durationMs: track.durationMs ?? source.durationMs ?? null,
     downmix: source.downmix === true,
     hasCover: Boolean(track.coverKey),
+    ...(track.coverKey ? { coverVersion: coverVersion(track.coverKey) } : {}),
     createdAt: track.createdAt,
   };
   if (track.status === 'failed') doc.error = { code: track.errorCode ?? 'internal_error', detail: track.errorDetail ?? 'Processing failed.' };

@@ -1,6 +1,7 @@
 /**
- * The reads ingest needs on the catalog's tracks beyond what @platform/catalog exports: a musician's
- * own tracks in every state. Single-track reads and every write go through the catalog's functions.
+ * What ingest needs on the catalog's tracks beyond what @platform/catalog exports: a musician's own
+ * tracks in every state, and pointing a track at a new cover (ingest owns the cover objects and their
+ * layout). Single-track reads and every other write go through the catalog's functions.
  */
 import { sql, type Kysely } from 'kysely';
 import { getTrack, type TrackRecord } from '@platform/catalog';
@@ -25,4 +26,17 @@ export async function listOwnedTrackIds(db: Db, ownerUserId: string, limit: numb
   }
   const rows = (await q.execute()) as Array<{ id: string; created_at: Date | string }>;
   return { rows: rows.slice(0, limit), hasMore: rows.length > limit };
+}
+
+/**
+ * Point the track at `coverKey` (null: no cover). Returns the key it had before, or undefined when the
+ * track does not exist. One statement, so two concurrent replacements each see the key they replaced.
+ */
+export async function setTrackCoverKey(db: Db, trackId: string, coverKey: string | null): Promise<string | null | undefined> {
+  const res = await sql<{ previous: string | null }>`
+    update tracks t set cover_key = ${coverKey}, updated_at = now()
+    from (select id, cover_key from tracks where id = ${trackId}::uuid for update) old
+    where t.id = old.id
+    returning old.cover_key as previous`.execute(db);
+  return res.rows.length ? res.rows[0].previous : undefined;
 }

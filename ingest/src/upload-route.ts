@@ -31,7 +31,7 @@ export type TUploadFields = z.infer<typeof ZUploadFields>;
 const ENVELOPE_BYTES = COVER_MAX_BYTES + 1024 * 1024;
 
 /** Counts bytes and fails the stream past a limit (busboy's limit covers the audio; this the cover). */
-class ByteLimit extends Transform {
+export class ByteLimit extends Transform {
   bytes = 0;
   constructor(private readonly limit: number, private readonly onExceed: () => Error) {
     super();

@@ -113,6 +113,43 @@ describe('tus resumable uploads', () => {
     assert.equal(job.originalKey, track?.originalKey);
   });
 
+  test('Upload-Metadata fills the same fields as the multipart form (typed fields, tags, file name)', async () => {
+    const fields = (t: NonNullable<Awaited<ReturnType<typeof getTrack>>>) => ({
+      title: t.title, artist: t.artistName, album: t.albumTitle, genre: t.genre, trackNumber: t.trackNumber, year: t.year, isrc: t.isrc,
+      fileName: (t.notes.source as { fileName?: string } | undefined)?.fileName,
+    });
+    const viaTus = async (file: string, meta: Record<string, string>) => {
+      const bytes = await readFile(file);
+      const created = await createUpload(bytes.length, meta);
+      assert.equal(created.status, 201, await created.text());
+      const done = await patch(`${app.base}${created.headers.get('location')}`, 0, bytes);
+      assert.equal(done.status, 204, await done.text());
+      return (await getTrack(app.deps.sql, done.headers.get('upload-track-id')!))!;
+    };
+    const viaMultipart = async (file: string, name: string, meta: Record<string, string>) => {
+      const fd = await form(meta);
+      fd.append('file', new Blob([new Uint8Array(await readFile(file))]), name);
+      const res = await fetch(`${app.base}/api/tracks`, { method: 'POST', headers: { authorization: `Bearer ${musician.token}` }, body: fd });
+      assert.equal(res.status, 202, await res.clone().text());
+      return (await getTrack(app.deps.sql, ((await res.json()) as { id: string }).id))!;
+    };
+    const cases: Array<[string, string, Record<string, string>, Record<string, unknown>]> = [
+      // Typed fields win over tags.
+      [fx.flacTagged, 'any name.flac', { title: 'Свет', artist: 'Группа Крови', album: 'Ночь', genre: 'Post-Punk' }, { title: 'Свет', artist: 'Группа Крови', album: 'Ночь', genre: 'Post-Punk' }],
+      // Nothing typed: the tags (Cyrillic intact), track number and year.
+      [fx.flacTagged, 'tagged.flac', {}, { title: 'Звезда по имени Солнце', artist: 'Кино', album: 'Звезда', genre: 'Rock', trackNumber: 1, year: 1989 }],
+      // No tags either: the title comes from the file name.
+      [fx.wav, 'Morning_Walk (demo).wav', { genre: 'Folk' }, { title: 'Morning Walk (demo)', genre: 'Folk' }],
+    ];
+    for (const [file, name, meta, expected] of cases) {
+      const t = fields(await viaTus(file, { filename: name, ...meta }));
+      const m = fields(await viaMultipart(file, name, meta));
+      assert.deepEqual(t, m, `tus and multipart agree for ${name} ${JSON.stringify(meta)}`);
+      for (const [k, v] of Object.entries(expected)) assert.equal(t[k as keyof typeof t], v, `${name}: ${k}`);
+      assert.equal(t.fileName, name);
+    }
+  });
+
   test('a PNG uploaded through tus is rejected at the end with a problem body', async () => {
     const bytes = await readFile(fx.pngAsWav);
     const created = await createUpload(bytes.length, { filename: 'picture.wav' });
