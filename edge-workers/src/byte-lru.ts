@@ -62,6 +62,19 @@ export class ByteLru<V extends Sized> {
     return true;
   }
 
+  /** Delete every entry whose key starts with `prefix` and passes `when`; returns how many went. O(entries). */
+  deletePrefix(prefix: string, when: (key: string, value: V) => boolean = () => true): number {
+    let n = 0;
+    for (const [k, v] of this.map) {
+      if (k.startsWith(prefix) && when(k, v)) {
+        this.map.delete(k);
+        this.used -= v.size;
+        n++;
+      }
+    }
+    return n;
+  }
+
   delete(key: string): boolean {
     const v = this.map.get(key);
     if (v === undefined) return false;

@@ -44,6 +44,8 @@ import { HashRing } from './hash-ring';
 import { readCmcd } from './cmcd';
 import { nextSegmentKeys } from './next-segments';
 import { Upstream, UpstreamError, type UpstreamResponse } from './upstream';
+import { PurgeList, subscribePurges, type PurgeSubscription } from './purge';
+import type { TCachePurge } from '@platform/models';
 
 export interface EdgeOptions {
   /** Verify grants with these keys (default: loadSigningKeys(config)). */
@@ -79,9 +81,12 @@ export interface EdgeOptions {
   sessionBinding: 'off' | 'when-present' | 'required';
   /** Cap on how long a manifest counts as fresh here, below the origin's max-age (tests, live edits). */
   maxManifestFreshMs?: number;
+  /** How long a purged track version is refused (410) after its purge; default PLAYBACK_GRANT_TTL. */
+  purgeTtlMs: number;
 }
 
-export type EdgeDeps = Pick<PlatformDeps, 'config' | 'logger' | 'metrics'> & Partial<EdgeOptions>;
+/** With `bus`, the edge consumes `cache.purge` (deleted and republished tracks) from listen() to close(). */
+export type EdgeDeps = Pick<PlatformDeps, 'config' | 'logger' | 'metrics'> & Partial<Pick<PlatformDeps, 'bus'>> & Partial<EdgeOptions>;
 
 export type CacheResult = 'HIT' | 'MISS' | 'STALE';
 
@@ -153,6 +158,7 @@ const PROBLEMS = {
   forbidden: problemBody('forbidden', 'This path is for edges of the same CDN only.'),
   timeout: problemBody('timeout', 'The origin did not answer in time and this edge holds no copy; retry shortly.'),
   badGateway: problemBody('bad_gateway', 'The origin failed and this edge holds no copy; retry shortly.'),
+  gone: problemBody('gone', 'This track was deleted or replaced by a new version; ask for a new playback URL (GET /api/tracks/{id}/playback).'),
 };
 
 interface CacheControl {
@@ -183,6 +189,8 @@ export interface EdgeServer {
   close(): Promise<void>;
   /** Live counters (the same numbers /metrics exposes). */
   stats(): EdgeStats;
+  /** Apply a purge now (what a `cache.purge` message does); returns how many cached objects went. */
+  purge(p: Pick<TCachePurge, 'trackId' | 'beforeVersion'>, atMs?: number): number;
 }
 
 export interface EdgeStats {
@@ -195,6 +203,10 @@ export interface EdgeStats {
   bytesServed: number;
   cacheBytes: number;
   cacheEntries: number;
+  /** Purges applied, objects they evicted, requests answered 410 because of one. */
+  purges: number;
+  purgedObjects: number;
+  gone: number;
 }
 
 export function createEdgeServer(deps: EdgeDeps): EdgeServer {
@@ -216,6 +228,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     maxObjectBytes: deps.maxObjectBytes ?? 64 * 1024 * 1024,
     sessionBinding: deps.sessionBinding ?? 'when-present',
     maxManifestFreshMs: deps.maxManifestFreshMs,
+    purgeTtlMs: deps.purgeTtlMs ?? config.PLAYBACK_GRANT_TTL,
   };
   const verifier = new GrantVerifier(opts.signingKeys);
   const isEdgeCredential = createEdgeCredentialCheck(opts.edgeOriginSecret);
@@ -227,12 +240,27 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   const upstreamAuth = { [EDGE_AUTH_HEADER]: opts.edgeOriginSecret };
 
   // Plain numbers on the hot path; prom-client reads them when /metrics is scraped.
-  const s: EdgeStats = { hits: 0, misses: 0, stale: 0, refused: 0, originFetches: 0, parentFetches: 0, bytesServed: 0, cacheBytes: 0, cacheEntries: 0 };
+  const s: EdgeStats = { hits: 0, misses: 0, stale: 0, refused: 0, originFetches: 0, parentFetches: 0, bytesServed: 0, cacheBytes: 0, cacheEntries: 0, purges: 0, purgedObjects: 0, gone: 0 };
   let evictions = 0;
   let upstreamErrors = 0;
   const lru = new ByteLru<Entry>(opts.cacheBytes, () => evictions++);
   const disk = opts.diskCacheDir ? new DiskCache(opts.diskCacheDir, opts.diskCacheBytes, (err) => logger.warn({ err }, 'disk cache error')) : null;
   const inflight = new Map<string, Promise<Entry>>();
+  // Tombstones of purged track versions: checked on the slow path and before anything is stored, so
+  // a purged object never comes back (the hit path needs no check: a purge evicts what it covers).
+  const purged = new PurgeList(opts.purgeTtlMs);
+  let purgeSubscription: PurgeSubscription | null = null;
+  function applyPurge(p: Pick<TCachePurge, 'trackId' | 'beforeVersion'>, atMs = Date.now()): number {
+    purged.add(p, atMs);
+    const prefix = `tracks/${p.trackId}/v`;
+    const before = p.beforeVersion ?? Infinity;
+    const n = lru.deletePrefix(prefix, (key) => Number(key.slice(prefix.length, key.indexOf('/', prefix.length))) < before);
+    for (const key of [...parsedKeys.keys()]) if (key.startsWith(prefix)) parsedKeys.delete(key);
+    s.purges++;
+    s.purgedObjects += n;
+    logger.info({ trackId: p.trackId, beforeVersion: p.beforeVersion, evicted: n }, 'purge');
+    return n;
+  }
   // Parsed keys, so the hot path does one Map lookup instead of a split and six regexes. Only keys
   // that parsed are remembered; bounded by clearing (refilling costs one parse per key).
   const parsedKeys = new Map<string, MediaKey>();
@@ -284,6 +312,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   new Counter({ name: 'edge_bytes_served_total', help: 'Body bytes sent to clients.', registers, collect() { this.reset(); this.inc(s.bytesServed); } });
   new Gauge({ name: 'edge_cache_bytes', help: 'Bytes held by the in-memory cache.', registers, collect() { this.set(lru.bytes); } });
   new Gauge({ name: 'edge_cache_entries', help: 'Objects held by the in-memory cache.', registers, collect() { this.set(lru.count); } });
+  new Counter({ name: 'edge_purges_total', help: 'cache.purge messages applied (deleted or republished tracks).', registers, collect() { this.reset(); this.inc(s.purges); } });
+  new Counter({ name: 'edge_purged_objects_total', help: 'Cached objects evicted by purges.', registers, collect() { this.reset(); this.inc(s.purgedObjects); } });
+  new Counter({ name: 'edge_gone_total', help: 'Requests answered 410 because their track version was purged.', registers, collect() { this.reset(); this.inc(s.gone); } });
   new Counter({ name: 'edge_cache_evictions_total', help: 'Objects evicted from memory to stay within EDGE_CACHE_BYTES.', registers, collect() { this.reset(); this.inc(evictions); } });
   // Observed on every request: a plain-number histogram, not prom-client's (see plain-histogram.ts).
   const latency = new PlainHistogram(
@@ -366,7 +397,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     return e;
   }
 
-  function store(e: Entry): void {
+  function store(e: Entry, media: MediaKey): void {
+    // A fetch that was in flight when its purge arrived must not put the object back.
+    if (purged.isPurged(media.trackId, media.version)) return;
     lru.set(e.key, e);
     if (disk && e.status === 200) {
       const nullIfInf = (n: number) => (Number.isFinite(n) ? n : null);
@@ -415,16 +448,17 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const now = Date.now();
     if (res.status === 200) {
       const e = makeEntry(media, res, now);
-      store(e);
+      store(e, media);
       return e;
     }
     if (res.status === 304 && previous) {
       // Same bytes; only the freshness moves forward.
       const e = makeEntry(media, { ...res, body: previous.body, headers: { ...res.headers, etag: previous.etag, 'cache-control': res.headers['cache-control'] ?? previous.cacheControl } }, now);
-      store(e);
+      store(e, media);
       return e;
     }
-    if (res.status === 404) {
+    // 410: a parent edge already has this version's purge; remember it as missing like a 404.
+    if (res.status === 404 || res.status === 410) {
       const e = negativeEntry(media.key, now);
       lru.set(e.key, e);
       return e;
@@ -444,7 +478,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         if (d && d.meta.status === 200) {
           const e = entryFromDisk(d.meta, d.body);
           if (e.freshUntil > Date.now()) {
-            lru.set(e.key, e);
+            if (!purged.isPurged(media.trackId, media.version)) lru.set(e.key, e);
             return e;
           }
           previous = e;
@@ -457,7 +491,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         if (previous?.isFromDisk && Date.now() < previous.errorUntil) {
           previous.isFromDisk = false;
           previous.isStaleFallback = true;
-          lru.set(previous.key, previous);
+          if (!purged.isPurged(media.trackId, media.version)) lru.set(previous.key, previous);
           return previous;
         }
         throw err;
@@ -558,7 +592,15 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   }
 
   /** Miss, expired or remembered-404: the slow path, async. */
+  /** The track version was deleted or replaced: 410, whatever the grant says, without asking upstream. */
+  function serveGone(req: IncomingMessage, res: ServerResponse, media: MediaKey, query: string, t0: number): void {
+    s.gone++;
+    sendProblem(res, PROBLEMS.gone);
+    accessLog(req, query, media.key, 410, 'MISS', 0, t0);
+  }
+
   async function serveSlow(req: IncomingMessage, res: ServerResponse, media: MediaKey, cached: Entry | undefined, query: string, t0: number, isFromChild: boolean): Promise<void> {
+    if (purged.isPurged(media.trackId, media.version)) return serveGone(req, res, media, query, t0);
     const now = Date.now();
     if (cached && cached.status === 200 && now < cached.swrUntil) {
       // stale-while-revalidate: answer now, refresh once in the background.
@@ -589,6 +631,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       accessLog(req, query, media.key, isTimeout ? 504 : 502, 'MISS', 0, t0);
       return;
     }
+    // Purged while this request waited for upstream.
+    if (purged.isPurged(media.trackId, media.version)) return serveGone(req, res, media, query, t0);
     const result: CacheResult = e.isFromDisk ? 'HIT' : e.isStaleFallback ? 'STALE' : 'MISS';
     if (e.isFromDisk) {
       e.isFromDisk = false;
@@ -696,7 +740,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     } catch (e) {
       origin = (e as Error).message;
     }
-    json(res, 200, { status: 'ok', checks: { cache: 'ok', origin } });
+    json(res, 200, { status: 'ok', checks: { cache: 'ok', origin, ...(purgeSubscription ? { purges: purgeSubscription.state() } : {}) } });
   }
 
   async function sendMetrics(res: ServerResponse): Promise<void> {
@@ -724,6 +768,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
+          if (deps.bus && !purgeSubscription) purgeSubscription = subscribePurges(deps.bus, config.EDGE_ID, logger, (p, atMs) => applyPurge(p, atMs));
           const a = server.address() as AddressInfo;
           logger.debug({ port: a.port }, 'edge listening');
           resolve(server);
@@ -731,6 +776,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       });
     },
     async close() {
+      await purgeSubscription?.stop();
+      purgeSubscription = null;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -740,6 +787,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       upstream.close();
     },
     stats: () => ({ ...s, cacheBytes: lru.bytes, cacheEntries: lru.count }),
+    purge: applyPurge,
   };
 }
 

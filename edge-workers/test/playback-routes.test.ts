@@ -1,7 +1,8 @@
 /**
  * GET /api/tracks/:id/playback on a real web app (catalog auth + the playback plugin) over real
  * PostgreSQL (IT_DATABASE_URL when set, else embedded), and the signed URLs it returns played
- * through a real edge and origin.
+ * through a real edge and origin. Deleting the track through the catalog's route purges it from the
+ * edge (cache.purge on the in-process bus): the same signed URL then gets 410.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,8 @@ import { createMetricsRegistry, createServiceHttp } from '@platform/http';
 import { createSqlDatabase, createTestDatabase, runMigrations, type SqlDatabase } from '@platform/sql';
 import { MemoryCache } from '@platform/cache';
 import { ZPlaybackResponse } from '@platform/models';
-import { authPlugin, catalogMigrations, createTrack, markTrackReady } from '@platform/catalog';
+import { MemoryBus } from '@platform/bus';
+import { authPlugin, catalogMigrations, catalogRoutes, createTrack, markTrackReady } from '@platform/catalog';
 import type { PlatformDeps } from '@platform/runtime';
 import { playbackRoutes } from '@platform/edge-workers';
 import { rawGet, silentLogger, startStack, writePackagedTrack, type Stack } from './harness';
@@ -25,9 +27,12 @@ let webUrl: string;
 let sqlDb: SqlDatabase;
 const cleanups: Array<() => Promise<unknown>> = [];
 
+const bus = new MemoryBus(silentLogger);
+
 before(async () => {
   stack = await startStack();
-  ({ url: edgeUrl } = await stack.startEdge());
+  cleanups.push(() => bus.close());
+  ({ url: edgeUrl } = await stack.startEdge({ bus }));
   let config = loadConfig({});
   const base = process.env.IT_DATABASE_URL;
   if (base) {
@@ -43,10 +48,11 @@ before(async () => {
   cleanups.unshift(() => sqlDb.close());
   await runMigrations(sqlDb.db, catalogMigrations);
   const cache = new MemoryCache();
-  const deps = { config, logger: silentLogger, metrics: createMetricsRegistry('web'), sql: sqlDb.db, cache, objects: stack.objects } as unknown as PlatformDeps;
+  const deps = { config, logger: silentLogger, metrics: createMetricsRegistry('web'), sql: sqlDb.db, cache, objects: stack.objects, bus } as unknown as PlatformDeps;
   const { app } = createServiceHttp({ name: 'web', logger: silentLogger, registry: deps.metrics });
   await app.register(authPlugin(deps));
   await app.register(playbackRoutes({ ...deps, signingKeys: stack.keys, edgePublicUrl: edgeUrl }));
+  await app.register(catalogRoutes(deps));
   await app.listen({ port: 0, host: '127.0.0.1' });
   webUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   cleanups.unshift(() => app.close());
@@ -112,4 +118,38 @@ test('playback with a session: the grant is bound to it', async () => {
   const p = new URL(hls).pathname;
   assert.equal((await rawGet(edgeUrl, p, { cookie: `sid=${sid}` })).status, 200);
   assert.equal((await rawGet(edgeUrl, p, { cookie: 'sid=someone-else' })).status, 403);
+});
+
+test('a track deleted through the catalog stops playing at the edge with the grant the listener holds', async () => {
+  const signup = await fetch(`${webUrl}/api/auth/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `m${Date.now()}@example.com`, password: 'correct horse battery staple 9', displayName: 'Musician', role: 'musician' }),
+  });
+  assert.equal(signup.status, 201);
+  const cookies = signup.headers.getSetCookie().map((c) => c.split(';')[0]);
+  const csrf = cookies.find((c) => c.startsWith('csrf='))!.slice(5);
+  const cookie = cookies.join('; ');
+  const me = (await (await fetch(`${webUrl}/api/me`, { headers: { cookie } })).json()) as { id: string };
+  const { id, version } = await createTrack(sqlDb.db, { artistName: 'Deleting Musician', title: 'Soon gone', ownerUserId: me.id });
+  await writePackagedTrack(stack.objects, id, version);
+  await markTrackReady(sqlDb.db, { trackId: id, version, durationMs: 24_000, loudness: null, renditions: [] });
+  const { hls } = ZPlaybackResponse.parse(await (await fetch(`${webUrl}/api/tracks/${id}/playback`)).json());
+  const segment = new URL(`aac_128/1.m4s`, hls).pathname;
+  const master = new URL(hls).pathname;
+  for (const p of [master, segment, segment]) assert.equal((await rawGet(edgeUrl, p)).status, 200);
+  assert.equal((await rawGet(edgeUrl, segment)).headers['x-cache'], 'HIT');
+
+  const del = await fetch(`${webUrl}/api/tracks/${id}`, { method: 'DELETE', headers: { cookie, 'x-csrf-token': csrf } });
+  assert.equal(del.status, 204);
+  // The bus delivers asynchronously; the purge is one in-process hop away.
+  const end = Date.now() + 20_000;
+  while ((await rawGet(edgeUrl, segment)).status !== 410) {
+    assert.ok(Date.now() < end, 'the edge still serves the deleted track 20 s after the delete');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const m = await rawGet(edgeUrl, master);
+  assert.equal(m.status, 410);
+  assert.equal(JSON.parse(m.body.toString()).code, 'gone');
+  assert.equal((await fetch(`${webUrl}/api/tracks/${id}/playback`)).status, 404, 'no new grant for a deleted track');
 });

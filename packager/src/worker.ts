@@ -20,7 +20,7 @@ import type { Cache } from '@platform/cache';
 import type { Registry } from 'prom-client';
 import type { Kysely } from 'kysely';
 import { AppError, isAppError } from '@platform/errors';
-import { INGEST_JOBS_TOPIC, ingestProgressKey, ZIngestJob, type TIngestJob, type TIngestProgress, type TIngestStage } from '@platform/models';
+import { CACHE_PURGE_TOPIC, cachePurgeMessage, INGEST_JOBS_TOPIC, ingestProgressKey, ZIngestJob, type TIngestJob, type TIngestProgress, type TIngestStage } from '@platform/models';
 import { getTrack, invalidateTrack, markTrackFailed, markTrackReady } from '@platform/catalog';
 import {
   packageRenditions, probeAudio, readTags, renderCovers, renditionDurationMatches, transcodeLadder,
@@ -226,6 +226,13 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       if (!applied) {
         jlog.info('a newer version was published meanwhile: this one stays unpublished');
         return 'skipped';
+      }
+      if (job.version > 1) {
+        // Older versions stay in storage but must stop playing: every CDN edge drops (and answers 410 for)
+        // versions below this one. Best effort: a failed send must not fail a published track.
+        await deps.bus
+          .send(CACHE_PURGE_TOPIC, [cachePurgeMessage({ trackId: job.trackId, reason: 'republished', beforeVersion: job.version })])
+          .catch((err: unknown) => jlog.warn({ err }, 'cache purge not sent: edges keep serving older versions until their grants expire'));
       }
       opts.onStage?.(job, 'ready');
       await setProgress(job, 'ready', 100);

@@ -15,6 +15,7 @@ export const ERROR_STATUS = {
   forbidden: 403,
   csrf_mismatch: 403,
   not_found: 404,
+  gone: 410,
   method_not_allowed: 405,
   conflict: 409,
   email_taken: 409,

@@ -49,3 +49,28 @@ export const ZCmcd = z
   })
   .catchall(z.union([z.string(), z.number(), z.boolean()]));
 export type TCmcd = z.infer<typeof ZCmcd>;
+
+/**
+ * Bus topic telling every CDN edge to stop serving a track's objects, keyed by trackId. Each edge
+ * consumes it with a consumer group of its own (every edge must see every message). Produced by the
+ * catalog when a track is deleted and by the packager when a newer version is published.
+ */
+export const CACHE_PURGE_TOPIC = 'cache.purge';
+
+export const ZCachePurge = z.object({
+  v: z.literal(1),
+  /** Same alphabet as the media keys (`tracks/{trackId}/v{n}/...`). */
+  trackId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  reason: z.enum(['deleted', 'republished']),
+  /** Versions below this one are gone; absent: every version of the track. */
+  beforeVersion: z.number().int().positive().optional(),
+  /** ISO 8601, when the catalog changed (edges replaying old purges skip what grants can no longer reach). */
+  at: z.string().datetime(),
+});
+export type TCachePurge = z.infer<typeof ZCachePurge>;
+
+/** The bus message for one purge (key = trackId, so one track's purges stay in order on one partition). */
+export function cachePurgeMessage(p: Omit<TCachePurge, 'v' | 'at'> & { at?: string }): { key: string; value: string } {
+  const msg: TCachePurge = ZCachePurge.parse({ v: 1, at: new Date().toISOString(), ...p });
+  return { key: msg.trackId, value: JSON.stringify(msg) };
+}
