@@ -59,3 +59,14 @@ export function rowValues(r: EventRow): unknown[] {
     r.bitrateKbps, r.startupMs, r.bufferMs, r.durationMs, r.errorCode, r.edgeId, r.cmcd,
   ];
 }
+
+/** JSONCompactEachRow lines of `playback_events` (columns as rowValues, then batchToken). */
+export function rowsBody(block: EventRow[], token: string): Buffer {
+  const tail = `,${JSON.stringify(token)}]\n`;
+  let out = '';
+  for (const r of block) {
+    const line = JSON.stringify(rowValues(r));
+    out += line.slice(0, -1) + tail;
+  }
+  return Buffer.from(out);
+}

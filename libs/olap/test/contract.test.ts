@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '@platform/logging';
-import { createOlapClient, pingOlap, type ClickHouseClient } from '../src/index';
+import { createOlapClient, insertRaw, pingOlap, type ClickHouseClient } from '../src/index';
 
 const logger = createLogger({ name: 'olap-contract', level: 'error' });
 
@@ -51,6 +51,36 @@ async function exercise(client: ClickHouseClient, table: string): Promise<void> 
   assert.deepEqual(await stream.json(), [{ event_id: 'e0' }, { event_id: 'e1' }, { event_id: 'e10' }]);
 
   await assert.rejects(client.query({ query: 'SELECT * FROM no_such_table_anywhere', format: 'JSONEachRow' }).then((r) => r.json()));
+  await exerciseRawInsert(client, `${table}_raw`);
+}
+
+/** insertRaw: caller-serialized bytes, per-insert settings (a deduplication token) that stay on that insert. */
+async function exerciseRawInsert(client: ClickHouseClient, table: string): Promise<void> {
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS ${table} (id UInt32, note String, at DateTime64(3, 'UTC'), n Nullable(UInt32))
+            ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100`,
+  });
+  const count = async () =>
+    Number((await (await client.query({ query: `SELECT count() AS n FROM ${table}`, format: 'JSONEachRow' })).json<{ n: string }>())[0].n);
+  const json = Buffer.from(
+    Array.from({ length: 1000 }, (_, i) => JSON.stringify([i, i % 2 ? 'tab\there "quoted"' : 'näive', '2026-11-26 04:00:00.123', i % 3 ? i : null])).join('\n') + '\n',
+  );
+  const columns = ['id', 'note', 'at', 'n'];
+  await insertRaw(client, { table, columns, format: 'JSONCompactEachRow', body: json, settings: { insert_deduplication_token: 'block-a' } });
+  await insertRaw(client, { table, columns, format: 'JSONCompactEachRow', body: json, settings: { insert_deduplication_token: 'block-a' } });
+  assert.equal(await count(), 1000, 'a retried block with the same token is skipped');
+  const back = await (await client.query({ query: `SELECT note, toString(at) AS at, n FROM ${table} WHERE id IN (1, 6) ORDER BY id`, format: 'JSONEachRow' })).json();
+  assert.deepEqual(back, [
+    { note: 'tab\there "quoted"', at: '2026-11-26 04:00:00.123', n: 1 },
+    { note: 'näive', at: '2026-11-26 04:00:00.123', n: null },
+  ]);
+  // The token belonged to those inserts only: a later insert without one, of other rows, is not taken for them.
+  await client.insert({ table, values: [{ id: 5000, note: 'later', at: '2026-11-26 05:00:00.000', n: 1 }], format: 'JSONEachRow' });
+  await insertRaw(client, { table, columns, format: 'TabSeparated', body: Buffer.from('5001\tt\\tsv\t2026-11-26 05:00:00.000\t\\N\n') });
+  assert.equal(await count(), 1002);
+  const tsv = await (await client.query({ query: `SELECT note, n FROM ${table} WHERE id = 5001`, format: 'JSONEachRow' })).json();
+  assert.deepEqual(tsv, [{ note: 't\tsv', n: null }], 'TSV escapes decoded');
+  await assert.rejects(insertRaw(client, { table, columns, format: 'JSONCompactEachRow', body: Buffer.from('[1, 2, 3]\n') }));
 }
 
 describe('OLAP contract: embedded chDB', () => {
