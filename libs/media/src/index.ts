@@ -8,7 +8,7 @@ export { readTags, renderCovers, COVER_SIZES, type TrackTags, type EmbeddedPictu
 export { analyzeLoudness, waveformPeaks, trackGain, TARGET_LUFS, PEAK_CEILING_DB, DEFAULT_PEAK_BUCKETS } from './analysis';
 export { transcodeLadder, ladderFor, DEFAULT_LADDER, type TranscodeOptions, type TranscodeResult } from './ladder';
 export {
-  packageRenditions, renditionDurationMatches, fixCodecString, DEFAULT_SEGMENT_DURATION_S, MASTER_PLAYLIST, DASH_MANIFEST, MEDIA_PLAYLIST,
+  packageRenditions, renditionDurationMatches, fixCodecString, writeAudioMaster, DEFAULT_SEGMENT_DURATION_S, MASTER_PLAYLIST, DASH_MANIFEST, MEDIA_PLAYLIST,
   type PackageOptions, type PackageResult, type PackagedRendition,
 } from './package';
 export { toolPath, type ToolPaths } from './process';

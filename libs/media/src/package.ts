@@ -56,34 +56,41 @@ export function fixCodecString(codec: string): string {
   return c;
 }
 
+/**
+ * The HLS master of an audio-only package: one EXT-X-STREAM-INF per rendition with CODECS, the packager's
+ * measured peak BANDWIDTH and AVERAGE-BANDWIDTH, and no EXT-X-MEDIA audio group. shaka lists every rendition
+ * both as an alternate audio track and as a variant that points at it (AUDIO="audio"); hls.js then treats the
+ * group's DEFAULT as a separate audio track and plays it whatever variant is chosen, fetching both. Plain
+ * audio-only variants are what hls.js plays directly, and what Apple's authoring spec describes for
+ * audio-only streams (Safari starts with the first variant, so AAC 128 comes first: it plays everywhere).
+ */
+export function writeAudioMaster(renditions: readonly Pick<PackagedRendition, 'playlist' | 'codecs' | 'bandwidth' | 'averageBandwidth'>[]): string {
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:6', '#EXT-X-INDEPENDENT-SEGMENTS', ''];
+  for (const r of renditions) {
+    const avg = r.averageBandwidth > 0 ? `,AVERAGE-BANDWIDTH=${Math.round(r.averageBandwidth)}` : '';
+    lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${Math.max(1, Math.round(r.bandwidth))}${avg},CODECS="${r.codecs}"`, r.playlist);
+  }
+  return lines.join('\n') + '\n';
+}
+
 interface MasterEntry {
-  media: string;
   streamInf: string;
   uri: string;
 }
 
-/** Split a shaka master into (EXT-X-MEDIA, EXT-X-STREAM-INF, URI) triples keyed by URI. */
+/** The (EXT-X-STREAM-INF, URI) pairs of a shaka master keyed by URI (its measured bandwidths and codecs). */
 function parseShakaMaster(text: string): Map<string, MasterEntry> {
   const lines = text.split('\n').map((l) => l.trim());
-  const media = new Map<string, string>();
   const out = new Map<string, MasterEntry>();
   for (let i = 0; i < lines.length; i++) {
-    const l = lines[i];
-    if (l.startsWith('#EXT-X-MEDIA:')) {
-      const uri = /URI="([^"]+)"/.exec(l)?.[1];
-      if (uri) media.set(uri, l);
-    } else if (l.startsWith('#EXT-X-STREAM-INF:')) {
-      const uri = lines[i + 1];
-      out.set(uri, { media: media.get(uri) ?? '', streamInf: l, uri });
-      i++;
-    }
+    if (!lines[i].startsWith('#EXT-X-STREAM-INF:')) continue;
+    out.set(lines[i + 1], { streamInf: lines[i], uri: lines[i + 1] });
+    i++;
   }
   return out;
 }
 
 const attr = (line: string, name: string): string | undefined => new RegExp(`[:,]${name}=("[^"]*"|[^,]*)`).exec(line)?.[1]?.replace(/^"|"$/g, '');
-const setAttr = (line: string, name: string, value: string): string =>
-  line.replace(new RegExp(`([:,]${name}=)("[^"]*"|[^,]*)`), (_m, p: string) => `${p}${value}`);
 
 function playlistDurationMs(text: string): number {
   let s = 0;
@@ -174,22 +181,7 @@ export async function packageRenditions(renditions: readonly EncodedRendition[],
   }
   packaged.sort((a, b) => FAMILY_ORDER[a.codec] - FAMILY_ORDER[b.codec] || (a.bitrateKbps === 128 ? -1 : b.bitrateKbps === 128 ? 1 : (a.bitrateKbps ?? 0) - (b.bitrateKbps ?? 0)));
 
-  // One master: each rendition as EXT-X-MEDIA (one group, so a player can list them) and as its own
-  // EXT-X-STREAM-INF with the packager's measured BANDWIDTH / AVERAGE-BANDWIDTH.
-  const lines = ['#EXTM3U', '#EXT-X-VERSION:6', '#EXT-X-INDEPENDENT-SEGMENTS', ''];
-  packaged.forEach((p, i) => {
-    const e = entries.get(p.playlist)!;
-    let media = e.media || `#EXT-X-MEDIA:TYPE=AUDIO,URI="${p.playlist}",GROUP-ID="audio",NAME="${p.id}",CHANNELS="2"`;
-    media = media.replace(/,DEFAULT=(YES|NO)/, '').replace(/,AUTOSELECT=(YES|NO)/, '');
-    media = media.replace(/,NAME="[^"]*"/, `,NAME="${p.id}",DEFAULT=${i === 0 ? 'YES' : 'NO'},AUTOSELECT=YES`);
-    lines.push(media);
-  });
-  lines.push('');
-  for (const p of packaged) {
-    const inf = setAttr(entries.get(p.playlist)!.streamInf, 'CODECS', `"${p.codecs}"`);
-    lines.push(inf, p.playlist);
-  }
-  await writeFile(path.join(outDir, MASTER_PLAYLIST), lines.join('\n') + '\n');
+  await writeFile(path.join(outDir, MASTER_PLAYLIST), writeAudioMaster(packaged));
 
   // The MPD carries only fMP4 renditions; fix its codec strings the same way (flac/opus are already right for DASH).
   const mpdPath = path.join(outDir, DASH_MANIFEST);

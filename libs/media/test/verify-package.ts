@@ -41,14 +41,15 @@ export function verifyPackagedTrack(root: string, sourceDurationMs: number, opts
   const tolerance = opts.toleranceMs ?? 50;
   const master = parseMaster(readFileSync(path.join(root, 'master.m3u8'), 'utf8'));
   assert.ok(master.playlists.length > 0, 'master has variants');
-  const groupUris = Object.values(master.mediaGroups.AUDIO.audio as Record<string, { uri: string }>).map((m) => m.uri);
+  // Plain audio-only variants (what hls.js plays directly): no EXT-X-MEDIA group, no AUDIO attribute.
+  assert.deepEqual(Object.keys(master.mediaGroups?.AUDIO ?? {}), [], 'no EXT-X-MEDIA audio group in the master');
   const out: VerifiedRendition[] = [];
   for (const v of master.playlists as { uri: string; attributes: Record<string, unknown> }[]) {
     const codecs = String(v.attributes.CODECS);
     assert.ok(Number(v.attributes.BANDWIDTH) > 0, 'BANDWIDTH');
     assert.ok(Number(v.attributes['AVERAGE-BANDWIDTH']) > 0, 'AVERAGE-BANDWIDTH');
     assert.match(codecs, /^(mp4a\.40\.2|mp4a\.40\.34|opus|fLaC)$/, `codec string ${codecs}`);
-    assert.ok(groupUris.includes(v.uri), `${v.uri} is also an EXT-X-MEDIA rendition`);
+    assert.equal(v.attributes.AUDIO, undefined, `${v.uri} names no audio group`);
     const mediaRel = resolveLocal(root, 'master.m3u8', v.uri);
     const media = parseMaster(readFileSync(path.join(root, mediaRel), 'utf8'));
     assert.ok(media.endList, `${mediaRel} is VOD (ENDLIST)`);

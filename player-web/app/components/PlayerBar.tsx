@@ -8,12 +8,15 @@ import {
   previous,
   removeFromQueue,
   seek,
+  setEngine,
   setNormalize,
   setQuality,
   setVolume,
   toggleMute,
   togglePlay,
   toggleShuffle,
+  ENGINE_LABELS,
+  type Engine,
 } from '../player/engine';
 import { QUALITY_LABELS, type Quality } from '../player/quality';
 import { likesStore, toggleLike } from '../lib/session';
@@ -118,6 +121,14 @@ export function PlayerBar() {
             {(Object.keys(QUALITY_LABELS) as Quality[]).map((q) => (
               <option key={q} value={q}>
                 {QUALITY_LABELS[q]}
+              </option>
+            ))}
+          </select>
+          <label for="engine">Streaming</label>
+          <select id="engine" data-testid="engine-select" value={s.engine} onChange={(e) => void setEngine(e.currentTarget.value as Engine)}>
+            {(Object.keys(ENGINE_LABELS) as Engine[]).map((k) => (
+              <option key={k} value={k}>
+                {ENGINE_LABELS[k]}
               </option>
             ))}
           </select>

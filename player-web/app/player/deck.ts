@@ -1,12 +1,18 @@
 /**
- * A deck is one <audio> element with its own hls.js instance and Web Audio gain node. The engine keeps two:
- * the one playing and the one holding the next track, buffered ahead so a track change (and an album's
- * consecutive tracks) starts from memory instead of from the network.
+ * A deck is one <audio> element with its Web Audio gain node and one playback engine at a time:
+ * - hls.js (default),
+ * - the gapless chain (chain.ts): an album's consecutive tracks in one MediaSource, priming and padding trimmed,
+ * - dash.js (opt-in engine setting, lazily loaded),
+ * - native HLS where there is no MSE (older iOS).
+ * The engine keeps two decks: the one playing and the one holding the next track buffered ahead (a track that
+ * the chain does not join gaplessly starts from memory instead of from the network).
  */
 import type HlsType from 'hls.js';
 import type { Level } from 'hls.js';
 import { planLevels, type LevelPlan, type Quality } from './quality';
 import type { Track } from '../lib/types';
+import { GaplessChain, type ChainItem } from './chain';
+import { DashEngine } from './dash';
 
 type HlsModule = typeof import('hls.js');
 let hlsModule: Promise<HlsModule> | undefined;
@@ -20,47 +26,6 @@ export function preloadHls(): void {
   idle(() => void loadHls());
 }
 
-/**
- * The packager lists every rendition twice in an audio-only master: as an EXT-X-MEDIA audio group and as
- * its own EXT-X-STREAM-INF with AUDIO="group" (FIELD-NOTES). hls.js then treats the group's DEFAULT entry as
- * an alternate audio track and plays THAT, whatever level we pick, while still fetching the level's segments.
- * For audio-only masters we drop the group so every variant is a plain audio level and the level we choose
- * is what is heard (and fetched once). Masters with video are left as they are.
- */
-export function flattenAudioOnlyMaster(text: string): string {
-  if (!text.includes('#EXT-X-STREAM-INF')) return text; // a media playlist
-  const codecs = [...text.matchAll(/#EXT-X-STREAM-INF:[^\n]*CODECS="([^"]*)"/g)].map((m) => m[1]);
-  const isAudioOnly = codecs.length > 0 && codecs.every((c) => c.split(',').every((x) => /^(mp4a|opus|flac|fLaC|ac-3|ec-3|mp3)/i.test(x.trim())));
-  if (!isAudioOnly) return text;
-  return text
-    .split('\n')
-    .filter((l) => !/^#EXT-X-MEDIA:.*TYPE=AUDIO/.test(l))
-    .map((l) => (l.startsWith('#EXT-X-STREAM-INF') ? l.replace(/,AUDIO="[^"]*"/, '') : l))
-    .join('\n');
-}
-
-type LoaderCtor = new (config: unknown) => { load(context: { type?: string }, config: unknown, callbacks: LoaderCallbacksLike): void };
-interface LoaderCallbacksLike {
-  onSuccess(response: { data: unknown }, ...rest: unknown[]): void;
-  [k: string]: unknown;
-}
-
-/** hls.js playlist loader that rewrites the master on the way in (see flattenAudioOnlyMaster). */
-function masterRewritingLoader(Base: LoaderCtor): LoaderCtor {
-  return class extends Base {
-    override load(context: { type?: string }, config: unknown, callbacks: LoaderCallbacksLike): void {
-      if (context.type !== 'manifest') return super.load(context, config, callbacks);
-      super.load(context, config, {
-        ...callbacks,
-        onSuccess: (response, ...rest) => {
-          if (typeof response.data === 'string') response.data = flattenAudioOnlyMaster(response.data);
-          callbacks.onSuccess(response, ...rest);
-        },
-      });
-    }
-  };
-}
-
 export interface DeckRendition {
   codec: string;
   bitrateKbps: number;
@@ -69,12 +34,21 @@ export interface DeckRendition {
 export interface DeckCallbacks {
   onRendition(deck: Deck, r: DeckRendition, isSwitch: boolean): void;
   onFatal(deck: Deck, code: string, detail: string): void;
-  onPlan(deck: Deck, plan: LevelPlan): void;
+  onPlan(deck: Deck, plan: Pick<LevelPlan, 'family' | 'fellBack'>): void;
+  /** Chain mode: the playhead entered the next chained track (deck.track and viewId already point at it). */
+  onAdvance(deck: Deck, previous: { track: Track; viewId: string; durationSec: number }): void;
+  /** Chain mode: what joins the last chained track gaplessly, if anything. */
+  nextItem(deck: Deck, after: ChainItem): Promise<ChainItem | undefined>;
 }
+
+export type DeckMode = 'hls' | 'chain' | 'dash' | 'native';
 
 export class Deck {
   readonly audio: HTMLAudioElement;
   hls?: HlsType;
+  chain?: GaplessChain;
+  dash?: DashEngine;
+  mode: DeckMode = 'hls';
   track?: Track;
   /** beacon sessionId of the current view (one play attempt) */
   viewId = '';
@@ -122,6 +96,10 @@ export class Deck {
   reset(): void {
     this.hls?.destroy();
     this.hls = undefined;
+    this.chain?.destroy();
+    this.chain = undefined;
+    this.dash?.destroy();
+    this.dash = undefined;
     this.audio.pause();
     this.audio.removeAttribute('src');
     this.audio.load();
@@ -147,7 +125,9 @@ export class Deck {
     this.reset();
     this.track = track;
     this.viewId = opts.viewId;
+    this.mode = 'hls';
     if (!Hls.isSupported()) {
+      this.mode = 'native';
       // Safari without MSE: native HLS (it picks AAC itself; FLAC only in fMP4, which we serve).
       if (!this.audio.canPlayType('application/vnd.apple.mpegurl')) {
         this.cb.onFatal(this, 'unsupported_browser', 'This browser cannot play HLS audio. Try a current Chrome, Firefox, Edge or Safari.');
@@ -157,7 +137,6 @@ export class Deck {
       return;
     }
     const hls = new Hls({
-      pLoader: masterRewritingLoader(Hls.DefaultConfig.loader as unknown as LoaderCtor) as unknown as typeof Hls.DefaultConfig.pLoader,
       autoStartLoad: false,
       startPosition: opts.startSec > 0 ? opts.startSec : -1,
       // The grant sits in the path, so relative segment URIs keep it (FIELD-NOTES); no credentials needed.
@@ -226,8 +205,90 @@ export class Deck {
     hls.loadSource(url);
   }
 
+  /** Gapless chain from `track` on: later tracks join when the engine's nextItem offers them. */
+  async loadChain(track: Track, url: string, opts: { quality: Quality; startSec: number; viewId: string; cursor: number }): Promise<void> {
+    this.reset();
+    this.track = track;
+    this.viewId = opts.viewId;
+    this.mode = 'chain';
+    const chain: GaplessChain = new GaplessChain(
+      this.audio,
+      {
+        onAdvance: (item, previousDurationSec) => {
+          if (this.chain !== chain) return;
+          const previous = { track: this.track!, viewId: this.viewId, durationSec: previousDurationSec };
+          this.track = item.track;
+          this.viewId = item.viewId;
+          this.cb.onAdvance(this, previous);
+        },
+        onRendition: (r, isSwitch) => {
+          if (this.chain !== chain) return;
+          this.rendition = r;
+          this.cb.onRendition(this, r, isSwitch);
+        },
+        onPlan: (plan) => {
+          if (this.chain !== chain) return;
+          this.plan = plan;
+          this.cb.onPlan(this, plan);
+        },
+        onFatal: (code, detail) => this.chain === chain && this.cb.onFatal(this, code, detail),
+        nextItem: (after) => (this.chain === chain ? this.cb.nextItem(this, after) : Promise.resolve(undefined)),
+      },
+      opts.quality,
+      { sessionId: () => this.viewId, contentId: () => this.track?.id ?? '' },
+    );
+    this.chain = chain;
+    await chain.start({ track, masterUrl: url, viewId: opts.viewId, cursor: opts.cursor }, opts.startSec);
+  }
+
+  /** dash.js on this deck's element (lazily imported). */
+  async loadDash(track: Track, url: string, opts: { quality: Quality; startSec: number; viewId: string }): Promise<void> {
+    this.reset();
+    this.track = track;
+    this.viewId = opts.viewId;
+    this.mode = 'dash';
+    const engine = new DashEngine(this.audio, {
+      onRendition: (r, isSwitch) => {
+        if (this.dash !== engine) return;
+        this.rendition = r;
+        this.cb.onRendition(this, r, isSwitch);
+      },
+      onFamily: (family) => {
+        if (this.dash !== engine) return;
+        this.plan = { family, keep: [], start: 0, fellBack: opts.quality === 'lossless' && family !== 'flac' };
+        this.cb.onPlan(this, this.plan);
+      },
+      onFatal: (code, detail) => this.dash === engine && this.cb.onFatal(this, code, detail),
+    });
+    this.dash = engine;
+    await engine.load(url, { quality: opts.quality, startSec: opts.startSec, sessionId: opts.viewId, contentId: track.id });
+  }
+
+  isLoaded(): boolean {
+    return !!(this.hls || this.chain || this.dash);
+  }
+
+  /** Seconds into the deck's current track (the chain's element timeline spans several tracks). */
+  position(): number {
+    return this.chain ? this.chain.position() : this.audio.currentTime;
+  }
+
+  /** Duration of the deck's current track, seconds. */
+  duration(): number {
+    if (this.chain) return this.chain.duration();
+    const d = this.audio.duration;
+    return Number.isFinite(d) ? d : (this.track?.durationMs ?? 0) / 1000;
+  }
+
+  seekTo(sec: number): void {
+    if (this.chain) this.chain.seek(sec);
+    else this.audio.currentTime = sec;
+  }
+
   /** Switch inside the current family without reloading; returns false when a reload is needed. */
   applyQuality(quality: Quality): boolean {
+    if (this.chain) return this.chain.setQuality(quality);
+    if (this.dash) return this.dash.applyQuality(quality, this.plan?.family);
     const hls = this.hls;
     if (!hls || !this.plan) return false;
     const plan = planLevels(this.originalLevels, quality);
@@ -254,6 +315,11 @@ export class Deck {
     return Math.max(0, Math.round(ms));
   }
 
+  /** Chain mode: seconds of the element timeline before the current track (buffered figures are relative). */
+  private timelineStart(): number {
+    return this.chain ? this.audio.currentTime - this.chain.position() : 0;
+  }
+
   bufferedAheadSec(): number {
     const t = this.audio.currentTime;
     const b = this.audio.buffered;
@@ -263,8 +329,11 @@ export class Deck {
 
   bufferedTotalSec(): number {
     const b = this.audio.buffered;
+    // Chain mode: only what lies inside the current track counts.
+    const from = this.timelineStart();
+    const to = this.chain ? from + this.chain.duration() : Infinity;
     let s = 0;
-    for (let i = 0; i < b.length; i++) s += b.end(i) - b.start(i);
+    for (let i = 0; i < b.length; i++) s += Math.max(0, Math.min(b.end(i), to) - Math.max(b.start(i), from));
     return s;
   }
 }

@@ -3,20 +3,26 @@
  * Media Session. UI components read `playerStore` and call the exported functions; nothing else touches the
  * <audio> elements.
  *
- * Gapless: when the current track has < PRELOAD_AHEAD_SEC left, the next queue entry is loaded into the idle
- * deck (manifest, init segment and first segments buffered, paused at 0). At `ended` the idle deck starts at
- * once; the measured gap (ended -> playing of the next) is kept in `lastGapMs` and reported by the e2e suite.
+ * Gapless: when the next queue entry is on the same album, the track plays on a gapless chain (chain.ts): the
+ * next track is appended to the same MediaSource right after the last real sample (priming and padding
+ * trimmed), and the chain's onAdvance moves the player to it with no element switch at all (e2e/gapless.test.ts
+ * measures the join on the audio). Any other next entry is loaded into the idle deck when the current track has
+ * < PRELOAD_AHEAD_SEC left and starts from memory at `ended` (the gap, ended -> playing, is `lastGapMs`).
  */
 import { api, errorText } from '../lib/api';
 import { createStore } from '../lib/store';
 import { toast } from '../lib/toast';
 import { coverUrl, toTrack, type Playback, type Track } from '../lib/types';
 import { BeaconSender, type BeaconInput } from './beacons';
+import { canChain, type ChainItem } from './chain';
 import { Deck, loadHls, type DeckRendition } from './deck';
 import { uuid } from './ids';
 import { familyOf, type Family, type Quality } from './quality';
 
 export type Repeat = 'off' | 'all' | 'one';
+/** Streaming engine: HLS through hls.js (and the gapless chain), or DASH through dash.js. */
+export type Engine = 'hls' | 'dash';
+export const ENGINE_LABELS: Record<Engine, string> = { hls: 'HLS (hls.js)', dash: 'DASH (dash.js)' };
 
 export interface PlayerState {
   queue: Track[];
@@ -35,6 +41,7 @@ export interface PlayerState {
   shuffle: boolean;
   repeat: Repeat;
   quality: Quality;
+  engine: Engine;
   normalize: boolean;
   gainDb: number;
   rendition?: DeckRendition;
@@ -51,8 +58,8 @@ const QUEUE_KEY = 'player.queue.v1';
 const PRELOAD_AHEAD_SEC = 15;
 const HEARTBEAT_MS = 10_000;
 
-function loadSettings(): Pick<PlayerState, 'volume' | 'isMuted' | 'shuffle' | 'repeat' | 'quality' | 'normalize'> {
-  const d = { volume: 0.9, isMuted: false, shuffle: false, repeat: 'off' as Repeat, quality: 'auto' as Quality, normalize: true };
+function loadSettings(): Pick<PlayerState, 'volume' | 'isMuted' | 'shuffle' | 'repeat' | 'quality' | 'engine' | 'normalize'> {
+  const d = { volume: 0.9, isMuted: false, shuffle: false, repeat: 'off' as Repeat, quality: 'auto' as Quality, engine: 'hls' as Engine, normalize: true };
   try {
     return { ...d, ...(JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? '{}') as object) };
   } catch {
@@ -80,7 +87,7 @@ function patch(p: Partial<PlayerState>): void {
 function saveSettings(): void {
   const s = playerStore.get();
   try {
-    localStorage.setItem(SETTINGS_KEY, JSON.stringify({ volume: s.volume, isMuted: s.isMuted, shuffle: s.shuffle, repeat: s.repeat, quality: s.quality, normalize: s.normalize }));
+    localStorage.setItem(SETTINGS_KEY, JSON.stringify({ volume: s.volume, isMuted: s.isMuted, shuffle: s.shuffle, repeat: s.repeat, quality: s.quality, engine: s.engine, normalize: s.normalize }));
   } catch {
     /* private mode */
   }
@@ -145,7 +152,7 @@ function emit(deck: Deck, input: Omit<BeaconInput, 'sessionId' | 'trackId' | 'po
     ...(ACCOUNTED.has(input.type) ? { durationMs: deck.takePlayedMs() } : {}),
     sessionId: deck.viewId,
     trackId: deck.track.id,
-    positionMs: input.positionMs ?? deck.audio.currentTime * 1000,
+    positionMs: input.positionMs ?? deck.position() * 1000,
     rendition: deck.rendition,
     bufferMs: Math.round(deck.bufferedAheadSec() * 1000),
     ...input,
@@ -173,6 +180,12 @@ function ensureDecks(): [Deck, Deck] {
         patch({ error: detail, isLoading: false, isPlaying: false });
         toast(detail);
       } else deck.reset();
+    },
+    onAdvance(deck: Deck, previous: { track: Track; viewId: string; durationSec: number }) {
+      onChainAdvance(deck, previous);
+    },
+    nextItem(deck: Deck, after: ChainItem) {
+      return chainNext(deck, after);
     },
   };
   decks = [new Deck('A', callbacks), new Deck('B', callbacks)];
@@ -229,10 +242,11 @@ function wireDeck(deck: Deck): void {
   });
   a.addEventListener('timeupdate', () => {
     if (deck !== cur()) return;
-    const d = Number.isFinite(a.duration) ? a.duration : (deck.track?.durationMs ?? 0) / 1000;
-    patch({ positionSec: a.currentTime, durationSec: d, bufferedSec: deck.bufferedTotalSec() });
+    const d = deck.duration();
+    const pos = deck.position();
+    patch({ positionSec: pos, durationSec: d, bufferedSec: deck.bufferedTotalSec() });
     updatePositionState();
-    if (d > 0 && d - a.currentTime < PRELOAD_AHEAD_SEC) void preloadNext();
+    if (d > 0 && d - pos < PRELOAD_AHEAD_SEC) void preloadNext();
     // Keep the position for a reload of this tab (every few seconds is enough).
     if (performance.now() - lastQueueSave > 5000) {
       lastQueueSave = performance.now();
@@ -240,19 +254,19 @@ function wireDeck(deck: Deck): void {
     }
   });
   a.addEventListener('durationchange', () => {
-    if (deck === cur() && Number.isFinite(a.duration)) patch({ durationSec: a.duration });
+    if (deck === cur() && deck.duration() > 0) patch({ durationSec: deck.duration() });
   });
   a.addEventListener('ended', () => {
     if (deck !== cur()) return;
     deck.isEnded = true;
-    emit(deck, { type: 'ended', positionMs: a.duration * 1000 });
+    emit(deck, { type: 'ended', positionMs: deck.duration() * 1000 });
     void beacons.flush();
     endedAt = performance.now();
     patch({ isPlaying: false });
     onTrackEnded();
   });
   a.addEventListener('error', () => {
-    if (deck !== cur() || !deck.track || deck.hls) return; // hls.js reports its own errors
+    if (deck !== cur() || !deck.track || deck.hls || deck.dash) return; // hls.js and dash.js report their own errors
     const code = a.error ? `media_error_${a.error.code}` : 'media_error';
     emit(deck, { type: 'error', errorCode: code });
     patch({ error: 'This track could not be played.', isPlaying: false, isLoading: false });
@@ -320,12 +334,93 @@ function applyVolume(): void {
   }
 }
 
-/** Loads a track into a deck (no play). */
-async function loadInto(deck: Deck, track: Track, startSec: number): Promise<void> {
-  const [Hls, pb] = await Promise.all([loadHls().then((m) => m.default), playbackFor(track.id)]);
-  await deck.load(Hls, track, pb.hls, { quality: playerStore.get().quality, startSec, viewId: uuid() });
+/** The play-order position after `cursor` that plays next by itself (no wrap for repeat-one). */
+function cursorAfter(s: PlayerState, cursor: number): number | undefined {
+  if (s.repeat === 'one' || !s.order.length) return undefined;
+  if (cursor + 1 < s.order.length) return cursor + 1;
+  return s.repeat === 'all' && s.order.length > 1 ? 0 : undefined;
+}
+
+/** Consecutive entries of one album join gaplessly on the chain (HLS engine, MSE available). */
+function joinsGaplessly(s: PlayerState, cursor: number): boolean {
+  const next = cursorAfter(s, cursor);
+  if (next === undefined || s.engine !== 'hls' || !canChain()) return false;
+  const a = s.queue[s.order[cursor]];
+  const b = s.queue[s.order[next]];
+  return !!a?.albumId && a.albumId === b?.albumId && a.id !== b.id;
+}
+
+/** Loads a track into a deck (no play): DASH engine, gapless chain (album runs) or hls.js. */
+async function loadInto(deck: Deck, track: Track, startSec: number, cursor: number): Promise<void> {
+  const s = playerStore.get();
+  const opts = { quality: s.quality, startSec, viewId: uuid() };
+  if (s.engine === 'dash') {
+    const pb = await playbackFor(track.id);
+    if (pb.dash) await deck.loadDash(track, pb.dash, opts);
+    else await deck.load((await loadHls()).default, track, pb.hls, opts);
+  } else if (joinsGaplessly(s, cursor)) {
+    // No hls.js wait here: the chain needs only fetch and MSE.
+    const pb = await playbackFor(track.id);
+    await deck.loadChain(track, pb.hls, { ...opts, cursor });
+  } else {
+    const [Hls, pb] = await Promise.all([loadHls().then((m) => m.default), playbackFor(track.id)]);
+    await deck.load(Hls, track, pb.hls, opts);
+  }
   applyGain(deck);
   void ensureLoudness(deck, track);
+}
+
+/** Chain: the entry after `after` when it is on the same album (else the chain ends and `ended` moves on). */
+async function chainNext(deck: Deck, after: ChainItem): Promise<ChainItem | undefined> {
+  const s = playerStore.get();
+  if (deck.chain === undefined || s.order[after.cursor] === undefined || s.queue[s.order[after.cursor]]?.id !== after.track.id) return undefined;
+  if (!joinsGaplessly(s, after.cursor)) return undefined;
+  const cursor = cursorAfter(s, after.cursor)!;
+  const track = s.queue[s.order[cursor]];
+  const pb = await playbackFor(track.id);
+  void ensureLoudnessOf(track);
+  return { track, masterUrl: pb.hls, viewId: uuid(), cursor };
+}
+
+/** The chain's playhead crossed into the next album track: the previous view ended, the next one started. */
+function onChainAdvance(deck: Deck, previous: { track: Track; viewId: string; durationSec: number }): void {
+  const item = deck.chain?.current();
+  if (!item) return;
+  beacons.emit({
+    type: 'ended',
+    sessionId: previous.viewId,
+    trackId: previous.track.id,
+    positionMs: previous.durationSec * 1000,
+    durationMs: deck.takePlayedMs(),
+    rendition: deck.rendition,
+    bufferMs: Math.round(deck.bufferedAheadSec() * 1000),
+  } as BeaconInput);
+  void beacons.flush();
+  deck.hasStarted = true;
+  deck.isEnded = false;
+  deck.requestedAt = performance.now();
+  if (deck !== cur()) return;
+  emit(deck, { type: 'play_start', positionMs: 0 });
+  // Nothing was waited for: the join is sample-continuous.
+  emit(deck, { type: 'first_audio', startupMs: 0 });
+  const known = loudnessCache.get(item.track.id);
+  if (known && !deck.track?.loudness) deck.track = { ...deck.track!, loudness: known };
+  patch({ cursor: item.cursor, current: item.track, positionSec: deck.position(), durationSec: deck.duration(), lastGapMs: 0, lastStartupMs: 0, lastStartPreloaded: true, rendition: deck.rendition });
+  saveQueue();
+  updateMediaSession(item.track);
+  applyGain(deck);
+  void ensureLoudness(deck, item.track);
+}
+
+/** Loudness of tracks about to join a chain, fetched ahead so the gain is right at the join. */
+const loudnessCache = new Map<string, Track['loudness']>();
+async function ensureLoudnessOf(track: Track): Promise<void> {
+  if (track.loudness || loudnessCache.has(track.id)) return;
+  try {
+    loudnessCache.set(track.id, toTrack(await api(`/api/tracks/${encodeURIComponent(track.id)}`)).loudness);
+  } catch {
+    /* unity gain */
+  }
 }
 
 let preloading: string | undefined;
@@ -333,12 +428,14 @@ async function preloadNext(): Promise<void> {
   const s = playerStore.get();
   const next = nextCursor(s, false);
   if (next === undefined) return;
+  // The chain appends that one itself, into the same MediaSource.
+  if (cur().chain && joinsGaplessly(s, s.cursor)) return;
   const track = s.queue[s.order[next]];
   const d = idle();
   if (!track || d.track?.id === track.id || preloading === track.id) return;
   preloading = track.id;
   try {
-    await loadInto(d, track, 0);
+    await loadInto(d, track, 0, next);
   } catch {
     d.reset();
   } finally {
@@ -393,7 +490,7 @@ async function startAtCursor(cursor: number, startSec = 0, requestedAt = perform
   if (other.track && other.hasStarted) other.reset();
   d.requestedAt = requestedAt;
   try {
-    await loadInto(d, track, startSec);
+    await loadInto(d, track, startSec, cursor);
     if (playerStore.get().current?.id !== track.id) return; // superseded by a newer click
     emit(d, { type: 'play_start', positionMs: startSec * 1000 });
     await playDeck(d);
@@ -432,7 +529,7 @@ function onTrackEnded(): void {
     d.viewId = uuid();
     d.requestedAt = performance.now();
     emit(d, { type: 'play_start', positionMs: 0 });
-    d.audio.currentTime = 0;
+    d.seekTo(0);
     void playDeck(d);
     return;
   }
@@ -500,7 +597,7 @@ export function togglePlay(): void {
       d.viewId = uuid();
       d.requestedAt = performance.now();
       emit(d, { type: 'play_start', positionMs: 0 });
-      d.audio.currentTime = 0;
+      d.seekTo(0);
     }
     void playDeck(d).catch((e: unknown) => toast(errorText(e)));
   } else d.audio.pause();
@@ -516,7 +613,7 @@ export function previous(): void {
   const s = playerStore.get();
   const d = cur();
   // Like every music player: more than 3 s in, "previous" restarts the track.
-  if (d.audio.currentTime > 3 || s.cursor <= 0) {
+  if (d.position() > 3 || s.cursor <= 0) {
     if (d.track) seek(0);
     return;
   }
@@ -526,15 +623,15 @@ export function previous(): void {
 export function seek(sec: number): void {
   const d = cur();
   if (!d.track) return;
-  const dur = Number.isFinite(d.audio.duration) ? d.audio.duration : playerStore.get().durationSec;
+  const dur = d.duration() || playerStore.get().durationSec;
   const t = Math.max(0, Math.min(sec, Math.max(0, dur - 0.25)));
   emit(d, { type: 'seek', positionMs: t * 1000 });
-  d.audio.currentTime = t;
+  d.seekTo(t);
   patch({ positionSec: t });
 }
 
 export function seekBy(deltaSec: number): void {
-  seek(cur().audio.currentTime + deltaSec);
+  seek(cur().position() + deltaSec);
 }
 
 export function setVolume(v: number): void {
@@ -578,17 +675,33 @@ export async function setQuality(q: Quality): Promise<void> {
   const d = cur();
   const id = idle();
   if (id.track && !id.hasStarted) id.reset();
-  if (!d.track || !d.hls) return;
+  if (!d.track || !d.isLoaded()) return;
   if (d.applyQuality(q)) return;
   // Another codec family: reload at the same position (levels of one family only are kept per load).
+  await reloadCurrent();
+}
+
+/** Reloads the current track at the same position (another codec family or engine). */
+async function reloadCurrent(): Promise<void> {
+  const d = cur();
+  if (!d.track || !d.isLoaded()) return;
   const wasPaused = d.audio.paused;
-  const at = d.audio.currentTime;
+  const at = d.position();
   const track = d.track;
   leaveCurrent();
   d.requestedAt = performance.now();
-  await loadInto(d, track, at);
+  await loadInto(d, track, at, playerStore.get().cursor);
   emit(d, { type: 'play_start', positionMs: at * 1000 });
   if (!wasPaused) await playDeck(d);
+}
+
+export async function setEngine(e: Engine): Promise<void> {
+  if (playerStore.get().engine === e) return;
+  patch({ engine: e });
+  saveSettings();
+  const id = idle();
+  if (id.track && !id.hasStarted) id.reset();
+  await reloadCurrent();
 }
 
 /** Restores the queue of this tab after a reload (paused at the start of the last track). */
@@ -628,10 +741,11 @@ function updatePositionState(): void {
   const now = performance.now();
   if (!('mediaSession' in navigator) || now - lastPositionState < 1000) return;
   lastPositionState = now;
-  const a = cur().audio;
-  if (!Number.isFinite(a.duration) || a.duration <= 0) return;
+  const d = cur();
+  const duration = d.duration();
+  if (!(duration > 0)) return;
   try {
-    navigator.mediaSession.setPositionState({ duration: a.duration, position: Math.min(a.currentTime, a.duration), playbackRate: a.playbackRate });
+    navigator.mediaSession.setPositionState({ duration, position: Math.min(d.position(), duration), playbackRate: d.audio.playbackRate });
   } catch {
     /* ignore */
   }
@@ -666,9 +780,16 @@ export function debugHandle() {
   return {
     state: () => playerStore.get(),
     audio: () => cur().audio,
+    /** Seconds into the current track (the chain's element timeline spans an album's tracks). */
+    position: () => cur().position(),
+    mode: () => cur().mode,
+    chain: () => cur().chain?.debugInfo(),
     beacons: () => beacons.sent.slice(),
     flush: () => beacons.flush(),
     audioContextState: () => ctx?.state ?? 'none',
     gainValue: () => cur().gain?.gain.value ?? 1,
+    /** The AudioContext and every deck's last node, so a test can tap what is heard (e2e/gapless.test.ts). */
+    audioGraph: () => ({ ctx, outputs: (decks ?? []).map((d) => d.gain).filter((g): g is GainNode => !!g) }),
+    seek,
   };
 }
