@@ -1,13 +1,21 @@
 /**
- * An LRU bounded by bytes, on a Map (which keeps insertion order): a hit re-inserts the entry at
- * the young end, eviction walks from the old end. O(1) per operation, no per-hit allocation.
+ * A cache bounded by bytes, evicting in approximate LRU order with the CLOCK ("second chance") rule, on a
+ * Map (which keeps insertion order): a hit only marks its slot as referenced, so the hot path costs one
+ * Map lookup and one property write (a true LRU re-inserted the entry on every hit: a Map delete plus a
+ * set per cached segment served). Eviction walks from the old end: a referenced slot gets its mark
+ * cleared and moves to the young end (its second chance), an unreferenced one goes. O(1) amortized.
  */
 export interface Sized {
   size: number;
 }
 
+interface Slot<V> {
+  value: V;
+  isReferenced: boolean;
+}
+
 export class ByteLru<V extends Sized> {
-  private readonly map = new Map<string, V>();
+  private readonly map = new Map<string, Slot<V>>();
   private used = 0;
 
   constructor(
@@ -23,17 +31,15 @@ export class ByteLru<V extends Sized> {
   }
 
   get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
+    const slot = this.map.get(key);
+    if (slot === undefined) return undefined;
+    slot.isReferenced = true;
+    return slot.value;
   }
 
-  /** Look without refreshing recency (prefetch checks, metrics). */
+  /** Look without marking it used (prefetch checks, metrics). */
   peek(key: string): V | undefined {
-    return this.map.get(key);
+    return this.map.get(key)?.value;
   }
 
   has(key: string): boolean {
@@ -45,19 +51,25 @@ export class ByteLru<V extends Sized> {
     const old = this.map.get(key);
     if (old !== undefined) {
       this.map.delete(key);
-      this.used -= old.size;
+      this.used -= old.value.size;
     }
     if (value.size > this.maxBytes) return false;
-    this.map.set(key, value);
+    this.map.set(key, { value, isReferenced: false });
     this.used += value.size;
     while (this.used > this.maxBytes) {
-      const oldest = this.map.keys().next();
+      const oldest = this.map.entries().next();
       if (oldest.done) break;
-      const k = oldest.value;
-      const v = this.map.get(k)!;
+      const [k, slot] = oldest.value;
       this.map.delete(k);
-      this.used -= v.size;
-      this.onEvict?.(k, v);
+      if (slot.isReferenced || k === key) {
+        // Second chance: used since the hand last passed, so it moves to the young end unmarked (and the
+        // entry being stored is never its own victim).
+        slot.isReferenced = false;
+        this.map.set(k, slot);
+        continue;
+      }
+      this.used -= slot.value.size;
+      this.onEvict?.(k, slot.value);
     }
     return true;
   }
@@ -65,10 +77,10 @@ export class ByteLru<V extends Sized> {
   /** Delete every entry whose key starts with `prefix` and passes `when`; returns how many went. O(entries). */
   deletePrefix(prefix: string, when: (key: string, value: V) => boolean = () => true): number {
     let n = 0;
-    for (const [k, v] of this.map) {
-      if (k.startsWith(prefix) && when(k, v)) {
+    for (const [k, slot] of this.map) {
+      if (k.startsWith(prefix) && when(k, slot.value)) {
         this.map.delete(k);
-        this.used -= v.size;
+        this.used -= slot.value.size;
         n++;
       }
     }
@@ -76,10 +88,10 @@ export class ByteLru<V extends Sized> {
   }
 
   delete(key: string): boolean {
-    const v = this.map.get(key);
-    if (v === undefined) return false;
+    const slot = this.map.get(key);
+    if (slot === undefined) return false;
     this.map.delete(key);
-    this.used -= v.size;
+    this.used -= slot.value.size;
     return true;
   }
 }

@@ -9,3 +9,5 @@ export type { PlaybackDeps } from './playback-routes';
 export { parseCmcdList, readCmcd } from './cmcd';
 export { HashRing } from './hash-ring';
 export { nextSegmentKeys } from './next-segments';
+export { ByteLru } from './byte-lru';
+export { PurgeList } from './purge';

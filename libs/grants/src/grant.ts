@@ -165,7 +165,8 @@ interface CachedGrant {
   trackId: string;
   version: number;
   exp: number;
-  kid: string;
+  /** The verdict handed out on every memo hit (frozen: no allocation per request). */
+  verdict: GrantVerdict;
   isSessionBound: boolean;
   /** The last session id this bound grant was checked against successfully. */
   verifiedSid?: string;
@@ -197,7 +198,7 @@ export class GrantVerifier {
         this.memo.delete(token);
         return { ok: false, reason: 'expired' };
       }
-      return { ok: true, kid: hit.kid, exp: hit.exp, isSessionBound: hit.isSessionBound };
+      return hit.verdict;
     }
     const v = verifyWith(this.keys, token, { trackId, version, now, sid });
     if (v.ok && hit !== undefined && sid !== undefined) hit.verifiedSid = sid;
@@ -207,7 +208,7 @@ export class GrantVerifier {
         const first = this.memo.keys().next().value;
         if (first !== undefined) this.memo.delete(first);
       }
-      this.memo.set(token, { trackId, version, exp: v.exp, kid: v.kid, isSessionBound: v.isSessionBound, verifiedSid: sid });
+      this.memo.set(token, { trackId, version, exp: v.exp, verdict: Object.freeze(v), isSessionBound: v.isSessionBound, verifiedSid: sid });
     }
     return v;
   }
