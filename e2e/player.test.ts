@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { launchBrowser, newContext, percentile, screenshot, startTestPlatform, synthesizeAudio, synthesizePng, watchPage, type TestPlatform } from './src/index';
 
 const LONG_TITLE = 'Sunrise Drive';
@@ -82,6 +82,20 @@ async function searchAndFind(page: Page, term: string, title: string) {
   return row.first();
 }
 
+/** Upload-related requests of a page (method + path), and the Upload-Offset of each tus PATCH. */
+function watchUploadCalls(page: Page) {
+  const list: string[] = [];
+  const offsets: { path: string; offset: number }[] = [];
+  const onRequest = (r: Request) => {
+    const { pathname } = new URL(r.url());
+    if (!pathname.startsWith('/api/uploads') && pathname !== '/api/tracks') return;
+    list.push(`${r.method()} ${pathname}`);
+    if (r.method() === 'PATCH') offsets.push({ path: pathname, offset: Number(r.headers()['upload-offset']) });
+  };
+  page.on('request', onRequest);
+  return { list, offsets, stop: () => page.off('request', onRequest) };
+}
+
 describe('player e2e', { timeout: 15 * 60_000 }, () => {
   before(async () => {
     workDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-media-'));
@@ -112,6 +126,14 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     passed.add('musician');
     await mPage.getByTestId('upload-album').fill(ALBUM);
     await mPage.getByTestId('upload-genre').fill('Ambient');
+    // Uploads go through tus (resumable), and a dropped connection is retried: the first PATCH is cut.
+    const calls = watchUploadCalls(mPage);
+    let isCut = false;
+    await mPage.route('**/api/uploads/*', (route) => {
+      if (route.request().method() !== 'PATCH' || isCut) return route.continue();
+      isCut = true;
+      return route.abort('connectionreset');
+    });
     await mPage.getByTestId('file-input').setInputFiles([flac, wav]);
     const jobs = mPage.getByTestId('upload-job');
     await jobs.nth(1).waitFor({ timeout: 10_000 });
@@ -126,6 +148,13 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
       assert.ok(Date.now() < deadline, `uploads not ready after 5 minutes: ${phases.join(', ')}`);
       await mPage.waitForTimeout(500);
     }
+    await mPage.unroute('**/api/uploads/*');
+    calls.stop();
+    assert.ok(isCut, 'a PATCH was cut');
+    assert.equal(calls.list.filter((c) => c === 'POST /api/tracks').length, 0, `no multipart upload: ${calls.list.join(', ')}`);
+    assert.equal(calls.list.filter((c) => /^POST \/api\/uploads\/?$/.test(c)).length, 2, `one tus upload per file: ${calls.list.join(', ')}`);
+    assert.ok(calls.list.some((c) => /^PATCH \/api\/uploads\/[0-9a-f]{32}$/.test(c)), `bytes sent with tus PATCH: ${calls.list.join(', ')}`);
+    assert.ok(calls.list.some((c) => /^HEAD \/api\/uploads\/[0-9a-f]{32}$/.test(c)), `the cut upload resumed from the server's offset (HEAD): ${calls.list.join(', ')}`);
     const trackIds = await jobs.evaluateAll((els) => els.map((e) => [e.querySelector('.job-name')?.textContent, e.getAttribute('data-track-id')]));
     for (const [name, id] of trackIds) {
       assert.ok(id, `job ${name} has a track id`);
@@ -148,6 +177,75 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     assert.doesNotMatch(text, /^http_|\[object|undefined|Internal Server Error/i, `error is readable: "${text}"`);
     assert.equal(await job.getAttribute('data-phase'), 'failed');
     await screenshot(mPage, 'portal');
+  });
+
+  test('an upload cut off by a page reload continues where it stopped when the same file is chosen again', async () => {
+    needs('musician');
+    // 50 s of 44.1 kHz 16-bit stereo (8.8 MB) is more than one 8 MiB tus chunk: the first chunk lands, every
+    // later PATCH (the retries too) is cut, then the page reloads mid-upload.
+    const file = await synthesizeAudio(path.join(workDir, 'Resumed Take.wav'), 50, { freq: 262 });
+    await mPage.goto('/portal');
+    const calls = watchUploadCalls(mPage);
+    let release: () => void = () => {};
+    const secondPatch = new Promise<void>((resolve) => (release = resolve));
+    let patches = 0;
+    await mPage.route('**/api/uploads/*', (route) => {
+      if (route.request().method() !== 'PATCH' || ++patches === 1) return route.continue();
+      release();
+      return route.abort('connectionreset');
+    });
+    await mPage.getByTestId('file-input').setInputFiles([file]);
+    await secondPatch;
+    const uploadPath = calls.list.find((c) => c.startsWith('PATCH '))?.slice(6);
+    assert.ok(uploadPath, `the first chunk was sent: ${calls.list.join(', ')}`);
+    await mPage.reload();
+    await mPage.unroute('**/api/uploads/*');
+    const stopped = mPage.getByTestId('unfinished-upload').filter({ hasText: 'Resumed Take.wav' });
+    await stopped.waitFor({ timeout: 15_000 });
+    assert.match((await stopped.textContent()) ?? '', /Stopped at 9\d%/, 'the portal says how far it got');
+    calls.list.length = 0;
+    calls.offsets.length = 0;
+    await mPage.getByTestId('file-input').setInputFiles([file]);
+    const job = mPage.getByTestId('upload-job').filter({ hasText: 'Resumed Take.wav' });
+    await job.and(mPage.locator('[data-phase="processing"], [data-phase="ready"]')).waitFor({ timeout: 60_000 });
+    calls.stop();
+    assert.ok(!calls.list.some((c) => c.startsWith('POST /api/uploads')), `no new upload was created: ${calls.list.join(', ')}`);
+    assert.ok(calls.list.includes(`HEAD ${uploadPath}`), `asked the server for its offset: ${calls.list.join(', ')}`);
+    const resumedAt = calls.offsets.find((o) => o.path === uploadPath)?.offset;
+    assert.equal(resumedAt, 8 * 1024 * 1024, 'the bytes after the first chunk were sent, not the whole file');
+    await stopped.waitFor({ state: 'detached', timeout: 10_000 });
+  });
+
+  test('the musician replaces a track\u2019s cover in the portal', async () => {
+    needs('upload');
+    const cover = await synthesizePng(path.join(workDir, 'new-cover.png'));
+    await mPage.goto('/portal');
+    const mine = mPage.getByTestId('my-track').filter({ hasText: LONG_TITLE });
+    try {
+      await mine.first().waitFor({ timeout: 15_000 });
+    } catch {
+      await screenshot(mPage, 'portal-cover-failed');
+      assert.fail(`"${LONG_TITLE}" not in the portal's list: ${(await mPage.locator('main, body').first().innerText().catch(() => '?')).replace(/\s+/g, ' ').slice(0, 600)}`);
+    }
+    const before = (await (await mPage.request.get(`/api/tracks/${ids.long}`)).json()) as { hasCover?: boolean };
+    assert.equal(before.hasCover, false, 'the synthesized FLAC has no cover');
+    await mine.getByTestId('edit-track').click();
+    const put = mPage.waitForResponse((r) => r.url().endsWith(`/api/tracks/${ids.long}/cover`) && r.request().method() === 'PUT');
+    await mine.getByTestId('replace-cover').setInputFiles(cover);
+    assert.equal((await put).status(), 200);
+    await mPage.getByTestId('toasts').getByText('Cover replaced.').waitFor({ timeout: 10_000 });
+    // The row now shows the new picture (a versioned URL, never a cached old cover).
+    const img = mine.getByTestId('my-track-cover');
+    await img.waitFor({ timeout: 10_000 });
+    await mPage.waitForFunction((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth === 96, await img.elementHandle(), { timeout: 10_000 });
+    const after = (await (await mPage.request.get(`/api/tracks/${ids.long}`)).json()) as { hasCover?: boolean; status?: string };
+    assert.equal(after.hasCover, true, 'the catalog document says the track has a cover');
+    assert.equal(after.status, 'ready', 'the audio was not re-processed');
+    const served = await mPage.request.get(`/api/tracks/${ids.long}/cover?size=300`);
+    assert.equal(served.status(), 200);
+    assert.equal(served.headers()['content-type'], 'image/jpeg');
+    await mine.getByTestId('save-track').scrollIntoViewIfNeeded();
+    await screenshot(mPage, 'portal-cover');
   });
 
   test('a listener searches and plays: audio advances, no MediaError, the buffer grows, the title shows', async () => {

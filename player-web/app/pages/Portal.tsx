@@ -1,16 +1,18 @@
 /**
- * Musician portal: drop several WAV/FLAC files (or pick them), each uploads with its own progress bar, then
- * its processing status is followed live (GET /api/tracks/:id every 1.5 s until ready or failed). Below, the
- * musician's own tracks: edit title/artist/album/genre, replace the cover, delete. Every error shown is the
- * server's problem+json `detail`.
+ * Musician portal: drop several WAV/FLAC files (or pick them), each uploads resumably through tus
+ * (lib/upload.ts: retries a dropped connection, continues after a reload when the same file is chosen again)
+ * with its own progress bar, then its processing status is followed live (GET /api/tracks/:id/status until
+ * ready or failed). Below, the musician's own tracks: edit title/artist/album/genre, replace the audio, replace
+ * or remove the cover (PUT/DELETE /api/tracks/:id/cover), delete. Every error shown is the server's
+ * problem+json `detail`.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, errorText } from '../lib/api';
 import { meStore } from '../lib/session';
 import { useStore } from '../lib/store';
 import { toast } from '../lib/toast';
-import { formatTime, toTrack, toTracks, type Track } from '../lib/types';
-import { uploadTrack } from '../lib/upload';
+import { coverUrl, formatTime, toTrack, toTracks, type Track } from '../lib/types';
+import { forgetUpload, unfinishedUploads, uploadTrack, type UnfinishedUpload } from '../lib/upload';
 import { Cover } from '../components/Cover';
 import { Icon } from '../components/Icon';
 
@@ -24,8 +26,11 @@ interface Job {
   percent?: number;
   trackId?: string;
   error?: string;
-  /** the 202 answer's notices (e.g. the 5.1 downmix), shown on the row */
+  /** the server's notices (e.g. the 5.1 downmix), shown on the row */
   notices?: string[];
+  /** connection trouble while uploading (retrying, offline, resumed) */
+  connection?: string;
+  abort?: AbortController;
 }
 
 let jobKey = 1;
@@ -45,18 +50,25 @@ export function Portal() {
   const [isOver, setIsOver] = useState(false);
   const [tracks, setTracks] = useState<Track[] | undefined>();
   const [listError, setListError] = useState('');
+  const [coverVersions, setCoverVersions] = useState<Record<string, string>>({});
+  const [unfinished, setUnfinished] = useState<UnfinishedUpload[]>([]);
   const fileInput = useRef<HTMLInputElement>(null);
 
   const loadTracks = async () => {
     try {
-      setTracks(toTracks(await api('/api/me/tracks?limit=200')));
+      const raw = await api<{ tracks?: Array<{ id?: string; coverVersion?: string }> }>('/api/me/tracks?limit=200');
+      setTracks(toTracks(raw));
+      setCoverVersions(Object.fromEntries((raw.tracks ?? []).filter((t) => t.id && t.coverVersion).map((t) => [t.id!, t.coverVersion!])));
       setListError('');
     } catch (e) {
       setListError(errorText(e));
     }
   };
+  const loadUnfinished = () => void unfinishedUploads().then(setUnfinished, () => setUnfinished([]));
   useEffect(() => {
-    if (me) void loadTracks();
+    if (!me) return;
+    void loadTracks();
+    if (me.role !== 'listener') loadUnfinished();
   }, [me?.id]);
 
   const update = (key: number, p: Partial<Job>) => setJobs((l) => l.map((j) => (j.key === key ? { ...j, ...p } : j)));
@@ -94,21 +106,39 @@ export function Portal() {
     // (ingest/README.md), so sending the file name or the display name here would override the tags.
     // Titles are per file, so none is sent (tags, then file name); edit one below once uploaded.
     const fields = { artist: meta.artist.trim(), album: meta.album.trim(), genre: meta.genre.trim() };
-    const newJobs = files.map((file) => ({ key: jobKey++, file, progress: 0, phase: 'uploading' as const }));
+    const newJobs: Job[] = files.map((file) => ({ key: jobKey++, file, progress: 0, phase: 'uploading', abort: new AbortController() }));
     setJobs((l) => [...newJobs, ...l]);
+    const coverFile = cover;
     // Two uploads at a time: several big files in parallel only split the same uplink.
     let next = 0;
     const worker = async () => {
       while (next < newJobs.length) {
         const job = newJobs[next++];
+        if (job.abort?.signal.aborted) continue;
         try {
-          const res = await uploadTrack(job.file, fields, cover, (f) => update(job.key, { progress: f }));
-          update(job.key, { phase: 'processing', trackId: res.id, progress: 1, notices: res.notices });
+          const res = await uploadTrack(job.file, fields, {
+            onProgress: (f) => update(job.key, { progress: f }),
+            onConnection: (_state, detail) => update(job.key, { connection: detail }),
+            signal: job.abort?.signal,
+          });
+          const notices = [...res.notices];
+          // tus carries one file: the cover follows on the new track (the audio is not touched by it).
+          if (coverFile) {
+            const fd = new FormData();
+            fd.append('cover', coverFile, coverFile.name);
+            try {
+              await api(`/api/tracks/${encodeURIComponent(res.id)}/cover`, { method: 'PUT', body: fd });
+            } catch (e) {
+              notices.push(`The track was uploaded, but the cover was not used: ${errorText(e)}`);
+            }
+          }
+          update(job.key, { phase: 'processing', trackId: res.id, progress: 1, notices, connection: undefined });
           void follow(job.key, res.id);
         } catch (e) {
-          update(job.key, { phase: 'failed', error: errorText(e) });
+          update(job.key, { phase: 'failed', error: errorText(e), connection: undefined });
         }
       }
+      loadUnfinished();
     };
     void Promise.all([worker(), worker()]);
   };
@@ -193,15 +223,46 @@ export function Portal() {
             }}
           />
         </div>
+        {unfinished.length > 0 && (
+          <div class="unfinished" data-testid="unfinished-uploads" role="region" aria-label="Interrupted uploads">
+            <p class="muted">Interrupted uploads: choose or drop the same file again to continue where it stopped.</p>
+            <ul class="jobs">
+              {unfinished.map((u) => (
+                <li key={u.key} class="job" data-testid="unfinished-upload">
+                  <span class="job-name">{u.fileName}</span>
+                  <progress max={1} value={u.size && u.offset !== undefined ? u.offset / u.size : 0} aria-label={`${u.fileName} uploaded so far`} />
+                  <span class="row">
+                    <span class="job-status">{u.size && u.offset !== undefined ? `Stopped at ${Math.floor((u.offset / u.size) * 100)}%` : 'Stopped'}</span>
+                    <button class="btn ghost" type="button" aria-label={`Forget the interrupted upload of ${u.fileName}`} onClick={() => void forgetUpload(u.key).then(loadUnfinished)}>
+                      Forget
+                    </button>
+                  </span>
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
         {jobs.length > 0 && (
           <ul class="jobs" aria-label="Uploads" data-testid="upload-jobs">
             {jobs.map((j) => (
               <li key={j.key} class={`job ${j.phase}`} data-testid="upload-job" data-phase={j.phase} data-track-id={j.trackId}>
                 <span class="job-name">{j.file.name}</span>
                 <progress max={1} value={jobFraction(j)} aria-label={`${j.file.name} progress`} />
-                <span class="job-status" data-testid="upload-status">
-                  {j.phase === 'uploading' ? `Uploading ${Math.round(j.progress * 100)}%` : j.phase === 'processing' ? `Processing${j.stage ? ` (${j.stage}${j.percent !== undefined ? ` ${Math.round(j.percent)}%` : ''})` : '…'}` : j.phase === 'ready' ? 'Ready' : j.trackId ? 'Processing failed' : 'Upload failed'}
+                <span class="row">
+                  <span class="job-status" data-testid="upload-status">
+                    {j.phase === 'uploading' ? `Uploading ${Math.round(j.progress * 100)}%` : j.phase === 'processing' ? `Processing${j.stage ? ` (${j.stage}${j.percent !== undefined ? ` ${Math.round(j.percent)}%` : ''})` : '…'}` : j.phase === 'ready' ? 'Ready' : j.trackId ? 'Processing failed' : 'Upload failed'}
+                  </span>
+                  {j.phase === 'uploading' && (
+                    <button class="btn ghost" type="button" data-testid="upload-cancel" aria-label={`Cancel the upload of ${j.file.name}`} onClick={() => j.abort?.abort()}>
+                      Cancel
+                    </button>
+                  )}
                 </span>
+                {j.phase === 'uploading' && j.connection && (
+                  <p class="notice" role="status" data-testid="upload-connection">
+                    {j.connection}
+                  </p>
+                )}
                 {j.notices?.map((n) => (
                   <p key={n} class="notice" data-testid="upload-notice">
                     {n}
@@ -226,14 +287,24 @@ export function Portal() {
         )}
         {tracks && !tracks.length && <p class="muted">No tracks yet.</p>}
         <ul class="my-tracks" data-testid="my-tracks">
-          {tracks?.map((t) => <MyTrack key={t.id} track={t} onChange={loadTracks} />)}
+          {tracks?.map((t) => <MyTrack key={t.id} track={t} coverVersion={coverVersions[t.id]} onChange={loadTracks} />)}
         </ul>
       </section>
     </div>
   );
 }
 
-function MyTrack({ track, onChange }: { track: Track; onChange: () => Promise<void> }) {
+/** The cover with its version in the URL: a replaced cover shows at once, never the browser's cached old one. */
+function VersionedCover({ track, version, px }: { track: Track; version?: string; px: number }) {
+  if (!version || !track.hasCover) return <Cover track={track} px={px} />;
+  return (
+    <span class="cover" style={{ width: `${px}px`, height: `${px}px` }} aria-hidden="true">
+      <img src={`${coverUrl(track, 96)}&v=${encodeURIComponent(version)}`} width={px} height={px} alt="" decoding="async" data-testid="my-track-cover" />
+    </span>
+  );
+}
+
+function MyTrack({ track, coverVersion, onChange }: { track: Track; coverVersion?: string; onChange: () => Promise<void> }) {
   const [isEditing, setIsEditing] = useState(false);
   const [f, setF] = useState({ title: track.title, artist: track.artist, album: track.album ?? '', genre: track.genre ?? '' });
   const [error, setError] = useState('');
@@ -255,7 +326,7 @@ function MyTrack({ track, onChange }: { track: Track; onChange: () => Promise<vo
   };
   return (
     <li class="my-track" data-testid="my-track" data-track-id={track.id} data-status={track.status}>
-      <Cover track={track} px={48} />
+      <VersionedCover track={track} version={coverVersion} px={48} />
       <div class="grow">
         <strong>{track.title}</strong>
         <span class="muted">
@@ -296,6 +367,30 @@ function MyTrack({ track, onChange }: { track: Track; onChange: () => Promise<vo
                 }}
               />
             </label>
+            <div>
+              <label>
+                {track.hasCover ? 'Replace cover (image)' : 'Add a cover (image)'}
+                <input
+                  type="file"
+                  accept="image/*"
+                  data-testid="replace-cover"
+                  disabled={busy}
+                  onChange={(e) => {
+                    const file = e.currentTarget.files?.[0];
+                    e.currentTarget.value = '';
+                    if (!file) return;
+                    const fd = new FormData();
+                    fd.append('cover', file, file.name);
+                    void run(() => api(`/api/tracks/${encodeURIComponent(track.id)}/cover`, { method: 'PUT', body: fd }), 'Cover replaced.');
+                  }}
+                />
+              </label>
+              {track.hasCover && (
+                <button class="btn ghost" type="button" disabled={busy} data-testid="remove-cover" onClick={() => void run(() => api(`/api/tracks/${encodeURIComponent(track.id)}/cover`, { method: 'DELETE' }), 'Cover removed.')}>
+                  Remove cover
+                </button>
+              )}
+            </div>
             <div class="row">
               <button class="btn" type="submit" disabled={busy} data-testid="save-track">
                 Save
