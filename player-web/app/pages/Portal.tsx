@@ -44,6 +44,13 @@ function jobFraction(j: Job): number {
 
 export function Portal() {
   const me = useStore(meStore);
+  // useStore subscribes in an effect, after paint: a session that finished loading between this page's first
+  // render and that subscription would be missed, and the page would never load the musician's tracks.
+  // Re-read once the subscription is in place (effects run in order, useStore's first).
+  const [, recheckMe] = useState(0);
+  useEffect(() => {
+    if (!Object.is(meStore.get(), me)) recheckMe((n) => n + 1);
+  }, []);
   const [jobs, setJobs] = useState<Job[]>([]);
   const [meta, setMeta] = useState({ artist: '', album: '', genre: '' });
   const [cover, setCover] = useState<File | undefined>();
