@@ -110,8 +110,11 @@ test('a purge arriving while the object is being fetched: the fetch neither answ
   // A gate in front of the origin holds the edge's fetch until the purge is in.
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
+  let arrived!: () => void;
+  const hasArrived = new Promise<void>((r) => (arrived = r));
   const origin = new URL(stack.originUrl);
   const proxy = http.createServer((req, res) => {
+    arrived();
     void gate.then(() => {
       const up = http.request({ host: origin.hostname, port: origin.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
@@ -128,7 +131,7 @@ test('a purge arriving while the object is being fetched: the fetch neither answ
     await writePackagedTrack(stack.objects, id, 1);
     const p = pathFor(grantFor(id, 1), id, 1, 'aac_128/1.m4s');
     const pending = rawGet(url, p);
-    await new Promise((r) => setTimeout(r, 100));
+    await hasArrived; // the edge's upstream fetch is in flight, held at the gate
     assert.equal(edge.purge({ trackId: id }), 0, 'nothing cached yet');
     release();
     assert.equal((await pending).status, 410);
