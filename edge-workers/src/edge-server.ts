@@ -591,7 +591,6 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     return 200;
   }
 
-  /** Miss, expired or remembered-404: the slow path, async. */
   /** The track version was deleted or replaced: 410, whatever the grant says, without asking upstream. */
   function serveGone(req: IncomingMessage, res: ServerResponse, media: MediaKey, query: string, t0: number): void {
     s.gone++;
@@ -599,6 +598,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     accessLog(req, query, media.key, 410, 'MISS', 0, t0);
   }
 
+  /** Miss, expired or remembered-404: the slow path, async. */
   async function serveSlow(req: IncomingMessage, res: ServerResponse, media: MediaKey, cached: Entry | undefined, query: string, t0: number, isFromChild: boolean): Promise<void> {
     if (purged.isPurged(media.trackId, media.version)) return serveGone(req, res, media, query, t0);
     const now = Date.now();
