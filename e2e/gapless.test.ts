@@ -184,6 +184,39 @@ async function analyse(): Promise<JoinAnalysis> {
   }, SINE_HZ);
 }
 
+interface JoinCase {
+  name: string;
+  family: string;
+  /** player.settings.v1 in localStorage before the app starts */
+  settings: Record<string, unknown>;
+  /** Hide Opus from MediaSource.isTypeSupported (a browser without Opus in MP4, e.g. Safari before 17): Auto picks AAC. */
+  hideOpus?: boolean;
+}
+
+const CASES: JoinCase[] = [
+  { name: 'Opus (Auto in Chromium): 312-sample pre-skip, 648-sample padding', family: 'opus', settings: { quality: 'auto', normalize: true } },
+  { name: 'AAC-LC (Auto without Opus): 1024-sample priming, 344-sample padding', family: 'aac', settings: { quality: 'auto', normalize: true }, hideOpus: true },
+  { name: 'FLAC (Lossless): no priming, short last block', family: 'flac', settings: { quality: 'lossless', normalize: false } },
+];
+
+/** A fresh signed-out listener page with the given player settings. */
+async function listenerPage(c: Pick<JoinCase, 'settings' | 'hideOpus'>): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await newContext(browser, platform.webUrl);
+  await context.addInitScript(
+    ({ settings, hideOpus }) => {
+      localStorage.setItem('player.settings.v1', JSON.stringify(settings));
+      if (hideOpus) {
+        const original = MediaSource.isTypeSupported.bind(MediaSource);
+        MediaSource.isTypeSupported = (type: string) => (/opus/i.test(type) ? false : original(type));
+      }
+    },
+    { settings: c.settings, hideOpus: !!c.hideOpus },
+  );
+  const p = await context.newPage();
+  if (process.env.E2E_DEBUG) p.on('console', (m) => console.log('[debug] console', m.type(), m.text()));
+  return { context, page: p };
+}
+
 describe('gapless album playback (audio content measured)', { timeout: 12 * 60_000 }, () => {
   before(async () => {
     workDir = await mkdtemp(path.join(os.tmpdir(), 'e2e-gapless-'));
@@ -191,7 +224,6 @@ describe('gapless album playback (audio content measured)', { timeout: 12 * 60_0
     browser = await launchBrowser();
     ctx = await newContext(browser, platform.webUrl);
     page = await ctx.newPage();
-    if (process.env.E2E_DEBUG) page.on('console', (m) => console.log('[debug] console', m.type(), m.text()));
   });
 
   after(async () => {
@@ -200,7 +232,7 @@ describe('gapless album playback (audio content measured)', { timeout: 12 * 60_0
     await rm(workDir, { recursive: true, force: true }).catch(() => {});
   });
 
-  test('two album tracks cut from one sine join with no gap and no click', async () => {
+  test('a musician uploads two halves of one sine as an album', async () => {
     const [a, b] = await synthesizeHalves(workDir);
     await page.goto('/');
     const signup = await page.request.post('/api/auth/signup', {
@@ -212,35 +244,84 @@ describe('gapless album playback (audio content measured)', { timeout: 12 * 60_0
     trackIds.push(await upload(b, 'Sine Part B'));
     for (const id of trackIds) await waitReady(id);
     assert.ok(albumId, 'the tracks got an album id');
+  });
 
-    await page.goto(`/album/${albumId}`);
-    await page.getByTestId('play-album').click();
-    await page.waitForFunction(() => (window as unknown as Win).__player.state().positionSec > 0.3, null, { timeout: 30_000 });
-    const first = await page.evaluate(() => (window as unknown as Win).__player.state().current?.id);
-    assert.equal(first, trackIds[0], 'the album starts with part A');
-    await installTap();
-    // 2.5 s before the join: the next track is buffered ahead by then (it starts loading 15 s before the end).
-    await page.evaluate(() => {
-      const p = (window as unknown as Win).__player;
-      p.seek(p.state().durationSec - 2.5);
+  for (const c of CASES) {
+    test(`${c.name}: the join has no dropout and no click`, async () => {
+      assert.ok(albumId, 'prerequisite: the album was uploaded');
+      const { context, page: p } = await listenerPage(c);
+      page = p;
+      try {
+        await page.goto(`/album/${albumId}`);
+        await page.getByTestId('play-album').click();
+        await page.waitForFunction(() => (window as unknown as Win).__player.state().positionSec > 0.3, null, { timeout: 30_000 });
+        const first = await page.evaluate(() => (window as unknown as Win).__player.state());
+        assert.equal(first.current?.id, trackIds[0], 'the album starts with part A');
+        assert.equal(first.family, c.family, `plays the ${c.family} family`);
+        await installTap();
+        // 2.5 s before the join (the chain has the next track buffered by then).
+        await page.evaluate(() => {
+          const pl = (window as unknown as Win).__player;
+          pl.seek(pl.state().durationSec - 2.5);
+        });
+        await page.waitForFunction(() => (window as unknown as Win).__player.state().positionSec > 5.6, null, { timeout: 15_000 });
+        await setRecording(true);
+        await page.waitForFunction(
+          (id) => {
+            const s = (window as unknown as Win).__player.state();
+            return s.current?.id === id && s.positionSec > 1.2;
+          },
+          trackIds[1],
+          { timeout: 30_000 },
+        );
+        await setRecording(false);
+        const st = await page.evaluate(() => (window as unknown as Win).__player.state());
+        const m = await analyse();
+        console.log(
+          `[e2e] gapless join, ${c.family}: dropout ${m.dropoutMs.toFixed(2)} ms (at ${m.dropoutAtMs.toFixed(0)} ms of ${((m.samples / m.rate) * 1000).toFixed(0)} ms recorded), ` +
+            `click ${m.click.toFixed(3)} x amplitude (at ${m.clickAtMs.toFixed(0)} ms), amplitude ${m.amplitude.toFixed(3)}, output ${m.rate} Hz; player's ended->playing gap ${st.lastGapMs ?? 'n/a'} ms`,
+        );
+        await screenshot(page, `gapless-album-${c.family}`);
+        assert.equal(await page.evaluate(() => (window as unknown as { __player: { audio(): HTMLAudioElement } }).__player.audio().error?.code ?? null), null, 'no MediaError');
+        assert.ok(m.samples / m.rate > 1.5, `enough audio recorded (${m.samples} samples)`);
+        assert.ok(m.amplitude > 0.05, `the sine was heard (amplitude ${m.amplitude})`);
+        assert.ok(m.dropoutMs < MAX_DROPOUT_MS, `no dropout at the join: ${m.dropoutMs.toFixed(2)} ms under half amplitude (bound ${MAX_DROPOUT_MS} ms)`);
+        assert.ok(m.click < MAX_CLICK, `no click at the join: residual ${m.click.toFixed(3)} x amplitude (bound ${MAX_CLICK})`);
+      } finally {
+        await context.close();
+      }
     });
-    await page.waitForFunction(() => (window as unknown as Win).__player.state().positionSec > 5.6, null, { timeout: 15_000 });
-    await setRecording(true);
-    await page.waitForFunction((id) => {
-      const s = (window as unknown as Win).__player.state();
-      return s.current?.id === id && s.positionSec > 1.2;
-    }, trackIds[1], { timeout: 30_000 });
-    await setRecording(false);
-    const st = await page.evaluate(() => (window as unknown as Win).__player.state());
-    const m = await analyse();
-    console.log(
-      `[e2e] gapless join (${st.family ?? '?'}): dropout ${m.dropoutMs.toFixed(2)} ms (at ${m.dropoutAtMs.toFixed(0)} ms of ${((m.samples / m.rate) * 1000).toFixed(0)} ms recorded), ` +
-        `click ${m.click.toFixed(3)} x amplitude (at ${m.clickAtMs.toFixed(0)} ms), amplitude ${m.amplitude.toFixed(3)}, output ${m.rate} Hz; player's ended->playing gap ${st.lastGapMs ?? 'n/a'} ms`,
-    );
-    await screenshot(page, 'gapless-album');
-    assert.ok(m.samples / m.rate > 1.5, `enough audio recorded (${m.samples} samples)`);
-    assert.ok(m.amplitude > 0.05, `the sine was heard (amplitude ${m.amplitude})`);
-    assert.ok(m.dropoutMs < MAX_DROPOUT_MS, `no dropout at the join: ${m.dropoutMs.toFixed(2)} ms under half amplitude (bound ${MAX_DROPOUT_MS} ms)`);
-    assert.ok(m.click < MAX_CLICK, `no click at the join: residual ${m.click.toFixed(3)} x amplitude (bound ${MAX_CLICK})`);
+  }
+
+  test('DASH engine (dash.js, lazily loaded) plays through the edge with the grant', async () => {
+    assert.ok(albumId, 'prerequisite: the album was uploaded');
+    const { context, page: p } = await listenerPage({ settings: {} });
+    try {
+      const dashRequests: { url: string; status: number }[] = [];
+      p.on('response', (r) => {
+        if (r.url().startsWith(platform.edgeUrl) && /\.(mpd|m4s|mp4)(\?|$)/.test(r.url())) dashRequests.push({ url: r.url(), status: r.status() });
+      });
+      await p.goto(`/album/${albumId}`);
+      await p.getByTestId('settings-toggle').click();
+      await p.getByTestId('engine-select').selectOption('dash');
+      await p.getByTestId('settings-toggle').click();
+      await p.getByTestId('play-album').click();
+      await p.waitForFunction(() => (window as unknown as { __player: { audio(): HTMLAudioElement } }).__player.audio().currentTime > 3, null, { timeout: 30_000 });
+      const st = await p.evaluate(() => {
+        const w = window as unknown as { __player: { audio(): HTMLAudioElement; mode(): string; state(): { rendition?: { codec: string } } } };
+        return { error: w.__player.audio().error?.code ?? null, paused: w.__player.audio().paused, mode: w.__player.mode(), rendition: w.__player.state().rendition };
+      });
+      assert.equal(st.error, null, 'no MediaError');
+      assert.equal(st.paused, false);
+      assert.equal(st.mode, 'dash', 'the deck plays through dash.js');
+      const mpd = dashRequests.filter((r) => /\.mpd(\?|$)/.test(r.url));
+      assert.ok(mpd.length >= 1 && mpd.every((r) => r.status === 200), `the MPD came from the edge: ${JSON.stringify(mpd)}`);
+      assert.ok(mpd.every((r) => new URL(r.url).pathname.startsWith('/g/')), 'with the grant in its path');
+      const segs = dashRequests.filter((r) => /\.m4s(\?|$)/.test(r.url));
+      assert.ok(segs.length >= 1 && segs.every((r) => r.status === 200 && new URL(r.url).pathname.startsWith('/g/')), `segments through the edge with the grant: ${segs.length}`);
+      console.log(`[e2e] DASH (dash.js): playing ${st.rendition?.codec ?? '?'}, ${segs.length} segments from the edge`);
+    } finally {
+      await context.close();
+    }
   });
 });
