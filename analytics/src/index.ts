@@ -5,7 +5,7 @@
  * - `ANALYTICS_TABLES`: what other services may read (the recommender reads `plays`)
  */
 export { analyticsRoutes, type AnalyticsRoutesOptions } from './routes';
-export { createAnalyticsConsumer, writeEventBlock, type AnalyticsConsumer, type AnalyticsConsumerOptions, type AnalyticsConsumerDeps, type AnalyticsConsumerStats } from './consumer';
+export { createAnalyticsConsumer, writeEventBlock, RecentIds, type AnalyticsConsumer, type AnalyticsConsumerOptions, type AnalyticsConsumerDeps, type AnalyticsConsumerStats } from './consumer';
 export { ANALYTICS_TABLES, ANALYTICS_DDL, ensureAnalyticsSchema } from './schema';
 export { BeaconProducer, validateEvents, toEnvelopes, eventTimeOf } from './collector';
 export { topTrackIds, trendingTrackIds, artistTrackStats, qoeSummary, countDistinctEvents, windowBounds } from './queries';
