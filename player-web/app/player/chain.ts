@@ -310,7 +310,11 @@ export class GaplessChain {
           await this.waitForChange(1000);
           continue;
         }
-        let next = this.last && Math.abs(this.last.end - end) < 0.02 ? { entry: this.last.entry, seg: this.last.seg + 1 } : this.locate(end);
+        // Continue after the last appended segment when it ends at (or, after a short seek forward, a little
+        // before) the point to fill: segment starts from EXTINF are rounded, and looking the point up by them
+        // could pick the segment just appended again, forever.
+        const follows = this.last && this.last.end <= end + 0.02 && this.last.end >= end - 0.5;
+        let next = follows && this.last ? { entry: this.last.entry, seg: this.last.seg + 1 } : this.locate(end);
         const e = this.entries[next.entry];
         if (e && next.seg >= (e.segments ?? 0)) next = { entry: next.entry + 1, seg: 0 };
         if (next.entry >= this.entries.length) {
