@@ -40,6 +40,7 @@ const line = (label: string, value: string, anchor: string, ratio: number) => co
 async function lastfm(): Promise<void> {
   if (!existsSync(path.join(LASTFM, 'train.tsv'))) throw new Error(`Last.fm split not found at ${LASTFM}`);
   console.log('-- Last.fm (HetRec 2011) split, Recall@20 / NDCG@20 over 1,858 test users');
+  console.log('   personal picks settings: recommender/src/tuned-picks.ts, chosen by `recs tune` on train.tsv only');
   const out = path.join(os.tmpdir(), `recs-bench-${process.pid}.tsv`);
   const results = await runOfflineEval({ train: path.join(LASTFM, 'train.tsv'), test: path.join(LASTFM, 'test.tsv'), out, k: 20 });
   await rm(out, { force: true });

@@ -1,6 +1,7 @@
 /**
- * `platform recs ...`: recommendation training (`recs train`, the scheduled job) and offline
- * evaluation (`recs eval --train FILE --test FILE --out RECS.tsv [--k 20]`). The work lives in
+ * `platform recs ...`: recommendation training (`recs train`, the scheduled job), offline
+ * evaluation (`recs eval --train FILE --test FILE --out RECS.tsv [--k 20]`) and model selection on
+ * a validation split of the training file only (`recs tune --train FILE`). The work lives in
  * @platform/recommender; this file only parses arguments and prints.
  */
 import { parseArgs } from 'node:util';
@@ -13,14 +14,21 @@ const ZEvalArgs = z.object({
   k: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(20),
 });
 
+const ZTuneArgs = z.object({
+  train: ZEvalArgs.shape.train,
+  k: ZEvalArgs.shape.k,
+});
+
 const USAGE = `usage:
   platform recs eval --train FILE --test FILE --out RECS.tsv [--k 20]
+  platform recs tune --train FILE [--k 20]
   platform recs train [--days 180]`;
 
 export async function runRecsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'eval') return runEval(rest);
   if (sub === 'train') return runTrain(rest);
+  if (sub === 'tune') return runTuneCli(rest);
   process.stderr.write(`${USAGE}\n`);
   return sub === undefined || sub === '--help' || sub === '-h' ? 0 : 2;
 }
@@ -47,6 +55,35 @@ async function runEval(argv: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(`personal picks top-${k} per test user written to ${parsed.data.out}\n`);
+  return 0;
+}
+
+/** Model selection on the training file alone; prints the settings src/tuned-picks.ts commits. */
+async function runTuneCli(argv: string[]): Promise<number> {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { train: { type: 'string' }, k: { type: 'string' } } }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const parsed = ZTuneArgs.safeParse(values);
+  if (!parsed.success) {
+    process.stderr.write(`${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n')}\n${USAGE}\n`);
+    return 2;
+  }
+  const { runTune, formatTunedPicks } = await import('@platform/recommender/tune');
+  const { formatResult } = await import('@platform/recommender/eval');
+  const { train, k } = parsed.data;
+  try {
+    process.stdout.write('validation split of the training file; each candidate:\n');
+    const r = await runTune({ train, k, report: true, onProgress: (l) => process.stdout.write(`${l}\n`), onResult: (res) => process.stdout.write(`validation ${formatResult(res, k)}\n`) });
+    process.stdout.write(`\n${formatTunedPicks(r.config, train)}\n`);
+    process.stdout.write(`tuned in ${(r.ms / 1000).toFixed(0)} s on ${r.validation.fitRows} rows, validated on ${r.validation.heldOutRows} held-out rows of ${r.validation.users} listeners\n`);
+  } catch (e) {
+    process.stderr.write(`recs tune failed: ${(e as Error).message}\n`);
+    return 1;
+  }
   return 0;
 }
 

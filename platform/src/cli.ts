@@ -2,7 +2,7 @@
  * The `platform` command. Subcommands live with the service that owns them:
  *   platform start                 the whole platform on embedded defaults (what `npm start` runs)
  *   platform ingest FILE...        bulk upload through the web API (ingest/)
- *   platform recs train|eval ...   recommendation training and offline evaluation (recommender/)
+ *   platform recs train|eval|tune ...   recommendation training, offline evaluation, model selection (recommender/)
  */
 import { Command } from 'commander';
 
@@ -36,7 +36,7 @@ program
 
 program
   .command('recs')
-  .description('recommendations: `recs train`, `recs eval --train FILE --test FILE --out RECS.tsv`')
+  .description('recommendations: `recs train`, `recs eval --train FILE --test FILE --out RECS.tsv`, `recs tune --train FILE`')
   .allowUnknownOption(true)
   .helpOption(false)
   .argument('[args...]')

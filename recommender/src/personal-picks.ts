@@ -13,25 +13,64 @@ import { Rp3beta } from './models/rp3beta';
 import { UserKnn } from './models/user-knn';
 import type { Recommender } from './models/types';
 import type { Weighting } from './weighting';
+import type { GfCfOptions } from './models/gf-cf';
+import type { ItemKnnOptions } from './models/item-knn';
+import type { UserKnnOptions } from './models/user-knn';
+import type { Rp3betaOptions } from './models/rp3beta';
+import type { EaseOptions } from './models/ease';
+import { Ials, type IalsOptions } from './models/ials';
+import { TUNED_PICKS } from './tuned-picks';
 
 const PLAYS_BM25: Weighting = { kind: 'bm25', k1: 1.2, b: 0.75 };
 
-export function createPersonalPicksParts() {
+/** The five parts of personal picks, in blend order. */
+export const PICK_PARTS = ['gfcf', 'itemKnn', 'userKnn', 'rp3beta', 'ease', 'ials'] as const;
+export type PartName = (typeof PICK_PARTS)[number];
+
+/** Everything `recs tune` chooses: each part's options and the blend weights (summing to 1). */
+export interface PicksConfig {
+  gfcf: GfCfOptions;
+  itemKnn: ItemKnnOptions;
+  userKnn: UserKnnOptions;
+  rp3beta: Rp3betaOptions;
+  ease: EaseOptions;
+  ials: IalsOptions;
+  weights: Record<PartName, number>;
+}
+
+const weightingLabel = (w: Weighting | undefined) => (!w ? '' : w.kind === 'bm25' ? 'BM25' : w.kind === 'log' ? `log a ${w.alpha}` : 'binary');
+const nn = (n: number) => (n >= 100_000 ? 'all nn' : `${n} nn`);
+
+/** A readable name for a part with these options (what eval and tune print). */
+export function partName<P extends PartName>(part: P, o: PicksConfig[P]): string {
+  switch (part) {
+    case 'gfcf': { const g = o as GfCfOptions; return `gf-cf (rank ${g.rank}, alpha ${g.alpha})`; }
+    case 'itemKnn': { const c = o as ItemKnnOptions; return `item-knn (${nn(c.neighbors)}, shrink ${c.shrink}, ${weightingLabel(c.historyWeighting ?? c.weighting)} history)`; }
+    case 'userKnn': { const c = o as UserKnnOptions; return `user-knn (${nn(c.neighbors)}, exponent ${c.exponent}, ${weightingLabel(c.weighting)})`; }
+    case 'rp3beta': { const c = o as Rp3betaOptions; return `rp3beta (a ${c.alpha} b ${c.beta}, ${nn(c.neighbors)}, ${weightingLabel(c.historyWeighting ?? c.weighting)} history)`; }
+    case 'ease': { const c = o as EaseOptions; return `ease (lambda ${c.lambda}, ${weightingLabel(c.historyWeighting ?? c.weighting)} history)`; }
+    case 'ials': { const c = o as IalsOptions; return `ials (${c.factors} factors, reg ${c.reg}, alpha ${c.alpha}, ${weightingLabel(c.weighting)})`; }
+  }
+  return part;
+}
+
+export function createPersonalPicksParts(config: PicksConfig = TUNED_PICKS) {
   return {
-    gfcf: new GfCf({ rank: 256, alpha: 0.3, iterations: 4, weighting: { kind: 'binary' } }, 'gf-cf (rank 256)'),
-    itemKnn: new ItemKnn({ neighbors: 100_000, shrink: 10, weighting: { kind: 'binary' }, historyWeighting: PLAYS_BM25 }, 'item-knn (shrink 10, BM25 history)'),
-    userKnn: new UserKnn({ neighbors: 100, exponent: 2, shrink: 0, weighting: PLAYS_BM25 }, 'user-knn (BM25)'),
-    rp3beta: new Rp3beta({ alpha: 0.5, beta: 0.2, neighbors: 300, weighting: { kind: 'binary' }, historyWeighting: PLAYS_BM25 }, 'rp3beta (BM25 history)'),
-    ease: new Ease({ lambda: 200, weighting: { kind: 'binary' }, historyWeighting: PLAYS_BM25 }, 'ease (lambda 200, BM25 history)'),
+    gfcf: new GfCf(config.gfcf, partName('gfcf', config.gfcf)),
+    itemKnn: new ItemKnn(config.itemKnn, partName('itemKnn', config.itemKnn)),
+    userKnn: new UserKnn(config.userKnn, partName('userKnn', config.userKnn)),
+    rp3beta: new Rp3beta(config.rp3beta, partName('rp3beta', config.rp3beta)),
+    ease: new Ease(config.ease, partName('ease', config.ease)),
+    ials: new Ials(config.ials, partName('ials', config.ials)),
   };
 }
 
-export const PERSONAL_PICKS_WEIGHTS = { gfcf: 0.3, itemKnn: 0.2, userKnn: 0.2, rp3beta: 0.15, ease: 0.15 } as const;
-
-export function blendPersonalPicks(parts: ReturnType<typeof createPersonalPicksParts>, fitsParts = true): Blend {
+export function blendPersonalPicks(parts: ReturnType<typeof createPersonalPicksParts>, fitsParts = true, weights: Record<PartName, number> = TUNED_PICKS.weights): Blend {
   return new Blend(
-    fitsParts ? 'personal picks (blend)' : 'personal picks (blend of the 5 above)',
-    (Object.keys(PERSONAL_PICKS_WEIGHTS) as (keyof typeof PERSONAL_PICKS_WEIGHTS)[]).map((k) => ({ model: parts[k], weight: PERSONAL_PICKS_WEIGHTS[k] })),
+    fitsParts ? 'personal picks (blend)' : 'personal picks (blend of the parts above)',
+    // A part with weight 0 adds nothing to the ranking; it is left out so training does not fit it,
+    // except item-kNN, which the served artifact needs for reasons and similar tracks.
+    PICK_PARTS.filter((k) => weights[k] > 0 || k === 'itemKnn').map((k) => ({ model: parts[k], weight: weights[k] })),
     fitsParts,
   );
 }
@@ -84,9 +123,9 @@ export function createPersonalPicks(nUsers = 0, nItems = 0): { model: Blend; ite
  * picks and personal picks itself (last: the model served at this data size), each blend reusing
  * the parts fitted just before it.
  */
-export function createEvalModels(): Recommender[] {
+export function createEvalModels(config: PicksConfig = TUNED_PICKS): Recommender[] {
   const scalable = createScalablePicksParts();
-  const parts = createPersonalPicksParts();
+  const parts = createPersonalPicksParts(config);
   return [
     new MostPopular(),
     new ItemKnn({ neighbors: 100_000, shrink: 0, weighting: { kind: 'binary' } }, 'item-knn (cosine, binary)'),
@@ -94,6 +133,6 @@ export function createEvalModels(): Recommender[] {
     ...Object.values(scalable),
     blendScalablePicks(scalable, false),
     ...Object.values(parts),
-    blendPersonalPicks(parts, false),
+    blendPersonalPicks(parts, false, config.weights),
   ];
 }

@@ -11,6 +11,8 @@ import { Blend } from '../src/models/blend';
 import { MostPopular } from '../src/models/most-popular';
 import { historyOf } from '../src/models/types';
 import { fitWeighting } from '../src/weighting';
+import { Ials, choleskySolve } from '../src/models/ials';
+import { choleskyInPlace, spdInverse } from '../src/linalg';
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) < eps, `${a} != ${b}`);
 
@@ -129,5 +131,55 @@ describe('weighting', () => {
     close(row[0], (Math.LN2 * 100 * 2.2) / (100 + norm));
     close(row[1], (Math.log(1.2) * 1 * 2.2) / (1 + norm));
     assert.ok(row[0] < Math.LN2 * 2.2);
+  });
+});
+
+describe('implicit ALS', () => {
+  it('solves [[4,2],[2,3]] x = [2,1] by Cholesky: x = [1/2, 0]', () => {
+    const L = Float64Array.from([4, 2, 2, 3]);
+    choleskyInPlace(L, 2);
+    const x = choleskySolve(L, Float64Array.of(2, 1), 2);
+    close(x[0], 0.5); close(x[1], 0);
+  });
+
+  it("folds a history in by the dense normal equations (Y^T C Y + reg I) x = Y^T C p over every item", () => {
+    const m = buildMatrix(rows.map((r, i) => ({ ...r, weight: 1 + i })));
+    const f = 2, reg = 0.5, alpha = 3;
+    const model = new Ials({ factors: f, reg, alpha, iterations: 5, cgSteps: 2, weighting: { kind: 'log', alpha: 1 } });
+    model.fit(m);
+    const Y = model.itemFactors;
+    const h = historyOf(m, m.userIndex.get('u3')!);
+    const conf = new Float64Array(m.nItems).fill(1);
+    const pref = new Float64Array(m.nItems);
+    const wrow = fitWeighting({ kind: 'log', alpha: 1 }, m).row(h.items, h.values);
+    h.items.forEach((i, p) => { conf[i] = 1 + alpha * wrow[p]; pref[i] = 1; });
+    const A = new Float64Array(f * f), b = new Float64Array(f);
+    for (let i = 0; i < m.nItems; i++) {
+      for (let a = 0; a < f; a++) {
+        b[a] += conf[i] * pref[i] * Y[i * f + a];
+        for (let c = 0; c < f; c++) A[a * f + c] += conf[i] * Y[i * f + a] * Y[i * f + c];
+      }
+    }
+    for (let a = 0; a < f; a++) A[a * f + a] += reg;
+    const inv = spdInverse(A, f);
+    const x = [0, 1].map((a) => inv[a * f] * b[0] + inv[a * f + 1] * b[1]);
+    const s = model.score(h);
+    for (let j = 0; j < m.nItems; j++) close(s[j], x[0] * Y[j * f] + x[1] * Y[j * f + 1], 1e-9);
+  });
+
+  it('recovers two disjoint taste groups: unseen items of the group first', () => {
+    const groups = [['a1', 'a2', 'a3', 'a4'], ['b1', 'b2', 'b3', 'b4']];
+    const data = [];
+    for (let u = 0; u < 40; u++) {
+      const g = groups[u % 2];
+      for (let k = 0; k < 3; k++) data.push({ user: `u${u}`, item: g[(Math.floor(u / 2) + k) % 4], weight: 1 + ((u + k) % 5) });
+    }
+    const m = buildMatrix(data);
+    // Two factors for two tastes (more would start fitting each listener's own three-of-four).
+    const model = new Ials({ factors: 2, reg: 0.1, alpha: 2, iterations: 15, cgSteps: 3, weighting: { kind: 'binary' } });
+    model.fit(m);
+    const s = model.score({ items: Int32Array.of(m.itemIndex.get('a1')!, m.itemIndex.get('a2')!), values: Float64Array.of(1, 1) });
+    const worstA = Math.min(s[m.itemIndex.get('a3')!], s[m.itemIndex.get('a4')!]);
+    for (const b of groups[1]) assert.ok(worstA > s[m.itemIndex.get(b)!], `a-item ${worstA} <= ${b} ${s[m.itemIndex.get(b)!]}`);
   });
 });

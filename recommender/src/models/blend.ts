@@ -22,6 +22,8 @@ export class Blend implements Recommender {
   score(h: UserHistory): Float64Array {
     let out: Float64Array | undefined;
     for (const { model, weight } of this.parts) {
+      // A zero-weight part is only there to be fitted (item-kNN explains picks even when it adds no score).
+      if (weight === 0) continue;
       const s = model.score(h);
       let max = 0;
       for (let j = 0; j < s.length; j++) if (s[j] > max) max = s[j];
@@ -29,7 +31,7 @@ export class Blend implements Recommender {
       if (!out) out = new Float64Array(s.length);
       for (let j = 0; j < s.length; j++) out[j] += c * s[j];
     }
-    return out ?? new Float64Array(0);
+    return out ?? new Float64Array(this.parts[0]?.model.score(h).length ?? 0);
   }
 
   /** Similar items from the first component that has any. */

@@ -137,4 +137,11 @@ export class GfCf implements Recommender {
   similar(item: number, k: number): Scored[] {
     return this.weights ? similarFromWeights(this.weights, item, k) : [];
   }
+
+  /** The same fitted filter with another weight on the low-rank term: tuning alpha needs no refit. */
+  withAlpha(alpha: number, name = this.name): GfCf {
+    const g = new GfCf({ ...this.opts, alpha }, name);
+    [g.weights, g.left, g.right, g.w, g.hw] = [this.weights, this.left, this.right, this.w, this.hw];
+    return g;
+  }
 }

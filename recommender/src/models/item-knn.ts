@@ -58,8 +58,13 @@ export class ItemKnn implements Recommender {
       acc[i] = 0;
       const ex = this.opts.exponent ?? 1;
       for (let j = 0; j < n; j++) if (acc[j] !== 0) acc[j] = Math.pow(acc[j] / (norm[i] * norm[j] + this.opts.shrink), ex);
-      const top = topK(acc, this.opts.neighbors).filter((s) => s.score > 0).sort((a, b) => a.item - b.item);
-      for (const s of top) { idx.push(s.item); val.push(s.score); }
+      if (this.opts.neighbors >= n) {
+        // Every neighbour kept: a scan in index order is what the heap would return, without the heap.
+        for (let j = 0; j < n; j++) if (acc[j] > 0) { idx.push(j); val.push(acc[j]); }
+      } else {
+        const top = topK(acc, this.opts.neighbors).filter((s) => s.score > 0).sort((a, b) => a.item - b.item);
+        for (const s of top) { idx.push(s.item); val.push(s.score); }
+      }
       indptr[i + 1] = idx.length;
     }
     // Row j holds j's best neighbors; scoring reads W[i, :] for history item i, so transpose: a target
