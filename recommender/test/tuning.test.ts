@@ -62,7 +62,7 @@ describe('recs tune on Last.fm reads the training file only', () => {
       ].join('\n'));
       const bundle = path.join(work, 'tune.mjs');
       await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'silent' });
-      const sandbox = (args: string[]) => run(process.execPath, ['--experimental-permission', `--allow-fs-read=${bundle}`, `--allow-fs-read=${train}`, bundle, ...args], { maxBuffer: 1 << 20 });
+      const sandbox = (args: string[]) => run(process.execPath, ['--experimental-permission', `--allow-fs-read=${bundle}`, `--allow-fs-read=${train}`, bundle, ...args], { maxBuffer: 1 << 20, env: { ...process.env, NODE_OPTIONS: '' } });
 
       // The sandbox is real: the test file is out of reach.
       await assert.rejects(sandbox(['read', path.join(dir, 'test.tsv')]), (e: Error & { stderr?: string }) => /ERR_ACCESS_DENIED/.test(e.stderr ?? ''));
