@@ -6,6 +6,11 @@
  * progress. A write goes to `tmp/` on the same filesystem, is fsynced, then renamed into place: rename is
  * atomic, so a reader sees the old object or the new one, never a part. A sidecar that does not match its
  * data file (a crash between the two renames, or two writers racing) is detected by inode and recomputed.
+ *
+ * Durability: a plain put fsyncs the data file before the rename and its folder after it, so an acknowledged
+ * object survives a crash. With `deferDurability` both fsyncs wait for `flush(prefix)`, which does them for the
+ * whole batch at once (16 in flight: the kernel merges them into a few journal commits); a packager storing ~700
+ * segments pays one batched pass instead of ~700 serial commits, then writes the manifests that reference them.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { constants as fsc, createReadStream, createWriteStream, close as closeCb, fstat as fstatCb, open as openCb } from 'node:fs';
@@ -31,6 +36,11 @@ interface Sidecar {
   ino: number;
 }
 
+/** putFile reads files up to this size whole (segments, manifests, covers); larger ones are streamed. */
+const SMALL_FILE_BYTES = 8 * 1024 * 1024;
+/** fsyncs in flight during flush(); the kernel merges them into few journal commits. */
+const FLUSH_PARALLELISM = 16;
+
 /** Writes left in tmp/ by a crashed process are removed after this long (others may still be writing). */
 const STALE_TMP_MS = 6 * 3600_000;
 
@@ -41,6 +51,9 @@ export class FsObjectStore implements ObjectStore {
   private readonly metaRoot: string;
   private readonly tmpRoot: string;
   private ready?: Promise<void>;
+  /** Keys put with deferDurability and not flushed yet, each with the token of its latest such put. */
+  private readonly unsynced = new Map<string, number>();
+  private syncToken = 0;
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -72,9 +85,42 @@ export class FsObjectStore implements ObjectStore {
   async put(key: string, body: Readable | Buffer | string, opts: PutOptions = {}): Promise<ObjectInfo> {
     assertValidKey(key);
     await this.init();
-    const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body;
+    if (typeof body === 'string') return this.putBuffer(key, Buffer.from(body), opts);
+    if (Buffer.isBuffer(body)) return this.putBuffer(key, body, opts);
+    return this.putStream(key, body, opts);
+  }
+
+  async putFile(key: string, filePath: string, opts: PutOptions = {}): Promise<ObjectInfo> {
+    assertValidKey(key);
+    await this.init();
+    // Segments and manifests are small: one read, one hash, one write beats a stream pipeline (~3x less CPU a file).
+    const { size } = await fs.stat(filePath);
+    if (size <= SMALL_FILE_BYTES) return this.putBuffer(key, await fs.readFile(filePath), opts);
+    return this.putStream(key, createReadStream(filePath), opts);
+  }
+
+  private async putBuffer(key: string, buf: Buffer, opts: PutOptions): Promise<ObjectInfo> {
     const tmpData = path.join(this.tmpRoot, `${randomUUID()}.data`);
-    const tmpMeta = path.join(this.tmpRoot, `${randomUUID()}.meta`);
+    try {
+      const fh = await fs.open(tmpData, 'wx', 0o644);
+      let st;
+      try {
+        await fh.writeFile(buf);
+        // fsync before the rename, so the renamed file holds the bytes after a crash, not zeros.
+        if (!opts.deferDurability) await fh.sync();
+        st = await fh.stat();
+      } finally {
+        await fh.close();
+      }
+      return await this.commit(key, tmpData, `"${createHash('md5').update(buf).digest('hex')}"`, st, opts);
+    } catch (e) {
+      await fs.rm(tmpData, { force: true });
+      throw e;
+    }
+  }
+
+  private async putStream(key: string, source: Readable, opts: PutOptions): Promise<ObjectInfo> {
+    const tmpData = path.join(this.tmpRoot, `${randomUUID()}.data`);
     const hash = createHash('md5');
     try {
       await pipeline(
@@ -86,48 +132,101 @@ export class FsObjectStore implements ObjectStore {
           },
         }),
         // flush: fsync before close, so the renamed file holds the bytes after a crash, not zeros.
-        createWriteStream(tmpData, { flags: 'wx', mode: 0o644, flush: true }),
+        createWriteStream(tmpData, { flags: 'wx', mode: 0o644, flush: !opts.deferDurability }),
       );
-      const st = await fs.stat(tmpData);
-      const sidecar: Sidecar = {
-        etag: `"${hash.digest('hex')}"`,
-        contentType: opts.contentType ?? guessContentType(key),
-        // Lower-cased like HTTP headers, so both adapters return the same names.
-        metadata: opts.metadata && Object.keys(opts.metadata).length ? Object.fromEntries(Object.entries(opts.metadata).map(([k, v]) => [k.toLowerCase(), v])) : undefined,
-        size: st.size,
-        ino: st.ino,
-      };
-      await fs.writeFile(tmpMeta, JSON.stringify(sidecar));
-      await this.mkdirFor(key);
-      await fs.rename(tmpMeta, this.metaPath(key));
-      await fs.rename(tmpData, this.dataPath(key));
-      return toInfo(key, sidecar, st.mtime);
+      return await this.commit(key, tmpData, `"${hash.digest('hex')}"`, await fs.stat(tmpData), opts);
     } catch (e) {
       await fs.rm(tmpData, { force: true });
-      await fs.rm(tmpMeta, { force: true });
       if (!source.destroyed) source.destroy();
       throw e;
     }
   }
 
-  private async mkdirFor(key: string): Promise<void> {
+  /** Sidecar, then both renames into place; then the folder entries made durable (or left for flush()). */
+  private async commit(key: string, tmpData: string, etag: string, st: { size: number; ino: number; mtime: Date }, opts: PutOptions): Promise<ObjectInfo> {
+    const sidecar: Sidecar = {
+      etag,
+      contentType: opts.contentType ?? guessContentType(key),
+      // Lower-cased like HTTP headers, so both adapters return the same names.
+      metadata: opts.metadata && Object.keys(opts.metadata).length ? Object.fromEntries(Object.entries(opts.metadata).map(([k, v]) => [k.toLowerCase(), v])) : undefined,
+      size: st.size,
+      ino: st.ino,
+    };
+    const tmpMeta = path.join(this.tmpRoot, `${randomUUID()}.meta`);
+    let created: string | undefined;
     try {
-      await fs.mkdir(path.dirname(this.dataPath(key)), { recursive: true });
-      await fs.mkdir(path.dirname(this.metaPath(key)), { recursive: true });
+      await fs.writeFile(tmpMeta, JSON.stringify(sidecar));
+      // A sidecar lost in a crash is recomputed from the data file: only the data file's entry must be durable.
+      await this.renameInto(tmpMeta, this.metaPath(key), key);
+      created = await this.renameInto(tmpData, this.dataPath(key), key);
+    } catch (e) {
+      await fs.rm(tmpMeta, { force: true });
+      throw e;
+    }
+    if (opts.deferDurability) {
+      this.unsynced.set(key, ++this.syncToken);
+    } else {
+      // The renamed entry (and any folder made for it) must reach the disk too, or a crash can lose the object.
+      await syncEach(this.folderChain(this.dataPath(key), created), 1);
+    }
+    return toInfo(key, sidecar, st.mtime);
+  }
+
+  /**
+   * rename(2) into place, making the folders on the first ENOENT (no mkdir per put: a track writes ~700
+   * objects into ~10 folders). Returns the first folder created, if any.
+   */
+  private async renameInto(tmp: string, dest: string, key: string): Promise<string | undefined> {
+    let created: string | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fs.rename(tmp, dest);
+        return created;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // S3 allows both "a" and "a/b"; a filesystem does not. Say so instead of a raw errno.
+        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw new AppError('conflict', `Object key "${key}" is already used as a prefix of other objects.`);
+        if (code === 'ENOTDIR') throw new AppError('conflict', `Object key "${key}" needs a folder where an object already exists (one key is a prefix of another).`);
+        if (code !== 'ENOENT' || attempt > 0) throw e;
+        created = await this.mkdirFor(dest, key);
+      }
+    }
+  }
+
+  private async mkdirFor(dest: string, key: string): Promise<string | undefined> {
+    try {
+      return await fs.mkdir(path.dirname(dest), { recursive: true });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' || code === 'ENOTDIR') {
-        // S3 allows both "a" and "a/b"; a filesystem does not. Say so instead of a raw errno.
         throw new AppError('conflict', `Object key "${key}" needs a folder where an object already exists (one key is a prefix of another).`);
       }
       throw e;
     }
-    const st = await fs.stat(this.dataPath(key)).catch(() => null);
-    if (st?.isDirectory()) throw new AppError('conflict', `Object key "${key}" is already used as a prefix of other objects.`);
   }
 
-  async putFile(key: string, filePath: string, opts: PutOptions = {}): Promise<ObjectInfo> {
-    return this.put(key, createReadStream(filePath), opts);
+  /** The folder of `file`, and up to the parent of `created` (the top folder a mkdir -p made) when given. */
+  private folderChain(file: string, created?: string): string[] {
+    const dirs = [path.dirname(file)];
+    if (created) {
+      const top = path.dirname(created);
+      for (let d = dirs[0]; d !== top && d.startsWith(`${this.dataRoot}${path.sep}`); ) dirs.push((d = path.dirname(d)));
+    }
+    return dirs;
+  }
+
+  async flush(prefix = ''): Promise<void> {
+    const batch = [...this.unsynced].filter(([k]) => k.startsWith(prefix));
+    if (batch.length === 0) return;
+    // Every data file, then every folder on the way up to objects/ (new entries and new folders).
+    const dirs = new Set<string>();
+    for (const [k] of batch) {
+      for (let d = path.dirname(this.dataPath(k)); d.startsWith(this.dataRoot); d = path.dirname(d)) dirs.add(d);
+    }
+    await syncEach(batch.map(([k]) => this.dataPath(k)), FLUSH_PARALLELISM);
+    await syncEach([...dirs], FLUSH_PARALLELISM);
+    // A key written again meanwhile keeps its newer token, so its own flush is still owed.
+    for (const [k, token] of batch) if (this.unsynced.get(k) === token) this.unsynced.delete(k);
   }
 
   /** Info for the data file open as `fd`, from the sidecar when it describes this very file. */
@@ -273,6 +372,30 @@ export class FsObjectStore implements ObjectStore {
   async close(): Promise<void> {
     // Nothing to release: each operation opens and closes its own files.
   }
+}
+
+/** fsync each path (files or folders), `n` at a time; a path gone meanwhile (deleted) needs nothing. */
+async function syncEach(paths: string[], n: number): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, paths.length) }, async () => {
+      while (i < paths.length) {
+        const p = paths[i++];
+        let fh;
+        try {
+          fh = await fs.open(p, 'r');
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw e;
+        }
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      }
+    }),
+  );
 }
 
 function toInfo(key: string, s: Sidecar, mtime: Date): ObjectInfo {

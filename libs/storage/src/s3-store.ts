@@ -138,6 +138,10 @@ export class S3ObjectStore implements ObjectStore {
     return { key, size, etag: quoteEtag(r.etag), contentType: meta['Content-Type'], lastModified: new Date(), ...metaOf(opts) };
   }
 
+  async flush(): Promise<void> {
+    // An acknowledged PUT is already durable: deferDurability changes nothing here.
+  }
+
   async head(key: string): Promise<ObjectInfo | null> {
     assertValidKey(key);
     try {

@@ -23,6 +23,13 @@ export interface PutOptions {
   contentType?: string;
   /** Extra metadata kept with the object. */
   metadata?: Record<string, string>;
+  /**
+   * Batch durability for writers of many objects (a track's segments): the put may resolve before its bytes
+   * are on stable storage; they are once `flush()` over its key resolves. The object is readable as soon as
+   * the put resolves, as always, so reference it (a manifest) only after that flush. Stores whose writes are
+   * durable when acknowledged (S3) ignore it.
+   */
+  deferDurability?: boolean;
 }
 
 export interface ObjectStore {
@@ -46,6 +53,11 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Delete everything under prefix; returns how many objects went. */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * Make every put made with `deferDurability` under `prefix` (default: all) durable: survives a crash or
+   * power loss from here on. A no-op where every acknowledged write already is (S3).
+   */
+  flush(prefix?: string): Promise<void>;
   /** Throws when storage does not answer (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

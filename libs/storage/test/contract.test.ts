@@ -212,6 +212,48 @@ for (const [name, factory] of implementations) {
       }
     });
 
+    test('deferred durability: objects read back at once (bytes, etag), flush covers them, deleted ones and other prefixes too', async () => {
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'objects-defer-'));
+      try {
+        const bodies = Array.from({ length: 24 }, (_, i) => randomBytes(1000 + i * 997));
+        await Promise.all(bodies.map(async (b, i) => {
+          const src = path.join(dir, `${i}.m4s`);
+          await fs.writeFile(src, b);
+          const info = await store.putFile(k(`defer/seg/${i}.m4s`), src, { deferDurability: true });
+          assert.equal(info.etag, md5(b));
+        }));
+        await store.put(k('defer/extra.json'), '{"v":1}', { deferDurability: true, contentType: 'application/json' });
+        await store.put(k('defer/gone'), 'x', { deferDurability: true });
+        await store.delete(k('defer/gone'));
+        await store.put(k('defer-other/x'), 'y', { deferDurability: true });
+        // Readable before the flush, as the interface says.
+        assert.deepEqual(await store.getBuffer(k('defer/seg/5.m4s')), bodies[5]);
+        await store.flush(k('defer/'));
+        await store.flush(k('defer/'));
+        await store.flush();
+        for (const [i, b] of bodies.entries()) assert.equal((await store.head(k(`defer/seg/${i}.m4s`)))?.etag, md5(b));
+        assert.equal((await store.head(k('defer/extra.json')))?.contentType, 'application/json');
+        assert.equal(await store.head(k('defer/gone')), null);
+        assert.deepEqual(await store.getBuffer(k('defer-other/x')), Buffer.from('y'));
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    test('a key used as a folder (or under an object) is refused with conflict, plain or deferred', async () => {
+      await store.put(k('nest/a/b'), 'x');
+      await store.put(k('nest/file'), 'x');
+      if (store.kind === 'fs') {
+        // S3 has no folders and allows both; a filesystem cannot, and says so.
+        for (const deferDurability of [false, true]) {
+          await assert.rejects(() => store.put(k('nest/a'), 'y', { deferDurability }), (e: unknown) => isAppError(e) && e.code === 'conflict');
+          await assert.rejects(() => store.put(k('nest/file/c'), 'y', { deferDurability }), (e: unknown) => isAppError(e) && e.code === 'conflict');
+        }
+      }
+      assert.deepEqual(await store.getBuffer(k('nest/a/b')), Buffer.from('x'));
+      assert.deepEqual(await store.getBuffer(k('nest/file')), Buffer.from('x'));
+    });
+
     test('missing keys: head, get and getBuffer give null; delete is a no-op', async () => {
       assert.equal(await store.head(k('nothing/here')), null);
       assert.equal(await store.get(k('nothing/here')), null);
