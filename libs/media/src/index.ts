@@ -11,4 +11,5 @@ export {
   packageRenditions, renditionDurationMatches, fixCodecString, writeAudioMaster, DEFAULT_SEGMENT_DURATION_S, MASTER_PLAYLIST, DASH_MANIFEST, MEDIA_PLAYLIST,
   type PackageOptions, type PackageResult, type PackagedRendition,
 } from './package';
+export { transcodeAndPackage, type TranscodeAndPackageResult } from './pipeline';
 export { toolPath, type ToolPaths } from './process';

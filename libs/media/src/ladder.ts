@@ -66,6 +66,11 @@ export interface TranscodeOptions extends MediaOptions {
   /** Run loudness and waveform analysis inside the same decode (default true). */
   analyze?: boolean;
   peakBuckets?: number;
+  /**
+   * Write every MP4 fragmented (moov first, with the edit list that trims encoder priming, then 1 s
+   * fragments), so an output may be a FIFO that a packager reads while encoding (transcodeAndPackage).
+   */
+  fragmented?: boolean;
 }
 
 export interface TranscodeResult {
@@ -73,6 +78,21 @@ export interface TranscodeResult {
   loudness?: LoudnessResult;
   peaks?: number[];
 }
+
+/** What transcodeLadder will write for each spec (file paths under outDir), before it runs. */
+export function plannedRenditions(specs: readonly RenditionSpec[], probe: AudioProbe, outDir: string): EncodedRendition[] {
+  return specs.map((spec) => {
+    const out = renditionOutput(spec, probe, outDir);
+    return { id: out.id, codec: out.codec, bitrateKbps: out.bitrateKbps, file: out.file, container: out.container, sampleRate: out.sampleRate, channels: out.channels };
+  });
+}
+
+/**
+ * Fragmented MP4 that keeps the edit list: ffmpeg 5.1 writes elst (the AAC/Opus priming trim) in a
+ * fragmented file only with delay_moov (moov written once the first fragment is known); empty_moov
+ * drops it, and the packaged renditions would then play the priming (+23 ms for AAC).
+ */
+const FRAGMENTED_MP4 = ['-movflags', '+default_base_moof+frag_keyframe+delay_moov', '-frag_duration', '1000000'];
 
 function renditionOutput(spec: RenditionSpec, probe: AudioProbe, outDir: string) {
   const channels = Math.min(2, probe.channels);
@@ -150,6 +170,8 @@ export async function transcodeLadder(input: string, outDir: string, opts: Trans
   const siblings = new AbortController();
   const onOuterAbort = () => siblings.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  // Aborted before we got here (a packager reading our FIFOs already failed): spawn nothing.
+  if (opts.signal?.aborted) siblings.abort(opts.signal.reason);
   const signal = siblings.signal;
   try {
     await Promise.all(
@@ -166,7 +188,8 @@ export async function transcodeLadder(input: string, outDir: string, opts: Trans
           if (b.kind === 'rendition' && b.spec) {
             const out = renditionOutput(b.spec, probe, outDir);
             chains.push(`[b${i}]${out.filter}[o${i}]`);
-            cmd.output(out.file).outputOptions(['-map', `[o${i}]`, '-map_metadata', '-1', ...out.options]);
+            const frag = opts.fragmented && out.container === 'fmp4' ? FRAGMENTED_MP4 : [];
+            cmd.output(out.file).outputOptions(['-map', `[o${i}]`, '-map_metadata', '-1', ...out.options, ...frag]);
             encoded.push({ id: out.id, codec: out.codec, bitrateKbps: out.bitrateKbps, file: out.file, container: out.container, sampleRate: out.sampleRate, channels: out.channels });
           } else if (b.kind === 'loudness') {
             chains.push(`[b${i}]${loudnessFilter()}[o${i}]`);

@@ -1,9 +1,10 @@
 /**
- * Packaging with shaka-packager: CMAF fMP4 segments for AAC/Opus/FLAC (one run, which also writes
- * the static DASH MPD), MPEG-TS segments for MP3 (a second run: shaka reads MP3 only from TS and
- * MP3 has no place in the MPD). The two HLS masters are merged into one `master.m3u8` with
- * RFC 6381 codec strings. Every URI written is relative, so a grant carried in the URL path
- * (/g/{grant}/tracks/...) reaches every playlist and segment without rewriting anything.
+ * Packaging with shaka-packager: CMAF fMP4 segments for AAC/Opus/FLAC, MPEG-TS segments for MP3 (shaka
+ * reads MP3 only from TS, and MP3 has no place in the MPD). One run per rendition (each may read a FIFO
+ * that ffmpeg is still writing, see pipeline.ts); their one-variant masters and one-Representation static
+ * MPDs are merged into one `master.m3u8` (RFC 6381 codec strings) and one `manifest.mpd`. Every URI
+ * written is relative, so a grant carried in the URL path (/g/{grant}/tracks/...) reaches every playlist
+ * and segment without rewriting anything.
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -131,38 +132,106 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
 /** Preferred order in the master: AAC first (plays everywhere; 128 is the start level), then Opus, FLAC, MP3. */
 const FAMILY_ORDER: Record<string, number> = { aac: 0, opus: 1, flac: 2, mp3: 3 };
 
-export async function packageRenditions(renditions: readonly EncodedRendition[], outDir: string, opts: PackageOptions = {}): Promise<PackageResult> {
+/** Checks shared by both ways of packaging; returns the segment duration. */
+export function checkPackageInput(renditions: readonly Pick<EncodedRendition, 'container'>[], opts: PackageOptions): number {
   const seg = opts.segmentDurationS ?? DEFAULT_SEGMENT_DURATION_S;
   if (!(seg > 0)) throw new AppError('validation_failed', 'Segment duration must be a positive number of seconds.');
-  const fmp4 = renditions.filter((r) => r.container === 'fmp4');
-  const ts = renditions.filter((r) => r.container === 'ts');
-  if (fmp4.length === 0) throw new AppError('validation_failed', 'At least one fMP4 rendition (AAC, Opus or FLAC) is needed for the DASH manifest.');
-  const common = ['--segment_duration', String(seg), '--quiet'];
-  // Inputs are absolute; outputs are relative to cwd=outDir, which is what makes shaka write relative URIs.
-  const descriptor = (r: EncodedRendition, ext: string, init: boolean) =>
+  if (!renditions.some((r) => r.container === 'fmp4')) {
+    throw new AppError('validation_failed', 'At least one fMP4 rendition (AAC, Opus or FLAC) is needed for the DASH manifest.');
+  }
+  return seg;
+}
+
+/**
+ * --io_cache_size=0: shaka's default threaded I/O gives every file a 32 MiB cache and a thread that spins on
+ * futexes; for our small files that costs ~8x the remux itself (9 renditions of 5 min: ~3 s CPU and ~2 s wall
+ * with it, ~0.35 s CPU without; the output is byte-identical but for timestamps). Alone it hung now and then
+ * (2 runs in 120 stuck in a futex wait, one thread left); with --single_threaded (one input per run anyway)
+ * none did in 400.
+ */
+const SHAKA_IO = ['--io_cache_size=0', '--single_threaded'];
+const shakaMaster = (r: Pick<EncodedRendition, 'id'>) => `_master_${r.id}.m3u8`;
+const shakaMpd = (r: Pick<EncodedRendition, 'id'>) => `_dash_${r.id}.mpd`;
+
+/**
+ * One shaka-packager run for one rendition: CMAF segments (init.mp4 + $Number$.m4s) and a one-Representation
+ * static MPD for AAC/Opus/FLAC, MPEG-TS segments for MP3 (shaka reads MP3 only from TS; MP3 has no place in
+ * the MPD), plus its media playlist and a one-variant master (read back for BANDWIDTH and CODECS). One run per
+ * rendition, not one for all: each input may be a FIFO that an ffmpeg is still writing (transcodeAndPackage),
+ * and a run that reads one input cannot stall another's writer. finishPackage merges the MPDs and masters.
+ */
+export async function packageRendition(r: EncodedRendition, outDir: string, segmentDurationS: number, opts: MediaOptions = {}): Promise<void> {
+  const fmp4 = r.container === 'fmp4';
+  const descriptor = [
+    // Inputs are absolute; outputs are relative to cwd=outDir, which is what makes shaka write relative URIs.
+    `in=${path.resolve(r.file)}`,
+    'stream=audio',
+    ...(fmp4 ? [`init_segment=${r.id}/init.mp4`] : []),
+    `segment_template=${r.id}/$Number$.${fmp4 ? 'm4s' : 'ts'}`,
+    `playlist_name=${r.id}/${MEDIA_PLAYLIST}`,
+    'hls_group_id=audio',
+    `hls_name=${r.id}`,
+  ].join(',');
+  await shaka(
     [
-      `in=${path.resolve(r.file)}`,
-      'stream=audio',
-      ...(init ? [`init_segment=${r.id}/init.mp4`] : []),
-      `segment_template=${r.id}/$Number$.${ext}`,
-      `playlist_name=${r.id}/${MEDIA_PLAYLIST}`,
-      'hls_group_id=audio',
-      `hls_name=${r.id}`,
-    ].join(',');
+      descriptor,
+      '--segment_duration', String(segmentDurationS), '--quiet',
+      ...SHAKA_IO,
+      '--hls_master_playlist_output', shakaMaster(r),
+      ...(fmp4 ? ['--mpd_output', shakaMpd(r), '--generate_static_live_mpd'] : []),
+    ],
+    outDir,
+    opts,
+  );
+}
 
-  await mkdir(outDir, { recursive: true });
-  opts.onProgress?.({ stage: 'package', percent: 0 });
-  const runs: Promise<void>[] = [
-    shaka([...fmp4.map((r) => descriptor(r, 'm4s', true)), ...common, '--hls_master_playlist_output', '_master_fmp4.m3u8', '--mpd_output', DASH_MANIFEST, '--generate_static_live_mpd'], outDir, opts),
-  ];
-  if (ts.length) runs.push(shaka([...ts.map((r) => descriptor(r, 'ts', false)), ...common, '--hls_master_playlist_output', '_master_ts.m3u8'], outDir, opts));
-  await Promise.all(runs);
-  opts.onProgress?.({ stage: 'package', percent: 80 });
+/**
+ * One static MPD from the one-Representation MPDs of packageRendition, laid out as a single shaka run lays
+ * out several: one Period, one AdaptationSet per codec (in order of first appearance; its attributes as
+ * shaka wrote them for that codec), Representations numbered from 0, the longest presentation duration.
+ */
+export function mergeDashManifests(mpds: readonly { codec: string; text: string }[]): string {
+  const isoSeconds = (d: string) => {
+    const m = /^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$/.exec(d);
+    return m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+  };
+  const groups = new Map<string, { set: string; reps: string[] }>();
+  let head = '';
+  let duration = '';
+  for (const { codec, text } of mpds) {
+    if (!/<MPD [^>]*type="static"/.test(text)) throw new AppError('internal_error', 'The DASH manifest is not static.');
+    const sets = text.match(/<AdaptationSet [^>]*>/g) ?? [];
+    const reps = text.match(/<Representation [\s\S]*?<\/Representation>/g) ?? [];
+    const periodAt = text.indexOf('<Period');
+    if (sets.length !== 1 || reps.length !== 1 || periodAt < 0) throw new AppError('internal_error', 'A rendition\'s DASH manifest does not hold exactly one Representation.');
+    const d = /mediaPresentationDuration="([^"]+)"/.exec(text)?.[1] ?? '';
+    if (!head) head = text.slice(0, periodAt);
+    if (!duration || isoSeconds(d) > isoSeconds(duration)) duration = d;
+    const g = groups.get(codec) ?? { set: sets[0], reps: [] };
+    g.reps.push(reps[0]);
+    groups.set(codec, g);
+  }
+  const lines = [head.replace(/mediaPresentationDuration="[^"]*"/, `mediaPresentationDuration="${duration}"`).trimEnd(), '  <Period id="0">'];
+  let setId = 0;
+  let repId = 0;
+  for (const g of groups.values()) {
+    lines.push(`    ${g.set.replace(/ id="[^"]*"/, ` id="${setId++}"`)}`);
+    for (const rep of g.reps) lines.push(`      ${rep.replace(/ id="[^"]*"/, ` id="${repId++}"`)}`);
+    lines.push('    </AdaptationSet>');
+  }
+  lines.push('  </Period>', '</MPD>');
+  return lines.join('\n') + '\n';
+}
 
-  const entries = parseShakaMaster(await readFile(path.join(outDir, '_master_fmp4.m3u8'), 'utf8'));
-  if (ts.length) for (const [k, v] of parseShakaMaster(await readFile(path.join(outDir, '_master_ts.m3u8'), 'utf8'))) entries.set(k, v);
-  await rm(path.join(outDir, '_master_fmp4.m3u8'), { force: true });
-  await rm(path.join(outDir, '_master_ts.m3u8'), { force: true });
+/** After every packageRendition: the merged master and MPD, the renditions' measured figures, the publish order. */
+export async function finishPackage(renditions: readonly EncodedRendition[], outDir: string, opts: MediaOptions = {}): Promise<PackageResult> {
+  const entries = new Map<string, MasterEntry>();
+  const mpds: { codec: string; text: string }[] = [];
+  for (const r of renditions) {
+    for (const [k, v] of parseShakaMaster(await readFile(path.join(outDir, shakaMaster(r)), 'utf8'))) entries.set(k, v);
+    if (r.container === 'fmp4') mpds.push({ codec: r.codec, text: await readFile(path.join(outDir, shakaMpd(r)), 'utf8') });
+  }
+  await Promise.all(renditions.flatMap((r) => [rm(path.join(outDir, shakaMaster(r)), { force: true }), rm(path.join(outDir, shakaMpd(r)), { force: true })]));
 
   const packaged: PackagedRendition[] = [];
   for (const r of renditions) {
@@ -182,11 +251,8 @@ export async function packageRenditions(renditions: readonly EncodedRendition[],
   packaged.sort((a, b) => FAMILY_ORDER[a.codec] - FAMILY_ORDER[b.codec] || (a.bitrateKbps === 128 ? -1 : b.bitrateKbps === 128 ? 1 : (a.bitrateKbps ?? 0) - (b.bitrateKbps ?? 0)));
 
   await writeFile(path.join(outDir, MASTER_PLAYLIST), writeAudioMaster(packaged));
-
-  // The MPD carries only fMP4 renditions; fix its codec strings the same way (flac/opus are already right for DASH).
-  const mpdPath = path.join(outDir, DASH_MANIFEST);
-  const mpd = await readFile(mpdPath, 'utf8');
-  if (!/type="static"/.test(mpd)) throw new AppError('internal_error', 'The DASH manifest is not static.');
+  // The MPD carries only fMP4 renditions; shaka's codec strings there (mp4a.40.2, opus, flac) are already right for DASH.
+  await writeFile(path.join(outDir, DASH_MANIFEST), mergeDashManifests(mpds));
 
   const all = await listFiles(outDir);
   const isManifest = (f: string) => f.endsWith('.m3u8') || f.endsWith('.mpd');
@@ -199,4 +265,30 @@ export async function packageRenditions(renditions: readonly EncodedRendition[],
   ];
   opts.onProgress?.({ stage: 'package', percent: 100 });
   return { master: MASTER_PLAYLIST, dash: DASH_MANIFEST, renditions: packaged, files };
+}
+
+/** Package encoded files (all present on disk): one shaka run per rendition, in parallel, then the merged manifests. */
+export async function packageRenditions(renditions: readonly EncodedRendition[], outDir: string, opts: PackageOptions = {}): Promise<PackageResult> {
+  const seg = checkPackageInput(renditions, opts);
+  await mkdir(outDir, { recursive: true });
+  opts.onProgress?.({ stage: 'package', percent: 0 });
+  // One failed run stops the others; the caller's abort stops all.
+  const runs = new AbortController();
+  const onOuterAbort = () => runs.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (opts.signal?.aborted) runs.abort(opts.signal.reason);
+  try {
+    const results = await Promise.allSettled(
+      renditions.map((r) => packageRendition(r, outDir, seg, { ...opts, signal: runs.signal }).catch((e: unknown) => {
+        runs.abort(e);
+        throw e;
+      })),
+    );
+    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw opts.signal?.aborted ? opts.signal.reason : runs.signal.reason ?? failed.reason;
+  } finally {
+    opts.signal?.removeEventListener('abort', onOuterAbort);
+  }
+  opts.onProgress?.({ stage: 'package', percent: 80 });
+  return finishPackage(renditions, outDir, opts);
 }
