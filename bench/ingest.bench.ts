@@ -4,8 +4,11 @@
  * loudness and peaks, shaka packaging, storage, catalog publication), beside the fastest plain-ffmpeg
  * arrangement of the same nine encodes on the same cores, found and run in this benchmark:
  *   A. one ffmpeg, asplit into all nine (one core)
- *   B. two ffmpeg processes in parallel, the ladder split in two halves of similar cost
+ *   B. two ffmpeg processes in parallel, the ladder split by codec family (AAC x3 + MP3 128 + FLAC | Opus x3 + MP3 320)
+ *   B'. two ffmpeg processes in parallel, the split of least max cost over all 2^9 splits (same cost model as the platform)
  *   C. nine ffmpeg processes, two at a time
+ * The platform runs with the production defaults (4 s segments, threads = cores); its time is split into stages
+ * (wall and CPU each) from the worker's stage hook, so a regression shows where it went.
  * Wall time and CPU time (this process plus its finished children, from /proc/self/stat) per run.
  * Storage: the filesystem store, bus/cache in-process, PostgreSQL from IT_DATABASE_URL or embedded.
  * BENCH_INGEST_SECONDS overrides the source length (default 300).
@@ -16,6 +19,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createPackagerWorker, type PackagerWorker } from '@platform/packager';
+import { DEFAULT_SEGMENT_DURATION_S } from '@platform/media';
 import { startHarness } from '../packager/test/harness';
 
 const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 300);
@@ -44,13 +48,27 @@ function ffmpeg(args: string[]): Promise<void> {
   });
 }
 
-/** The nine encodes as plain ffmpeg output options (same encoders and settings as the platform). */
-const ENCODES: { name: string; filter: string; opts: string[] }[] = [
-  ...[64, 128, 256].map((k) => ({ name: `aac${k}.mp4`, filter: 'anull', opts: ['-c:a', 'aac', '-b:a', `${k}k`] })),
-  ...[64, 96, 160].map((k) => ({ name: `opus${k}.mp4`, filter: 'aresample=48000:resampler=soxr', opts: ['-c:a', 'libopus', '-b:a', `${k}k`] })),
-  ...[128, 320].map((k) => ({ name: `mp3_${k}.ts`, filter: 'anull', opts: ['-c:a', 'libmp3lame', '-b:a', `${k}k`, '-f', 'mpegts'] })),
-  { name: 'flac.mp4', filter: 'anull', opts: ['-c:a', 'flac', '-strict', 'experimental'] },
+/**
+ * The nine encodes as plain ffmpeg output options (same encoders and settings as the platform), with the
+ * platform's cost estimate (libs/media ladder.ts branchCost, CPU s per 5 min) used to balance splits.
+ */
+const ENCODES: { name: string; filter: string; opts: string[]; cost: number }[] = [
+  ...[64, 128, 256].map((k) => ({ name: `aac${k}.mp4`, filter: 'anull', opts: ['-c:a', 'aac', '-b:a', `${k}k`], cost: 1.4 + 0.0156 * k })),
+  ...[64, 96, 160].map((k) => ({ name: `opus${k}.mp4`, filter: 'aresample=48000:resampler=soxr', opts: ['-c:a', 'libopus', '-b:a', `${k}k`], cost: 2.4 + 0.003 * k })),
+  ...[128, 320].map((k) => ({ name: `mp3_${k}.ts`, filter: 'anull', opts: ['-c:a', 'libmp3lame', '-b:a', `${k}k`, '-f', 'mpegts'], cost: 1.8 + 0.0017 * k })),
+  { name: 'flac.mp4', filter: 'anull', opts: ['-c:a', 'flac', '-strict', 'experimental'], cost: 0.4 },
 ];
+
+/** The 2-way split with the least max estimated cost (2^9 candidates). */
+function bestSplit(encodes: typeof ENCODES): [typeof ENCODES, typeof ENCODES] {
+  let best = { max: Infinity, mask: 0 };
+  for (let mask = 1; mask < 1 << (encodes.length - 1); mask++) {
+    const one = encodes.reduce((s, e, i) => s + (mask & (1 << i) ? e.cost : 0), 0);
+    const max = Math.max(one, encodes.reduce((s, e) => s + e.cost, 0) - one);
+    if (max < best.max) best = { max, mask };
+  }
+  return [encodes.filter((_, i) => best.mask & (1 << i)), encodes.filter((_, i) => !(best.mask & (1 << i)))];
+}
 
 function asplitArgs(src: string, outDir: string, encodes: typeof ENCODES): string[] {
   const labels = encodes.map((_, i) => `[s${i}]`).join('');
@@ -66,6 +84,8 @@ async function plainArrangements(src: string, dir: string) {
   const half1 = ENCODES.filter((e) => e.name.startsWith('aac') || e.name === 'mp3_128.ts' || e.name === 'flac.mp4');
   const half2 = ENCODES.filter((e) => !half1.includes(e));
   const b = await measure(() => Promise.all([ffmpeg(asplitArgs(src, out, half1)), ffmpeg(asplitArgs(src, out, half2))]));
+  const [s1, s2] = bestSplit(ENCODES);
+  const b2 = await measure(() => Promise.all([ffmpeg(asplitArgs(src, out, s1)), ffmpeg(asplitArgs(src, out, s2))]));
   const c = await measure(async () => {
     const queue = [...ENCODES];
     await Promise.all([0, 1].map(async () => {
@@ -74,13 +94,14 @@ async function plainArrangements(src: string, dir: string) {
   });
   return [
     { name: 'A: 1 ffmpeg, asplit x9', ...a },
-    { name: 'B: 2 ffmpeg in parallel, asplit halves', ...b },
+    { name: 'B: 2 ffmpeg in parallel, halves by family', ...b },
+    { name: "B': 2 ffmpeg in parallel, least-max split", ...b2 },
     { name: 'C: 9 ffmpeg, 2 at a time', ...c },
   ];
 }
 
 async function main(): Promise<void> {
-  const h = await startHarness('bench');
+  const h = await startHarness('bench', { segmentDurationS: DEFAULT_SEGMENT_DURATION_S });
   const dir = path.join(h.dir, 'bench');
   await mkdir(dir, { recursive: true });
   const src = path.join(dir, 'source.wav');
@@ -94,18 +115,35 @@ async function main(): Promise<void> {
   console.log(`source: ${SECONDS} s, 44.1 kHz/16-bit stereo WAV; ${os.cpus().length} cores; load average ${load()} (wall times are only comparable on an idle machine)`);
 
   const plain = await plainArrangements(src, dir);
-  for (const p of plain) console.log(`plain ${p.name.padEnd(42)} wall ${p.wall.toFixed(2)} s  cpu ${p.cpu.toFixed(2)} s`);
+  for (const p of plain) console.log(`plain ${p.name.padEnd(40)} wall ${p.wall.toFixed(2)} s  cpu ${p.cpu.toFixed(2)} s`);
   const best = plain.reduce((m, p) => (p.wall < m.wall ? p : m));
 
   async function platform(count: number, concurrency: number, threadsPerJob: number) {
     const jobs = await Promise.all(Array.from({ length: count }, () => h.addTrack(src, 'wav')));
-    const worker: PackagerWorker = createPackagerWorker(h.deps, { concurrency, threadsPerJob, tmpDir: dir });
+    // Stage marks (wall, CPU of this process and its finished children) from the worker's own hook.
+    const marks: { stage: string; t: number; cpu: number }[] = [];
+    // The end is the worker's own 'ready' (after the catalog flip), not a poll: polling the catalog every
+    // 100 ms cost this process CPU and up to 100 ms of wall. The slow poll only catches a failed job.
+    let readyCount = 0;
+    let allReady = () => {};
+    const ready = new Promise<void>((resolve) => (allReady = resolve));
+    const worker: PackagerWorker = createPackagerWorker(h.deps, {
+      concurrency, threadsPerJob, tmpDir: dir,
+      onStage: (_job, stage) => {
+        marks.push({ stage, t: performance.now(), cpu: cpuSeconds() });
+        if (stage === 'ready' && ++readyCount === count) allReady();
+      },
+    });
     await worker.start();
     try {
-      return await measure(async () => {
+      const t0 = performance.now();
+      const c0 = cpuSeconds();
+      const r = await measure(async () => {
         for (const j of jobs) await h.send(j);
-        await Promise.all(jobs.map((j) => h.waitForStatus(j.trackId, 'ready', 600_000)));
+        await Promise.race([ready, Promise.all(jobs.map((j) => h.waitForStatus(j.trackId, 'ready', 600_000, 2000)))]);
       });
+      await Promise.all(jobs.map((j) => h.waitForStatus(j.trackId, 'ready', 10_000)));
+      return { ...r, marks: [{ stage: 'queued', t: t0, cpu: c0 }, ...marks] };
     } finally {
       await worker.stop();
     }
@@ -113,6 +151,9 @@ async function main(): Promise<void> {
 
   const one = await platform(1, 1, 2);
   console.log(`platform: 1 track, ladder split over 2 ffmpeg   wall ${one.wall.toFixed(2)} s  cpu ${one.cpu.toFixed(2)} s  (${(SECONDS / one.wall).toFixed(1)}x real time)`);
+  // CPU of a stage counts child processes when they end: ffmpeg's in transcoding, shaka's in packaging.
+  const stages = one.marks.slice(0, -1).map((m, i) => `${m.stage} ${((one.marks[i + 1].t - m.t) / 1000).toFixed(2)}/${(one.marks[i + 1].cpu - m.cpu).toFixed(2)}`);
+  console.log(`  stages (wall/cpu s): ${stages.join(', ')}`);
   console.log(`ratio platform / fastest plain (${best.name}): wall ${(one.wall / best.wall).toFixed(2)}x (goal <= 1.15x), cpu ${(one.cpu / best.cpu).toFixed(2)}x`);
   const two = await platform(2, 2, 1);
   console.log(`platform: 2 tracks, 2 workers x 1 core           wall ${two.wall.toFixed(2)} s  cpu ${two.cpu.toFixed(2)} s`);

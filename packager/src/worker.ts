@@ -23,8 +23,8 @@ import { AppError, isAppError } from '@platform/errors';
 import { CACHE_PURGE_TOPIC, cachePurgeMessage, INGEST_JOBS_TOPIC, ingestProgressKey, ZIngestJob, type TIngestJob, type TIngestProgress, type TIngestStage } from '@platform/models';
 import { getTrack, invalidateTrack, markTrackFailed, markTrackReady } from '@platform/catalog';
 import {
-  packageRenditions, probeAudio, readTags, renderCovers, renditionDurationMatches, transcodeLadder,
-  type PackagedRendition, type ToolPaths,
+  packageRenditions, probeAudio, readTags, renderCovers, renditionDurationMatches, transcodeAndPackage, transcodeLadder,
+  type PackagedRendition, type PackageResult, type ToolPaths, type TranscodeResult,
 } from '@platform/media';
 import { createPackagerMetrics, type PackagerMetrics } from './metrics';
 
@@ -61,6 +61,11 @@ export interface PackagerOptions {
   tools?: ToolPaths;
   /** Kafka session timeout: how soon a dead worker's partitions move to another (default the bus's). */
   sessionTimeoutMs?: number;
+  /**
+   * Package while transcoding (ffmpeg writes into FIFOs that shaka reads; transcodeAndPackage) instead of
+   * after it (default false: see packager/README.md for what each way costs and gives up).
+   */
+  streamPackaging?: boolean;
   /** Observability hook (and tests): called at every stage change. */
   onStage?: (job: TIngestJob, stage: TIngestStage) => void;
 }
@@ -110,6 +115,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
   // ffmpeg uses one core per process: split each job's ladder over the cores its share allows.
   const threadsPerJob = opts.threadsPerJob ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / concurrency)));
   const inflight = new Set<AbortController>();
+  const streamPackaging = opts.streamPackaging ?? false;
   let consumer: Consumer | null = null;
 
   async function setProgress(job: TIngestJob, stage: TIngestStage, stagePercent = 0, error?: { code: string; detail: string }): Promise<void> {
@@ -178,12 +184,21 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       const tags = await readTags(original);
 
       await stage('transcoding');
-      const encDir = path.join(work, 'enc');
-      const tr = await transcodeLadder(original, encDir, { ...media, probe, onProgress: (p) => stageProgress(p.percent) });
-
-      await stage('packaging');
       const outDir = path.join(work, 'out');
-      const pkg = await packageRenditions(tr.renditions, outDir, { ...media, segmentDurationS: deps.config.SEGMENT_DURATION_S });
+      const segmentDurationS = deps.config.SEGMENT_DURATION_S;
+      let tr: TranscodeResult;
+      let pkg: PackageResult;
+      if (streamPackaging) {
+        // ffmpeg -> FIFO -> shaka per rendition: segments are cut while the ladder encodes (transcoding covers both).
+        const both = await transcodeAndPackage(original, outDir, { ...media, probe, segmentDurationS, onProgress: (p) => p.stage === 'transcode' && stageProgress(p.percent) });
+        tr = both;
+        pkg = both.package;
+        await stage('packaging');
+      } else {
+        tr = await transcodeLadder(original, path.join(work, 'enc'), { ...media, probe, onProgress: (p) => stageProgress(p.percent) });
+        await stage('packaging');
+        pkg = await packageRenditions(tr.renditions, outDir, { ...media, segmentDurationS });
+      }
       for (const r of pkg.renditions) {
         // Players see the playlist's duration: priming must have been trimmed (MP3 in TS keeps ~1 frame).
         // EXTINF rounding adds up over long tracks; renditionDurationMatches allows exactly that much.
@@ -402,10 +417,18 @@ async function uploadAll(
       }
     }));
   };
-  // Many small objects: parallel puts hide per-object latency (fsync on the fs store, a round trip on S3).
-  await pool(media, 16, (f) => objects.putFile(prefix + f, path.join(dir, f)).then(() => undefined));
-  await pool(extras, 4, (x) => objects.put(prefix + x.rel, x.data, { contentType: x.contentType }).then(() => undefined));
-  await pool(playlists, 8, (f) => objects.putFile(prefix + f, path.join(dir, f), { contentType: 'application/vnd.apple.mpegurl' }).then(() => undefined));
+  // Many small objects: parallel puts hide per-object latency (a round trip on S3). Durability is batched:
+  // one flush makes every segment durable before any playlist naming it is written, and the playlists are
+  // flushed before the master and MPD (written durable one by one) name them. So after a crash a manifest
+  // never points at a segment that did not survive (on S3 every acknowledged PUT is durable anyway).
+  const deferred = { deferDurability: true };
+  await pool(media, 16, (f) => objects.putFile(prefix + f, path.join(dir, f), deferred).then(() => undefined));
+  await pool(extras, 4, (x) => objects.put(prefix + x.rel, x.data, { ...deferred, contentType: x.contentType }).then(() => undefined));
+  signal?.throwIfAborted();
+  await objects.flush(prefix);
+  await pool(playlists, 8, (f) => objects.putFile(prefix + f, path.join(dir, f), { ...deferred, contentType: 'application/vnd.apple.mpegurl' }).then(() => undefined));
+  signal?.throwIfAborted();
+  await objects.flush(prefix);
   for (const f of top) {
     signal?.throwIfAborted();
     await objects.putFile(prefix + f, path.join(dir, f), { contentType: f.endsWith('.mpd') ? 'application/dash+xml' : 'application/vnd.apple.mpegurl' });

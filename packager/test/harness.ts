@@ -27,11 +27,12 @@ export interface Harness {
   /** A track row in `processing` plus its original under originals/, and the job that would be sent. */
   addTrack(file: string, format: 'wav' | 'flac', opts?: { title?: string; downmix?: boolean }): Promise<TIngestJob>;
   send(job: TIngestJob): Promise<void>;
-  waitForStatus(trackId: string, status: 'ready' | 'failed', timeoutMs?: number): Promise<TrackRecord>;
+  waitForStatus(trackId: string, status: 'ready' | 'failed', timeoutMs?: number, pollMs?: number): Promise<TrackRecord>;
   close(): Promise<void>;
 }
 
-export async function startHarness(name: string): Promise<Harness> {
+/** Tests package with 2 s segments (fewer seconds of audio per case); the benchmark uses the production default. */
+export async function startHarness(name: string, opts: { segmentDurationS?: number } = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `packager-${name}-`));
   const logger = createLogger({ name: `packager-test-${name}`, level: (process.env.TEST_LOG_LEVEL as 'silent') ?? 'silent' });
   const registry = createMetricsRegistry(`packager-test-${name}`);
@@ -51,7 +52,7 @@ export async function startHarness(name: string): Promise<Harness> {
   const bus = new MemoryBus(logger, 3);
   const cache = new MemoryCache();
   cleanups.push(() => bus.close(), () => cache.close(), () => objects.close());
-  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), SEGMENT_DURATION_S: '2' });
+  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), SEGMENT_DURATION_S: String(opts.segmentDurationS ?? 2) });
   const deps = { config, logger, metrics: registry, sql: sql.db, objects, bus, cache };
 
   return {
@@ -72,7 +73,7 @@ export async function startHarness(name: string): Promise<Harness> {
     async send(job) {
       await bus.send(INGEST_JOBS_TOPIC, [{ key: job.trackId, value: JSON.stringify(job) }]);
     },
-    async waitForStatus(trackId, status, timeoutMs = 120_000) {
+    async waitForStatus(trackId, status, timeoutMs = 120_000, pollMs = 100) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const t = await getTrack(sql.db, trackId);
@@ -81,7 +82,7 @@ export async function startHarness(name: string): Promise<Harness> {
           throw new Error(`track ${trackId} became ${t.status} (${t.errorCode}: ${t.errorDetail}), expected ${status}`);
         }
         if (Date.now() > deadline) throw new Error(`track ${trackId} still ${t?.status} after ${timeoutMs} ms, expected ${status}`);
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, pollMs));
       }
     },
     async close() {
