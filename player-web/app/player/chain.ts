@@ -121,14 +121,13 @@ export class GaplessChain {
 
   /** Attaches to the element and starts buffering `first` at `startSec`. */
   async start(first: ChainItem, startSec: number): Promise<void> {
-    const entry = await this.prepare(first, 0);
+    // Open the MediaSource while the playlists load (both take a few ms; startup is their sum otherwise).
+    const opened = new Promise<void>((resolve) => this.ms.addEventListener('sourceopen', () => resolve(), { once: true }));
+    this.audio.src = this.objectUrl;
+    const [entry] = await Promise.all([this.prepare(first, 0), opened]);
     if (this.isDestroyed || !entry) return;
     this.entries.push(entry);
     this.pendingStart = startSec > 0 ? startSec : undefined;
-    const opened = new Promise<void>((resolve) => this.ms.addEventListener('sourceopen', () => resolve(), { once: true }));
-    this.audio.src = this.objectUrl;
-    await opened;
-    if (this.isDestroyed) return;
     const lvl = this.chooseLevel(entry);
     this.sb = this.ms.addSourceBuffer(mimeFor(entry.variants[lvl].codecs));
     this.ms.duration = entry.duration;
@@ -373,9 +372,9 @@ export class GaplessChain {
     if (!this.segStarts.has(e)) this.segStarts.set(e, pl.segments.map((s) => s.start));
     e.segments = pl.segments.length;
     const seg = pl.segments[k];
-    const init = await level.init!;
     const began = performance.now();
-    const data = await this.fetchBytes(seg.uri, 'a', e.variants[li].bandwidth);
+    // The init (cached per level) and the segment load side by side.
+    const [init, data] = await Promise.all([level.init!, this.fetchBytes(seg.uri, 'a', e.variants[li].bandwidth)]);
     const secs = (performance.now() - began) / 1000;
     if (data.byteLength > 16_000 && secs > 0.001) {
       const bps = (data.byteLength * 8) / secs;
