@@ -4,6 +4,8 @@
  * album, genre), PATCHes chunks, resumes after a drop with HEAD; when the last byte arrives the same
  * validation + job path as POST /api/tracks runs, and the answer carries `Upload-Track-Id`. The
  * outcome is also kept for GET /api/uploads/:id/track (clients that lost the final response).
+ * With `replace-track-id` in the metadata the file becomes a new version of that (own) track instead,
+ * like POST /api/tracks/:id/replace.
  *
  * Scaling note: the file store and the default in-memory locker are per process; several web
  * processes need a shared upload directory and a shared locker (or sticky routing by upload id).
@@ -18,7 +20,7 @@ import { FileStore } from '@tus/file-store';
 import type { Upload } from '@tus/utils';
 import { AppError, isAppError, toProblem } from '@platform/errors';
 import { requireRole, type SessionUser } from '@platform/catalog';
-import { submitNewTrack, type SubmitContext } from './submit';
+import { requireOwnTrack, submitNewTrack, submitReplacement, type SubmitContext } from './submit';
 import { ZUploadFields } from './upload-route';
 
 export const TUS_PATH = '/api/uploads';
@@ -74,6 +76,14 @@ export async function registerTusUploads(app: FastifyInstance, ctx: SubmitContex
       const fields = ZUploadFields.safeParse({ title: meta.title ?? undefined, artist: meta.artist ?? undefined, album: meta.album ?? undefined, genre: meta.genre ?? undefined });
       if (!fields.success) throw tusError(new AppError('validation_failed', `Upload-Metadata: ${fields.error.issues[0]?.path.join('.')} ${fields.error.issues[0]?.message}`));
       if (upload.size === 0) throw tusError(new AppError('empty_file', 'The file is empty (0 bytes). Choose the WAV or FLAC file again.'));
+      const replaceId = meta['replace-track-id'];
+      if (replaceId) {
+        // Refuse before any byte is sent: someone else's track (404) or one still processing (409).
+        const track = await requireOwnTrack(ctx, user, replaceId).catch((e: unknown) => {
+          throw tusError(isAppError(e) ? e : new AppError('internal_error', 'Something went wrong on our side; it has been logged.'));
+        });
+        if (track.status === 'processing') throw tusError(new AppError('conflict', 'This track is still processing; wait until it is ready or failed, then replace it.'));
+      }
       // The owner is recorded server-side; whatever the client sent under these names is replaced.
       return { metadata: { ...meta, 'owner-user-id': user.id, 'owner-artist-id': user.artistId ?? '' } };
     },
@@ -96,7 +106,9 @@ export async function registerTusUploads(app: FastifyInstance, ctx: SubmitContex
       const fields = ZUploadFields.parse({ title: meta.title ?? undefined, artist: meta.artist ?? undefined, album: meta.album ?? undefined, genre: meta.genre ?? undefined });
       const filePath = path.join(dir, upload.id);
       try {
-        const accepted = await submitNewTrack(ctx, user, { filePath, originalName: meta.filename ?? 'upload', uploadId: upload.id, via: 'tus' }, fields);
+        const file = { filePath, originalName: meta.filename ?? 'upload', uploadId: upload.id };
+        const replaceId = meta['replace-track-id'];
+        const accepted = replaceId ? await submitReplacement(ctx, user, replaceId, { ...file, via: 'replace' }) : await submitNewTrack(ctx, user, { ...file, via: 'tus' }, fields);
         await deps.cache.set(resultKey(upload.id), JSON.stringify({ state: 'accepted', trackId: accepted.id, notices: accepted.notices } satisfies UploadOutcome), RESULT_TTL_MS);
         return { status_code: 204, headers: { 'Upload-Track-Id': accepted.id } };
       } catch (e) {

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ZIngestJob } from '@platform/models';
-import { getTrack } from '@platform/catalog';
+import { getTrack, markTrackReady } from '@platform/catalog';
 import { makeFixtures, type Fixtures } from './audio-fixtures';
 import { form, startTestApp, type Account, type TestApp } from './harness';
 
@@ -148,6 +148,37 @@ describe('tus resumable uploads', () => {
       for (const [k, v] of Object.entries(expected)) assert.equal(t[k as keyof typeof t], v, `${name}: ${k}`);
       assert.equal(t.fileName, name);
     }
+  });
+
+  test('replace-track-id: the file becomes a new version of my track; others\u2019 and processing tracks are refused up front', async () => {
+    const res = await fetch(`${app.base}/api/tracks`, { method: 'POST', headers: { authorization: `Bearer ${musician.token}` }, body: await form({ title: 'Take One' }, { file: fx.wav }) });
+    assert.equal(res.status, 202);
+    const trackId = ((await res.json()) as { id: string }).id;
+    await app.waitForJob(trackId, 1);
+
+    const bytes = await readFile(fx.flacTagged);
+    const busy = await createUpload(bytes.length, { filename: 'take2.flac', 'replace-track-id': trackId });
+    assert.equal(busy.status, 409, 'a track still processing cannot be replaced');
+    assert.equal(((await busy.json()) as { code: string }).code, 'conflict');
+
+    assert.ok(await markTrackReady(app.deps.sql, { trackId, version: 1, durationMs: 3000, loudness: null, renditions: [] }));
+    const other = await app.signup('musician', 'Not The Owner');
+    const theirs = await createUpload(bytes.length, { filename: 'take2.flac', 'replace-track-id': trackId }, other);
+    assert.equal(theirs.status, 404);
+    assert.equal(((await theirs.json()) as { code: string }).code, 'not_found');
+
+    const created = await createUpload(bytes.length, { filename: 'take2.flac', 'replace-track-id': trackId, title: 'ignored' });
+    assert.equal(created.status, 201, await created.text());
+    const done = await patch(`${app.base}${created.headers.get('location')}`, 0, bytes);
+    assert.equal(done.status, 204, await done.text());
+    assert.equal(done.headers.get('upload-track-id'), trackId, 'the same track, not a new one');
+    const job = ZIngestJob.parse(await app.waitForJob(trackId, 2));
+    assert.deepEqual(job.source, { format: 'flac', downmix: false });
+    const track = await getTrack(app.deps.sql, trackId);
+    assert.equal(track?.currentVersion, 2);
+    assert.equal(track?.publishedVersion, 1, 'version 1 keeps playing until version 2 is ready');
+    assert.equal(track?.title, 'Take One', 'a replacement changes the audio only');
+    assert.equal(track?.originalKey, job.originalKey);
   });
 
   test('a PNG uploaded through tus is rejected at the end with a problem body', async () => {

@@ -11,7 +11,8 @@
  *   localStorage under the file's fingerprint (name, type, size, mtime), so choosing the same file again
  *   continues where it stopped. `unfinishedUploads()` lists those for the portal.
  * - title/artist/album/genre/filename travel as Upload-Metadata; the server fills the same fields as the
- *   multipart POST /api/tracks (typed fields, then tags, then the file name).
+ *   multipart POST /api/tracks (typed fields, then tags, then the file name). With `replaceTrackId` the file
+ *   is new audio for that track instead (a new version; the published one plays until it is ready).
  * - The outcome (track id, notices such as the 5.1 downmix, or the server's problem+json for a rejected
  *   file) comes from the final PATCH and from GET /api/uploads/:id/track, which also covers an answer that
  *   was lost with the connection.
@@ -46,6 +47,8 @@ export interface UploadHooks {
   /** What the connection is doing, for the row's status line (undefined: uploading normally). */
   onConnection?(state: 'retrying' | 'offline' | 'resumed' | undefined, detail?: string): void;
   signal?: AbortSignal;
+  /** New audio for this (own) track instead of a new track. */
+  replaceTrackId?: string;
 }
 
 type Outcome = { state: 'uploading'; offset: number; size: number | null } | { state: 'accepted'; trackId: string; notices?: string[] } | { state: 'rejected'; error: { code: string; detail: string; status: number } };
@@ -121,12 +124,16 @@ export function uploadTrack(file: File, fields: UploadFields, hooks: UploadHooks
     };
     const metadata: Record<string, string> = { filename: file.name, filetype: file.type || 'application/octet-stream' };
     for (const [k, v] of Object.entries(fields)) if (v) metadata[k] = v;
+    const replaceId = hooks.replaceTrackId;
+    if (replaceId) metadata['replace-track-id'] = replaceId;
 
     const upload: Upload = new Upload(file, {
       endpoint: TUS_ENDPOINT,
       chunkSize: CHUNK_BYTES,
       retryDelays: RETRY_DELAYS,
       metadata,
+      // The same file as a new track and as a replacement are different uploads: never resume one as the other.
+      fingerprint: (f, options) => defaultOptions.fingerprint(f, options).then((fp) => (replaceId ? `${fp}-replace-${replaceId}` : fp)),
       // A later upload of the same file is a new track, not a resumption of this finished one.
       removeFingerprintOnSuccess: true,
       onBeforeRequest(req) {
@@ -144,6 +151,8 @@ export function uploadTrack(file: File, fields: UploadFields, hooks: UploadHooks
         const status = err.originalResponse?.getStatus() ?? 0;
         // A rejected file (415/422/400), a missing upload (404/410) or the size limit (413) will not change on a retry.
         if (status >= 400 && status < 500 && status !== 409 && status !== 423 && status !== 429) return false;
+        // 409 on a PATCH is tus's offset mismatch (a HEAD fixes it); on the creation it is our `conflict` (a track still processing).
+        if (status === 409 && err.originalRequest?.getMethod() === 'POST') return false;
         if (typeof navigator !== 'undefined' && navigator.onLine === false) return false; // handled in onError: wait for `online`
         hooks.onConnection?.('retrying', `Connection lost; retrying (${attempt + 1})…`);
         return true;

@@ -316,6 +316,7 @@ function MyTrack({ track, coverVersion, onChange }: { track: Track; coverVersion
   const [f, setF] = useState({ title: track.title, artist: track.artist, album: track.album ?? '', genre: track.genre ?? '' });
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const [replaceProgress, setReplaceProgress] = useState('');
   const run = async (fn: () => Promise<unknown>, ok: string) => {
     setBusy(true);
     setError('');
@@ -365,14 +366,23 @@ function MyTrack({ track, coverVersion, onChange }: { track: Track; coverVersion
                 type="file"
                 accept=".wav,.flac,audio/wav,audio/flac"
                 data-testid="replace-audio"
+                disabled={busy}
                 onChange={(e) => {
                   const file = e.currentTarget.files?.[0];
+                  e.currentTarget.value = '';
                   if (!file) return;
-                  const fd = new FormData();
-                  fd.append('file', file, file.name);
-                  void run(() => api(`/api/tracks/${encodeURIComponent(track.id)}/replace`, { method: 'POST', body: fd }), 'New audio uploaded; it is being processed.');
+                  // Resumable like a new upload: big masters survive a dropped connection or a reload.
+                  void run(async () => {
+                    const res = await uploadTrack(file, {}, { replaceTrackId: track.id, onProgress: (f) => setReplaceProgress(f < 1 ? `Uploading ${Math.round(f * 100)}%` : 'Checking the file…'), onConnection: (_s, d) => d && setReplaceProgress(d) });
+                    if (res.notices.length) toast(res.notices.join(' '));
+                  }, 'New audio uploaded; it is being processed.').finally(() => setReplaceProgress(''));
                 }}
               />
+              {replaceProgress && (
+                <span class="muted" role="status" data-testid="replace-progress">
+                  {replaceProgress}
+                </span>
+              )}
             </label>
             <div>
               <label>
