@@ -347,6 +347,7 @@ const STAGE_COLUMNS = STAGE_COLUMN_LIST.join(', ');
  * token, step 2 the views fed from raw under the same token. Exported for the benchmark's anchor.
  */
 export async function writeEventBlock(olap: ClickHouseClient, block: EventRow[], token: string): Promise<void> {
+  checkToken(token);
   // Serialized here and handed over as bytes (olap insertRaw): on chDB the engine's parser reads them
   // as they are, instead of the client stringifying rows into the SQL text (~1.5x the CPU per row).
   await insertRaw(olap, {
@@ -365,6 +366,11 @@ export async function writeEventBlock(olap: ClickHouseClient, block: EventRow[],
   await feedViews(olap, token, { min, max });
 }
 
+/** Tokens are inlined into SQL (feedViews): ours are hex or UUIDs; anything else is refused. */
+function checkToken(token: string): void {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(token)) throw new Error(`analytics: unexpected batch token ${JSON.stringify(token.slice(0, 40))}`);
+}
+
 /**
  * Step 2: copy the block with this token from raw into the Null stage table, whose views aggregate it
  * (columnar, no second JSON parse). One block per token (a consumer block is far below ClickHouse's
@@ -377,11 +383,18 @@ async function feedViews(olap: ClickHouseClient, token: string, bounds?: { min: 
   const range = bounds
     ? ` AND eventTime >= toDateTime64({min:String}, 3, 'UTC') AND eventTime <= toDateTime64({max:String}, 3, 'UTC')`
     : '';
+  // The settings are part of the statement, not clickhouse_settings: over chDB those become SET
+  // statements that stay on the session, and a token left there deduplicated every later insert of the
+  // process that named no token of its own (the benchmark's bulk load kept 1 of 10 blocks). A token is
+  // ours (hex, or what a past insert stored), checked before it is inlined.
+  checkToken(token);
   await olap.command({
-    query: `INSERT INTO playback_events_stage (${STAGE_COLUMNS}) SELECT ${STAGE_COLUMNS} FROM playback_events WHERE batchToken = {token:String}${range}`,
+    query:
+      `INSERT INTO playback_events_stage (${STAGE_COLUMNS})` +
+      // Not parallel_view_processing: measured on two shared cores it cost ~30% more CPU and more wall time.
+      ` SETTINGS insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1` +
+      ` SELECT ${STAGE_COLUMNS} FROM playback_events WHERE batchToken = {token:String}${range}`,
     query_params: bounds ? { token, min: bounds.min, max: bounds.max } : { token },
-    // Not parallel_view_processing: measured on two shared cores it cost ~30% more CPU and more wall time.
-    clickhouse_settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
   });
 }
 
