@@ -1,7 +1,8 @@
 /**
  * Optional second cache tier on local disk (EDGE_DISK_CACHE_DIR): objects that fell out of memory
  * or survived a restart are read back from disk instead of the origin. One body file plus one small
- * JSON metadata file per object, named by the SHA-256 of the key; writes go through a temp file and
+ * JSON metadata file per object, named by the SHA-256 of the key, in a shard folder chosen by the track
+ * id (so a purge reads one folder's metadata, not the whole cache); writes go through a temp file and
  * rename so a crash never leaves a torn object. Bounded by bytes: when over budget the least
  * recently used files (by mtime, touched on every read) go first.
  */
@@ -35,9 +36,42 @@ export class DiskCache {
     this.ready = this.scan().catch(onError);
   }
 
+  private shardFor(keyOrTrack: string): string {
+    return path.join(this.dir, createHash('sha256').update(keyOrTrack).digest('hex').slice(0, 2));
+  }
+
   private fileFor(key: string): string {
     const h = createHash('sha256').update(key).digest('hex');
-    return path.join(this.dir, h.slice(0, 2), h);
+    // Media keys are tracks/{trackId}/...: every object of a track shares its shard.
+    const trackId = key.startsWith('tracks/') ? key.slice(7, key.indexOf('/', 7)) : '';
+    return path.join(trackId ? this.shardFor(`track:${trackId}`) : this.shardFor(key), h);
+  }
+
+  /**
+   * Delete a track's objects (those whose key passes `when`, e.g. versions below n) from disk: a
+   * deleted track's bytes should not stay on edge disks until they age out. Returns how many went.
+   */
+  async deleteTrack(trackId: string, when: (key: string) => boolean = () => true): Promise<number> {
+    await this.ready;
+    const shard = this.shardFor(`track:${trackId}`);
+    const prefix = `tracks/${trackId}/`;
+    let n = 0;
+    for (const name of await fs.readdir(shard).catch(() => [] as string[])) {
+      if (!name.endsWith('.json') || name.endsWith('.tmp.json')) continue;
+      const metaFile = path.join(shard, name);
+      const key = await fs
+        .readFile(metaFile, 'utf8')
+        .then((t) => (JSON.parse(t) as DiskMeta).key)
+        .catch(() => null);
+      if (key === null || !key.startsWith(prefix) || !when(key)) continue;
+      const body = metaFile.slice(0, -'.json'.length);
+      const size = (await fs.stat(body).catch(() => null))?.size ?? 0;
+      await fs.rm(body, { force: true });
+      await fs.rm(metaFile, { force: true });
+      this.used -= size + 512;
+      n++;
+    }
+    return n;
   }
 
   private async scan(): Promise<void> {

@@ -254,11 +254,20 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     purged.add(p, atMs);
     const prefix = `tracks/${p.trackId}/v`;
     const before = p.beforeVersion ?? Infinity;
-    const n = lru.deletePrefix(prefix, (key) => Number(key.slice(prefix.length, key.indexOf('/', prefix.length))) < before);
+    const isCovered = (key: string) => key.startsWith(prefix) && Number(key.slice(prefix.length, key.indexOf('/', prefix.length))) < before;
+    const n = lru.deletePrefix(prefix, isCovered);
     for (const key of [...parsedKeys.keys()]) if (key.startsWith(prefix)) parsedKeys.delete(key);
     s.purges++;
     s.purgedObjects += n;
     logger.info({ trackId: p.trackId, beforeVersion: p.beforeVersion, evicted: n }, 'purge');
+    // The disk copies go too (a takedown should not leave bytes on edge disks); the tombstone already
+    // keeps them from being served, so this runs in the background.
+    disk
+      ?.deleteTrack(p.trackId, isCovered)
+      .then((removed) => {
+        if (removed > 0) logger.info({ trackId: p.trackId, removed }, 'purge: disk copies deleted');
+      })
+      .catch((err) => logger.warn({ err, trackId: p.trackId }, 'purge: disk copies not deleted; they stay unreachable until evicted'));
     return n;
   }
   // Parsed keys, so the hot path does one Map lookup instead of a split and six regexes. Only keys

@@ -10,6 +10,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { signGrant } from '@platform/grants';
 import { KafkaBus, MemoryBus, type Bus } from '@platform/bus';
 import { CACHE_PURGE_TOPIC, cachePurgeMessage } from '@platform/models';
@@ -101,6 +103,37 @@ test('memory bus: a republished track loses its older versions only', async () =
     const v2 = await rawGet(url, pathFor(g2, id, 2, 'aac_128/1.m4s'));
     assert.equal(v2.status, 200);
     assert.equal(v2.headers['x-cache'], 'HIT', 'the published version stays cached');
+  } finally {
+    await bus.close();
+  }
+});
+
+test('disk tier: a purge deletes the purged versions\' copies from disk, and only those', async () => {
+  const bus = new MemoryBus(silentLogger);
+  const diskCacheDir = path.join(stack.dir, 'purge-disk');
+  /** Keys of the objects on disk, from their metadata files. */
+  const onDisk = async (): Promise<string[]> => {
+    const names = (await fs.readdir(diskCacheDir, { recursive: true }).catch(() => [] as string[])).map(String).filter((n) => n.endsWith('.json'));
+    return Promise.all(names.map(async (n) => (JSON.parse(await fs.readFile(path.join(diskCacheDir, n), 'utf8')) as { key: string }).key));
+  };
+  try {
+    const { url } = await stack.startEdge({ bus, prefetchSegments: 0, diskCacheDir });
+    const id = newTrackId();
+    const other = newTrackId();
+    await writePackagedTrack(stack.objects, id, 1);
+    await writePackagedTrack(stack.objects, id, 2);
+    await writePackagedTrack(stack.objects, other, 1);
+    const wanted = [
+      [id, 1, 'aac_128/1.m4s'], [id, 1, 'aac_128/2.m4s'], [id, 2, 'aac_128/1.m4s'], [other, 1, 'aac_128/1.m4s'],
+    ] as const;
+    for (const [t, v, f] of wanted) await cacheAt(url, pathFor(grantFor(t, v), t, v, f));
+    await until(async () => (await onDisk()).length === wanted.length, 'the disk writes');
+
+    await bus.send(CACHE_PURGE_TOPIC, [cachePurgeMessage({ trackId: id, reason: 'republished', beforeVersion: 2 })]);
+    await until(async () => !(await onDisk()).some((k) => k.startsWith(`tracks/${id}/v1/`)), 'the v1 copies to leave the disk');
+    assert.deepEqual((await onDisk()).sort(), [`tracks/${id}/v2/aac_128/1.m4s`, `tracks/${other}/v1/aac_128/1.m4s`].sort());
+    assert.equal((await rawGet(url, pathFor(grantFor(id, 1), id, 1, 'aac_128/1.m4s'))).status, 410);
+    assert.equal((await rawGet(url, pathFor(grantFor(id, 2), id, 2, 'aac_128/1.m4s'))).status, 200);
   } finally {
     await bus.close();
   }
