@@ -297,7 +297,7 @@ describe('gapless album playback (audio content measured)', { timeout: 12 * 60_0
     });
   }
 
-  test('album start on the gapless chain, warm edge (click -> playing, printed)', async () => {
+  test('album start on the gapless chain, warm edge (printed); a switch to lossless keeps the chain playing', async () => {
     assert.ok(isAlbumReady, 'prerequisite step "a musician uploads two halves of one sine as an album" did not pass');
     const { context, page: p } = await listenerPage({ settings: { quality: 'auto' } });
     try {
@@ -316,6 +316,20 @@ describe('gapless album playback (audio content measured)', { timeout: 12 * 60_0
       samples.sort((a, b) => a - b);
       console.log(`[e2e] album start on the chain (click -> playing, warm edge) over ${samples.length} plays: p50 ${samples[Math.floor(samples.length / 2)]} ms, min ${samples[0]} ms, max ${samples.at(-1)} ms`);
       assert.ok(samples.every((x) => x >= 0));
+      // Quality across families on the chain reloads it at the same point; it keeps playing and chaining.
+      type P = { __player: { state(): { family?: string; positionSec: number; current?: { id: string } }; mode(): string; audio(): HTMLAudioElement } };
+      await p.getByTestId('play-album').click();
+      await p.waitForFunction(() => (window as unknown as P).__player.state().positionSec > 1, null, { timeout: 30_000 });
+      await p.getByTestId('settings-toggle').click();
+      await p.getByTestId('quality-select').selectOption('lossless');
+      await p.waitForFunction(() => {
+        const w = (window as unknown as P).__player;
+        return w.state().family === 'flac' && w.mode() === 'chain' && !w.audio().paused && w.state().positionSec > 2;
+      }, null, { timeout: 30_000 });
+      const at = await p.evaluate(() => (window as unknown as P).__player.state());
+      assert.equal(at.current?.id, trackIds[0], 'still the first track after the switch');
+      await p.waitForFunction((t) => (window as unknown as P).__player.state().positionSec > t + 0.5, at.positionSec, { timeout: 15_000 });
+      assert.equal(await p.evaluate(() => (window as unknown as P).__player.audio().error?.code ?? null), null, 'no MediaError after the switch');
     } finally {
       await context.close();
     }
