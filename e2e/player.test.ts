@@ -244,7 +244,7 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     const served = await mPage.request.get(`/api/tracks/${ids.long}/cover?size=300`);
     assert.equal(served.status(), 200);
     assert.equal(served.headers()['content-type'], 'image/jpeg');
-    await mine.getByTestId('save-track').scrollIntoViewIfNeeded();
+    await mine.evaluate((el) => el.scrollIntoView({ block: 'center' }));
     await screenshot(mPage, 'portal-cover');
   });
 
