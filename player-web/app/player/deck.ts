@@ -89,8 +89,23 @@ export class Deck {
     src.connect(this.gain).connect(ctx.destination);
   }
 
-  setGainDb(db: number): void {
-    if (this.gain) this.gain.gain.value = Math.pow(10, db / 20);
+  /**
+   * `isGlide`: approach the new gain over a few ms instead of stepping (a step in the middle of a waveform is a
+   * click; used at a gapless join between album tracks of different loudness, while audio flows).
+   */
+  setGainDb(db: number, isGlide = false): void {
+    if (!this.gain) return;
+    const v = Math.pow(10, db / 20);
+    const p = this.gain.gain;
+    if (!isGlide) {
+      p.cancelScheduledValues(0);
+      p.value = v;
+      return;
+    }
+    const now = this.gain.context.currentTime;
+    p.cancelScheduledValues(now);
+    p.setValueAtTime(p.value, now);
+    p.setTargetAtTime(v, now, 0.004);
   }
 
   reset(): void {

@@ -308,19 +308,19 @@ function gainFor(track: Track | undefined): number {
   return Math.min(l.gainDb, headroom);
 }
 
-function applyGain(deck: Deck): void {
+function applyGain(deck: Deck, isGlide = false): void {
   const db = gainFor(deck.track);
-  deck.setGainDb(db);
+  deck.setGainDb(db, isGlide);
   if (deck === cur()) patch({ gainDb: db });
 }
 
-async function ensureLoudness(deck: Deck, track: Track): Promise<void> {
-  if (track.loudness) return applyGain(deck);
+async function ensureLoudness(deck: Deck, track: Track, isGlide = false): Promise<void> {
+  if (track.loudness) return applyGain(deck, isGlide);
   try {
     const full = toTrack(await api(`/api/tracks/${encodeURIComponent(track.id)}`));
     if (deck.track?.id !== track.id) return;
     deck.track = { ...deck.track, loudness: full.loudness, durationMs: deck.track.durationMs ?? full.durationMs };
-    applyGain(deck);
+    applyGain(deck, isGlide);
   } catch {
     /* no loudness: unity gain */
   }
@@ -408,8 +408,9 @@ function onChainAdvance(deck: Deck, previous: { track: Track; viewId: string; du
   patch({ cursor: item.cursor, current: item.track, positionSec: deck.position(), durationSec: deck.duration(), lastGapMs: 0, lastStartupMs: 0, lastStartPreloaded: true, rendition: deck.rendition });
   saveQueue();
   updateMediaSession(item.track);
-  applyGain(deck);
-  void ensureLoudness(deck, item.track);
+  // Known ahead (chainNext fetched it) in the common case; else it glides in when it arrives.
+  if (deck.track?.loudness) applyGain(deck, true);
+  else void ensureLoudness(deck, item.track, true);
 }
 
 /** Loudness of tracks about to join a chain, fetched ahead so the gain is right at the join. */
