@@ -1,5 +1,5 @@
 /** A minimal observable store + Preact hook: the app's shared state without a state library in the bundle. */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 export interface Store<T> {
   get(): T;
@@ -26,7 +26,16 @@ export function createStore<T>(initial: T): Store<T> {
 }
 
 export function useStore<T>(store: Store<T>): T {
+  const value = store.get();
   const [, setTick] = useState(0);
-  useEffect(() => store.subscribe(() => setTick((n) => n + 1)), [store]);
-  return store.get();
+  const rendered = useRef(value);
+  rendered.current = value;
+  useEffect(() => {
+    const unsubscribe = store.subscribe(() => setTick((n) => n + 1));
+    // Effects run after paint: a change between this render and the subscription (e.g. /api/me answering
+    // in that gap) would otherwise never reach the component, and a page would wait forever for it.
+    if (!Object.is(store.get(), rendered.current)) setTick((n) => n + 1);
+    return unsubscribe;
+  }, [store]);
+  return value;
 }
