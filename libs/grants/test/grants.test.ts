@@ -74,6 +74,19 @@ test('GrantVerifier memoizes successes but still enforces scope and expiry', () 
   assert.equal(new GrantVerifier([k2]).verify(g, track, 1, now).ok, false);
 });
 
+test('GrantVerifier: the memo stays within its bound and answers the same across generations', () => {
+  const v = new GrantVerifier([k1], 8);
+  const grants = Array.from({ length: 50 }, (_, i) => signGrant(k1, { trackId: track, version: i + 1, exp }));
+  for (let round = 0; round < 3; round++) {
+    grants.forEach((g, i) => {
+      assert.equal(v.verify(g, track, i + 1, now).ok, true);
+      assert.ok(v.memoSize <= 8, `memo size ${v.memoSize}`);
+    });
+  }
+  assert.equal(v.verify(grants[49], track, 49, now).ok, false, 'a remembered grant still has its scope checked');
+  assert.deepEqual(v.verify(grants[49], track, 50, exp + 1), { ok: false, reason: 'expired' });
+});
+
 test('keys are generated once under DATA_DIR with mode 0600 and reused', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grants-'));
   try {
