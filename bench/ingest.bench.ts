@@ -11,7 +11,7 @@
  * (wall and CPU each) from the worker's stage hook, so a regression shows where it went.
  * Wall time and CPU time (this process plus its finished children, from /proc/self/stat) per run.
  * Storage: the filesystem store, bus/cache in-process, PostgreSQL from IT_DATABASE_URL or embedded.
- * BENCH_INGEST_SECONDS overrides the source length (default 300).
+ * BENCH_INGEST_SECONDS overrides the source length (default 300); BENCH_INGEST_STREAM=0 packages after transcoding, from files.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -23,6 +23,8 @@ import { DEFAULT_SEGMENT_DURATION_S } from '@platform/media';
 import { startHarness } from '../packager/test/harness';
 
 const SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 300);
+/** BENCH_INGEST_STREAM=0 measures the worker packaging from files after the ladder (streamPackaging: false). */
+const STREAM = process.env.BENCH_INGEST_STREAM !== '0';
 const CLK_TCK = 100;
 
 function cpuSeconds(): number {
@@ -128,7 +130,7 @@ async function main(): Promise<void> {
     let allReady = () => {};
     const ready = new Promise<void>((resolve) => (allReady = resolve));
     const worker: PackagerWorker = createPackagerWorker(h.deps, {
-      concurrency, threadsPerJob, tmpDir: dir,
+      concurrency, threadsPerJob, tmpDir: dir, streamPackaging: STREAM,
       onStage: (_job, stage) => {
         marks.push({ stage, t: performance.now(), cpu: cpuSeconds() });
         if (stage === 'ready' && ++readyCount === count) allReady();
@@ -150,6 +152,7 @@ async function main(): Promise<void> {
   }
 
   const one = await platform(1, 1, 2);
+  console.log(`platform (${STREAM ? 'packaging while transcoding' : 'packaging after transcoding, from files'}):`);
   console.log(`platform: 1 track, ladder split over 2 ffmpeg   wall ${one.wall.toFixed(2)} s  cpu ${one.cpu.toFixed(2)} s  (${(SECONDS / one.wall).toFixed(1)}x real time)`);
   // CPU of a stage counts child processes when they end: ffmpeg's in transcoding, shaka's in packaging.
   const stages = one.marks.slice(0, -1).map((m, i) => `${m.stage} ${((one.marks[i + 1].t - m.t) / 1000).toFixed(2)}/${(one.marks[i + 1].cpu - m.cpu).toFixed(2)}`);

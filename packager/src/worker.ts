@@ -62,8 +62,9 @@ export interface PackagerOptions {
   /** Kafka session timeout: how soon a dead worker's partitions move to another (default the bus's). */
   sessionTimeoutMs?: number;
   /**
-   * Package while transcoding (ffmpeg writes into FIFOs that shaka reads; transcodeAndPackage) instead of
-   * after it (default false: see packager/README.md for what each way costs and gives up).
+   * Package while transcoding (default true): ffmpeg writes into FIFOs that shaka reads (transcodeAndPackage),
+   * so no intermediate files and no packaging tail. false packages from files after the ladder, which also
+   * keeps the encoders' 'roll' sample groups (see packager/README.md for what each way costs and gives).
    */
   streamPackaging?: boolean;
   /** Observability hook (and tests): called at every stage change. */
@@ -115,7 +116,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
   // ffmpeg uses one core per process: split each job's ladder over the cores its share allows.
   const threadsPerJob = opts.threadsPerJob ?? Math.max(1, Math.min(4, Math.floor(os.availableParallelism() / concurrency)));
   const inflight = new Set<AbortController>();
-  const streamPackaging = opts.streamPackaging ?? false;
+  const streamPackaging = opts.streamPackaging ?? true;
   let consumer: Consumer | null = null;
 
   async function setProgress(job: TIngestJob, stage: TIngestStage, stagePercent = 0, error?: { code: string; detail: string }): Promise<void> {

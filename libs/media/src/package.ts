@@ -150,6 +150,10 @@ export function checkPackageInput(renditions: readonly Pick<EncodedRendition, 'c
  * none did in 400.
  */
 const SHAKA_IO = ['--io_cache_size=0', '--single_threaded'];
+/** From files shaka takes well under a second per rendition of 5 minutes; a run this long is stuck. */
+const SHAKA_FILE_TIMEOUT_MS = 5 * 60_000;
+/** Streaming: how long shaka may take to finish after its ffmpeg wrote the last byte. */
+export const SHAKA_DRAIN_TIMEOUT_MS = 60_000;
 const shakaMaster = (r: Pick<EncodedRendition, 'id'>) => `_master_${r.id}.m3u8`;
 const shakaMpd = (r: Pick<EncodedRendition, 'id'>) => `_dash_${r.id}.mpd`;
 
@@ -277,6 +281,8 @@ export async function packageRenditions(renditions: readonly EncodedRendition[],
   const onOuterAbort = () => runs.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (opts.signal?.aborted) runs.abort(opts.signal.reason);
+  // A stuck shaka (it has hung in a futex wait with some flags) must fail the job, which the bus retries, not hold it forever.
+  const watchdog = setTimeout(() => runs.abort(new AppError('internal_error', `Packaging stalled: shaka-packager ran for over ${SHAKA_FILE_TIMEOUT_MS / 60_000} minutes.`)), SHAKA_FILE_TIMEOUT_MS);
   try {
     const results = await Promise.allSettled(
       renditions.map((r) => packageRendition(r, outDir, seg, { ...opts, signal: runs.signal }).catch((e: unknown) => {
@@ -287,6 +293,7 @@ export async function packageRenditions(renditions: readonly EncodedRendition[],
     const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failed) throw opts.signal?.aborted ? opts.signal.reason : runs.signal.reason ?? failed.reason;
   } finally {
+    clearTimeout(watchdog);
     opts.signal?.removeEventListener('abort', onOuterAbort);
   }
   opts.onProgress?.({ stage: 'package', percent: 80 });

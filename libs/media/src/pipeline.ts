@@ -13,7 +13,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { AppError } from '@platform/errors';
 import { ladderFor, plannedRenditions, transcodeLadder, type TranscodeOptions, type TranscodeResult } from './ladder';
-import { checkPackageInput, finishPackage, packageRendition, type PackageOptions, type PackageResult } from './package';
+import { SHAKA_DRAIN_TIMEOUT_MS, checkPackageInput, finishPackage, packageRendition, type PackageOptions, type PackageResult } from './package';
 import { run, tail } from './process';
 
 export interface TranscodeAndPackageResult extends TranscodeResult {
@@ -39,12 +39,17 @@ export async function transcodeAndPackage(input: string, outDir: string, opts: T
       all.abort(e);
       throw e;
     });
+  let watchdog: NodeJS.Timeout | undefined;
   try {
     all.signal.throwIfAborted();
     const mk = await run('mkfifo', planned.map((r) => r.file));
     if (mk.code !== 0) throw new AppError('internal_error', `Could not create the packaging pipes: ${tail(mk.stderr, 2)}`);
     const shakas = planned.map((r) => stopAllOnFailure(packageRendition(r, outDir, seg, { ...opts, signal: all.signal })));
     const ladder = stopAllOnFailure(transcodeLadder(input, pipesDir, { ...opts, renditions: specs, fragmented: true, signal: all.signal }));
+    // Once ffmpeg has written everything, shaka only drains its pipe: a run still going a minute later is stuck.
+    ladder.then(() => {
+      watchdog = setTimeout(() => all.abort(new AppError('internal_error', 'Packaging stalled: shaka-packager did not finish after the encoders did.')), SHAKA_DRAIN_TIMEOUT_MS);
+    }, () => undefined);
     const settled = await Promise.allSettled([ladder, ...shakas]);
     const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failed) throw opts.signal?.aborted ? opts.signal.reason : all.signal.reason ?? failed.reason;
@@ -52,6 +57,7 @@ export async function transcodeAndPackage(input: string, outDir: string, opts: T
     opts.onProgress?.({ stage: 'package', percent: 80 });
     return { ...tr, package: await finishPackage(tr.renditions, outDir, opts) };
   } finally {
+    clearTimeout(watchdog);
     opts.signal?.removeEventListener('abort', onOuterAbort);
     await rm(pipesDir, { recursive: true, force: true });
   }
