@@ -36,7 +36,12 @@ export interface PicksConfig {
   ease: EaseOptions;
   ials: IalsOptions;
   weights: Record<PartName, number>;
+  /** The sparse blend for large data: its own bounded item-kNN, the user-kNN and RP3beta above. */
+  scalable: { itemKnn: ItemKnnOptions; weights: Record<ScalablePartName, number> };
 }
+
+export const SCALABLE_PARTS = ['itemKnn', 'userKnn', 'rp3beta'] as const;
+export type ScalablePartName = (typeof SCALABLE_PARTS)[number];
 
 const weightingLabel = (w: Weighting | undefined) => (!w ? '' : w.kind === 'bm25' ? 'BM25' : w.kind === 'log' ? `log a ${w.alpha}` : 'binary');
 const nn = (n: number) => (n >= 100_000 ? 'all nn' : `${n} nn`);
@@ -77,23 +82,22 @@ export function blendPersonalPicks(parts: ReturnType<typeof createPersonalPicksP
 
 /**
  * The sparse blend for catalogs and audiences where the dense parts (GF-CF's n x n filter and
- * low-rank scoring, EASE's inverse) cost too much: item-kNN, user-kNN and RP3beta only, each with
- * bounded neighbour lists. On Last.fm it gives up about 0.006 Recall@20 to the full blend.
+ * low-rank scoring, EASE's inverse, iALS per-listener solves) cost too much: item-kNN, user-kNN and
+ * RP3beta only, each with bounded neighbour lists; settings and weights also chosen by `recs tune`.
  */
-export function createScalablePicksParts() {
+export function createScalablePicksParts(config: PicksConfig = TUNED_PICKS) {
   return {
-    itemKnn: new ItemKnn({ neighbors: 200, shrink: 10, weighting: { kind: 'binary' }, historyWeighting: PLAYS_BM25 }, 'item-knn (200 nn, shrink 10, BM25 history)'),
-    userKnn: new UserKnn({ neighbors: 100, exponent: 2, shrink: 0, weighting: PLAYS_BM25 }, 'user-knn (BM25)'),
-    rp3beta: new Rp3beta({ alpha: 0.5, beta: 0.2, neighbors: 300, weighting: { kind: 'binary' }, historyWeighting: PLAYS_BM25 }, 'rp3beta (BM25 history)'),
+    itemKnn: new ItemKnn(config.scalable.itemKnn, partName('itemKnn', config.scalable.itemKnn)),
+    userKnn: new UserKnn(config.userKnn, partName('userKnn', config.userKnn)),
+    rp3beta: new Rp3beta(config.rp3beta, partName('rp3beta', config.rp3beta)),
   };
 }
 
-export const SCALABLE_PICKS_WEIGHTS = { itemKnn: 0.4, userKnn: 0.3, rp3beta: 0.3 } as const;
-
-export function blendScalablePicks(parts: ReturnType<typeof createScalablePicksParts>, fitsParts = true): Blend {
+export function blendScalablePicks(parts: ReturnType<typeof createScalablePicksParts>, fitsParts = true, weights: Record<ScalablePartName, number> = TUNED_PICKS.scalable.weights): Blend {
   return new Blend(
     fitsParts ? 'personal picks, scalable (blend)' : 'personal picks, scalable (blend of the 3 above)',
-    (Object.keys(SCALABLE_PICKS_WEIGHTS) as (keyof typeof SCALABLE_PICKS_WEIGHTS)[]).map((k) => ({ model: parts[k], weight: SCALABLE_PICKS_WEIGHTS[k] })),
+    // item-kNN stays even at weight 0: it explains picks and gives similar tracks.
+    SCALABLE_PARTS.filter((k) => weights[k] > 0 || k === 'itemKnn').map((k) => ({ model: parts[k], weight: weights[k] })),
     fitsParts,
   );
 }
@@ -124,14 +128,14 @@ export function createPersonalPicks(nUsers = 0, nItems = 0): { model: Blend; ite
  * the parts fitted just before it.
  */
 export function createEvalModels(config: PicksConfig = TUNED_PICKS): Recommender[] {
-  const scalable = createScalablePicksParts();
+  const scalable = createScalablePicksParts(config);
   const parts = createPersonalPicksParts(config);
   return [
     new MostPopular(),
     new ItemKnn({ neighbors: 100_000, shrink: 0, weighting: { kind: 'binary' } }, 'item-knn (cosine, binary)'),
     new Ease({ lambda: 200, weighting: { kind: 'binary' } }, 'ease (lambda 200, binary)'),
     ...Object.values(scalable),
-    blendScalablePicks(scalable, false),
+    blendScalablePicks(scalable, false, config.scalable.weights),
     ...Object.values(parts),
     blendPersonalPicks(parts, false, config.weights),
   ];

@@ -21,7 +21,7 @@ import { Rp3beta } from './models/rp3beta';
 import { UserKnn } from './models/user-knn';
 import { Ials } from './models/ials';
 import { mulberry32 } from './prng';
-import { PICK_PARTS, partName, type PartName, type PicksConfig } from './personal-picks';
+import { PICK_PARTS, SCALABLE_PARTS, partName, type PartName, type PicksConfig, type ScalablePartName } from './personal-picks';
 
 /** Fraction of each listener's training rows held out for validation (the test split's own fraction). */
 export const VALIDATION_FRACTION = 0.2;
@@ -130,7 +130,7 @@ export type TuningGrid = typeof TUNING_GRID;
 export function gridOf(config: PicksConfig): TuningGrid {
   return {
     gfcf: { ranks: [config.gfcf.rank], alphas: [config.gfcf.alpha] },
-    itemKnn: { neighbors: [config.itemKnn.neighbors], shrinks: [config.itemKnn.shrink] },
+    itemKnn: { neighbors: [...new Set([config.itemKnn.neighbors, config.scalable.itemKnn.neighbors])].sort((a, b) => a - b), shrinks: [...new Set([config.itemKnn.shrink, config.scalable.itemKnn.shrink])].sort((a, b) => a - b) },
     userKnn: { neighbors: [config.userKnn.neighbors], exponents: [config.userKnn.exponent] },
     rp3beta: { alphas: [config.rp3beta.alpha], betas: [config.rp3beta.beta], neighbors: [config.rp3beta.neighbors] },
     ease: { lambdas: [config.ease.lambda] },
@@ -146,6 +146,7 @@ export interface TuneResult {
   config: PicksConfig;
   parts: { [P in PartName]: PartSearch<PicksConfig[P]> };
   blend: { recall: number; ndcg: number; steps: { weights: Record<PartName, number>; recall: number; ndcg: number }[] };
+  scalable: { recall: number; ndcg: number; steps: { weights: Record<ScalablePartName, number>; recall: number; ndcg: number }[] };
   validation: { users: number; fitRows: number; heldOutRows: number };
   ms: number;
 }
@@ -158,6 +159,9 @@ export interface TuneOptions {
   /** A line per finished step (the CLI prints it as it goes). */
   onProgress?: (line: string) => void;
 }
+
+/** Item-kNN neighbour lists at least this long count as unbounded (not for the scalable blend). */
+const MAX_SCALABLE_NEIGHBORS = 1000;
 
 const better = (a: { recall: number; ndcg: number }, b: { recall: number; ndcg: number } | undefined) => !b || a.recall > b.recall || (a.recall === b.recall && a.ndcg > b.ndcg);
 
@@ -175,6 +179,8 @@ export function tunePersonalPicks(rows: readonly Interaction[], opts: TuneOption
   const tables = {} as Record<PartName, Float64Array>;
 
   // Each candidate is measured as a score table; only the best table of each part is kept.
+  // The best item-kNN with bounded neighbour lists, for the scalable blend.
+  let bounded: { trial: Trial<PicksConfig['itemKnn']>; table: Float64Array } | undefined;
   function search<P extends PartName, O extends PicksConfig[P]>(part: P, candidates: Iterable<{ options: O; score: () => (h: UserHistory) => Float64Array }>): PartSearch<O> {
     const trials: Trial<O>[] = [];
     let best: Trial<O> | undefined;
@@ -185,6 +191,10 @@ export function tunePersonalPicks(rows: readonly Interaction[], opts: TuneOption
       trials.push(trial);
       log(`  ${partName(part, c.options).padEnd(56)} Recall@${k} ${r.recall.toFixed(4)}  NDCG@${k} ${r.ndcg.toFixed(4)}`);
       if (better(trial, best)) { best = trial; tables[part] = t; }
+      if (part === 'itemKnn') {
+        const o = c.options as PicksConfig['itemKnn'];
+        if (o.neighbors < MAX_SCALABLE_NEIGHBORS && better(trial, bounded?.trial)) bounded = { trial: trial as Trial<PicksConfig['itemKnn']>, table: t };
+      }
     }
     return { chosen: best!.options, trials };
   }
@@ -241,18 +251,37 @@ export function tunePersonalPicks(rows: readonly Interaction[], opts: TuneOption
     }
   })());
 
-  // Blend weights: integer units summing to `weightUnits`, moved one unit at a time from one part to
-  // another while validation Recall@k improves (ties broken by NDCG@k); starts from equal weights.
-  const U = grid.weightUnits;
-  const parts = PICK_PARTS;
-  const ordered = parts.map((p) => tables[p]);
+  const blend = ascendWeights(vs, PICK_PARTS, PICK_PARTS.map((p) => tables[p]), grid.weightUnits, k, (l) => log(`  blend ${l}`));
+  if (!bounded) throw new Error('the grid has no item-kNN with bounded neighbours for the scalable blend');
+  const scalableTables = { itemKnn: bounded.table, userKnn: tables.userKnn, rp3beta: tables.rp3beta };
+  const scalable = ascendWeights(vs, SCALABLE_PARTS, SCALABLE_PARTS.map((p) => scalableTables[p]), grid.weightUnits, k, (l) => log(`  scalable blend ${l}`));
+
+  const config: PicksConfig = {
+    gfcf: gfcf.chosen, itemKnn: itemKnn.chosen, userKnn: userKnn.chosen, rp3beta: rp3beta.chosen, ease: ease.chosen, ials: ials.chosen,
+    weights: blend.weights,
+    scalable: { itemKnn: bounded.trial.options, weights: scalable.weights },
+  };
+  return {
+    config,
+    parts: { gfcf, itemKnn, userKnn, rp3beta, ease, ials },
+    blend,
+    scalable,
+    validation: { users: vs.users.length, fitRows: m.indices.length, heldOutRows: [...vs.truth.values()].reduce((s, x) => s + x.size, 0) },
+    ms: performance.now() - t0,
+  };
+}
+
+/**
+ * Blend weights: integer units summing to `units`, moved one unit at a time from one part to another
+ * while validation Recall@k improves (ties broken by NDCG@k); starts from equal weights.
+ */
+function ascendWeights<N extends string>(vs: ValidationSet, parts: readonly N[], tables: Float64Array[], U: number, k: number, log: (line: string) => void) {
   let units = parts.map((_, p) => Math.floor(U / parts.length) + (p < U % parts.length ? 1 : 0));
-  const toWeights = (u: number[]) => Object.fromEntries(parts.map((p, i) => [p, u[i] / U])) as Record<PartName, number>;
-  let best = vs.measure(ordered, units, k);
+  const toWeights = (u: number[]) => Object.fromEntries(parts.map((p, i) => [p, u[i] / U])) as Record<N, number>;
+  let best = vs.measure(tables, units, k);
   const steps = [{ weights: toWeights(units), ...best }];
-  log(`  blend ${JSON.stringify(toWeights(units))} Recall@${k} ${best.recall.toFixed(4)}  NDCG@${k} ${best.ndcg.toFixed(4)}`);
-  for (let improved = true; improved; ) {
-    improved = false;
+  log(`${JSON.stringify(toWeights(units))} Recall@${k} ${best.recall.toFixed(4)}  NDCG@${k} ${best.ndcg.toFixed(4)}`);
+  for (;;) {
     let move: { units: number[]; r: { recall: number; ndcg: number } } | undefined;
     for (let from = 0; from < parts.length; from++) {
       if (units[from] === 0) continue;
@@ -260,25 +289,16 @@ export function tunePersonalPicks(rows: readonly Interaction[], opts: TuneOption
         if (to === from) continue;
         const next = units.slice();
         next[from]--; next[to]++;
-        const r = vs.measure(ordered, next, k);
+        const r = vs.measure(tables, next, k);
         if (better(r, move?.r ?? best)) move = { units: next, r };
       }
     }
-    if (move) {
-      units = move.units; best = move.r; improved = true;
-      steps.push({ weights: toWeights(units), ...best });
-      log(`  blend ${JSON.stringify(toWeights(units))} Recall@${k} ${best.recall.toFixed(4)}  NDCG@${k} ${best.ndcg.toFixed(4)}`);
-    }
+    if (!move) break;
+    units = move.units; best = move.r;
+    steps.push({ weights: toWeights(units), ...best });
+    log(`${JSON.stringify(toWeights(units))} Recall@${k} ${best.recall.toFixed(4)}  NDCG@${k} ${best.ndcg.toFixed(4)}`);
   }
-
-  const config: PicksConfig = { gfcf: gfcf.chosen, itemKnn: itemKnn.chosen, userKnn: userKnn.chosen, rp3beta: rp3beta.chosen, ease: ease.chosen, ials: ials.chosen, weights: toWeights(units) };
-  return {
-    config,
-    parts: { gfcf, itemKnn, userKnn, rp3beta, ease, ials },
-    blend: { ...best, steps },
-    validation: { users: vs.users.length, fitRows: m.indices.length, heldOutRows: [...vs.truth.values()].reduce((s, x) => s + x.size, 0) },
-    ms: performance.now() - t0,
-  };
+  return { weights: toWeights(units), ...best, steps };
 }
 
 /**
