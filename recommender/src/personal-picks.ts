@@ -1,8 +1,10 @@
 /**
- * The model configurations the platform ships. Personal picks is a blend of five item scorers that
- * make different mistakes: a graph filter with a low-rank (global taste) term, item- and user-kNN
- * weighted by how much each listener plays each item (BM25), RP3beta's popularity-damped walk and
- * EASE^R's regression. On the Last.fm split it beats each of its parts (recommender/README.md).
+ * The model configurations the platform ships. Personal picks blends scorers that make different
+ * mistakes: implicit ALS (global taste factors), a graph filter with a low-rank term, user-kNN and
+ * EASE^R's regression, with item-kNN and RP3beta available to the blend and to the scalable variant.
+ * Which parts, their settings and their weights come from `recs tune` on a validation split of the
+ * training data (tuned-picks.ts); on the Last.fm split the blend beats each of its parts
+ * (recommender/README.md).
  */
 import { Blend } from './models/blend';
 import { Ease } from './models/ease';
@@ -21,9 +23,7 @@ import type { EaseOptions } from './models/ease';
 import { Ials, type IalsOptions } from './models/ials';
 import { TUNED_PICKS } from './tuned-picks';
 
-const PLAYS_BM25: Weighting = { kind: 'bm25', k1: 1.2, b: 0.75 };
-
-/** The five parts of personal picks, in blend order. */
+/** The six parts of personal picks, in blend order. */
 export const PICK_PARTS = ['gfcf', 'itemKnn', 'userKnn', 'rp3beta', 'ease', 'ials'] as const;
 export type PartName = (typeof PICK_PARTS)[number];
 
