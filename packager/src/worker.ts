@@ -169,6 +169,8 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       return 'skipped';
     }
 
+    let cleanPrefix = false;
+    let earlyUploaded = new Set<string>();
     const work = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), `packager-${job.trackId}-v${job.version}-`));
     const media = { logger: jlog, tmpDir: work, threads: threadsPerJob, signal, tools: opts.tools };
     try {
@@ -190,8 +192,20 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       let tr: TranscodeResult;
       let pkg: PackageResult;
       if (streamPackaging) {
-        // ffmpeg -> FIFO -> shaka per rendition: segments are cut while the ladder encodes (transcoding covers both).
-        const both = await transcodeAndPackage(original, outDir, { ...media, probe, segmentDurationS, onProgress: (p) => p.stage === 'transcode' && stageProgress(p.percent) });
+        // ffmpeg -> FIFO -> shaka per rendition: segments are cut while the ladder encodes (transcoding covers
+        // both), and stored as they are finished, so the upload left after the encoders is small.
+        // A previous attempt may have left objects (it crashed before publishing): start from a clean prefix.
+        await deps.objects.deletePrefix(prefix);
+        cleanPrefix = true;
+        const early = startEarlyUpload(deps.objects, outDir, prefix, jlog);
+        let both;
+        try {
+          both = await transcodeAndPackage(original, outDir, { ...media, probe, segmentDurationS, onProgress: (p) => p.stage === 'transcode' && stageProgress(p.percent) });
+        } catch (e) {
+          await early.stop().catch(() => undefined); // the transcode's own error is the one to report
+          throw e;
+        }
+        earlyUploaded = await early.stop();
         tr = both;
         pkg = both.package;
         await stage('packaging');
@@ -223,8 +237,8 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
 
       await stage('uploading');
       // A previous attempt may have left objects (it crashed before publishing): start from a clean prefix.
-      await deps.objects.deletePrefix(prefix);
-      await uploadAll(deps.objects, outDir, prefix, pkg.files, extras, signal, stageProgress);
+      if (!cleanPrefix) await deps.objects.deletePrefix(prefix);
+      await uploadAll(deps.objects, outDir, prefix, pkg.files.filter((f) => !earlyUploaded.has(f)), extras, signal, stageProgress);
 
       await stage('publishing');
       signal?.throwIfAborted();
@@ -259,6 +273,8 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       if (signal?.aborted) throw e;
       if (isAppError(e) && e.status < 500) {
         jlog.info({ code: e.code, detail: e.detail }, 'track failed');
+        // Segments stored while encoding are unreachable (no manifest, no catalog flip) but would stay: remove them.
+        if (cleanPrefix) await deps.objects.deletePrefix(prefix).catch((err: unknown) => jlog.warn({ err }, 'could not remove a failed version\'s objects'));
         await fail(job, e.code, e.detail);
         return 'failed';
       }
@@ -389,6 +405,66 @@ async function removeStaleWorkDirs(dir: string, log: Logger): Promise<void> {
 }
 
 const attemptsKey = (job: TIngestJob) => `ingest:attempts:${job.trackId}:v${job.version}`;
+
+/**
+ * Stores the segments shaka finishes while the ladder is still encoding. shaka (one single-threaded run
+ * per rendition) writes each segment whole, in order, into its own file: once `N+1.m4s` (or `.ts`) exists,
+ * `N` is complete. Init segments and playlists wait for the end (shaka writes them last or rewrites them).
+ * Puts are deferred-durable; uploadAll's flush covers them before any playlist is written. stop() returns
+ * what was stored (relative paths), after the put in flight, and throws the first failed put.
+ */
+function startEarlyUpload(objects: ObjectStore, dir: string, prefix: string, log: Logger): { stop(): Promise<Set<string>> } {
+  const done = new Set<string>();
+  let stopping = false;
+  let failure: unknown;
+  const loop = (async () => {
+    while (!stopping && failure === undefined) {
+      await new Promise((r) => setTimeout(r, EARLY_UPLOAD_POLL_MS));
+      const renditions = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      const ready: string[] = [];
+      for (const d of renditions) {
+        if (!d.isDirectory()) continue;
+        const numbers = new Set<number>();
+        let ext = '';
+        for (const f of await readdir(path.join(dir, d.name)).catch(() => [] as string[])) {
+          const m = /^(\d+)\.(m4s|ts)$/.exec(f);
+          if (m) {
+            numbers.add(Number(m[1]));
+            ext = m[2];
+          }
+        }
+        for (const n of numbers) {
+          const rel = `${d.name}/${n}.${ext}`;
+          if (numbers.has(n + 1) && !done.has(rel)) ready.push(rel);
+        }
+      }
+      let i = 0;
+      await Promise.all(Array.from({ length: Math.min(4, ready.length) }, async () => {
+        while (i < ready.length && failure === undefined) {
+          const rel = ready[i++];
+          try {
+            await objects.putFile(prefix + rel, path.join(dir, rel), { deferDurability: true });
+            done.add(rel);
+          } catch (e) {
+            failure ??= e;
+          }
+        }
+      }));
+    }
+  })();
+  return {
+    async stop() {
+      stopping = true;
+      await loop;
+      if (failure !== undefined) {
+        log.warn({ err: failure }, 'storing a segment while encoding failed');
+        throw failure;
+      }
+      return done;
+    },
+  };
+}
+const EARLY_UPLOAD_POLL_MS = 250;
 
 /** Media first (parallel), then media playlists, then master + MPD: a reader never sees a manifest before what it points to. */
 async function uploadAll(
