@@ -158,7 +158,12 @@ async function main(): Promise<void> {
   const stages = one.marks.slice(0, -1).map((m, i) => `${m.stage} ${((one.marks[i + 1].t - m.t) / 1000).toFixed(2)}/${(one.marks[i + 1].cpu - m.cpu).toFixed(2)}`);
   console.log(`  stages (wall/cpu s): ${stages.join(', ')}`);
   console.log(`ratio platform / fastest plain (${best.name}): wall ${(one.wall / best.wall).toFixed(2)}x (goal <= 1.15x), cpu ${(one.cpu / best.cpu).toFixed(2)}x`);
-  const two = await platform(2, 2, 1);
+  // Two jobs straight into processJob, one core each: through the in-process bus two random track ids
+  // share a partition one time in three and then run one after the other, which measured the lottery.
+  const twoJobs = await Promise.all([0, 1].map(() => h.addTrack(src, 'wav')));
+  const twoWorker = createPackagerWorker(h.deps, { concurrency: 2, threadsPerJob: 1, tmpDir: dir, streamPackaging: STREAM });
+  const two = await measure(() => Promise.all(twoJobs.map((j) => twoWorker.processJob(j))));
+  if (two.value.some((o) => o !== 'ready')) throw new Error(`two-track run ended ${two.value.join(', ')}`);
   console.log(`platform: 2 tracks, 2 workers x 1 core           wall ${two.wall.toFixed(2)} s  cpu ${two.cpu.toFixed(2)} s`);
   const perHour = (3600 * 2) / two.wall;
   console.log(`throughput: ${perHour.toFixed(0)} tracks/hour of ${SECONDS / 60} min (${((SECONDS * 2) / two.wall).toFixed(1)}x real time) on ${os.cpus().length} cores`);
