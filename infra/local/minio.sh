@@ -37,9 +37,18 @@ make_bucket() {
   if curl -fsS -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" -I "$url" 2>/dev/null; then
     return
   fi
-  curl -fsS -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" -X PUT "$url" \
-    || die "could not create bucket $S3_BUCKET"
-  log "minio: bucket $S3_BUCKET created"
+  # Health "ready" can come a moment before S3 calls are served (503 while MinIO initialises its drive):
+  # retry for up to 30 s; a bucket that appeared meanwhile (409 on PUT) is fine too.
+  local i
+  for i in $(seq 1 60); do
+    if curl -fsS -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" -X PUT "$url" 2>/dev/null \
+      || curl -fsS -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" -I "$url" 2>/dev/null; then
+      log "minio: bucket $S3_BUCKET created"
+      return
+    fi
+    sleep 0.5
+  done
+  die "could not create bucket $S3_BUCKET (see $LOG_DIR/minio.log)"
 }
 
 up() {
