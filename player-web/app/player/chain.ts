@@ -20,6 +20,7 @@ import { parseFragment, parseInit, withoutEditList, withWholeLastFrame, type Ini
 import { parseMaster, parseMediaPlaylist, type MediaPlaylist, type Variant } from './playlists';
 import { familyOf, planLevels, type Family, type LevelPlan, type Quality } from './quality';
 import type { Track } from '../lib/types';
+import { loadFailureText } from './load-errors';
 
 export interface ChainItem {
   track: Track;
@@ -334,7 +335,7 @@ export class GaplessChain {
         const status = err instanceof HttpError ? err.status : 0;
         this.cb.onFatal(
           status ? `http_${status}` : 'chain_error',
-          status === 403 || status === 401 ? 'The playback link expired. Press play again.' : 'The audio could not be loaded. Check your connection and press play again.',
+          loadFailureText(status),
         );
         console.warn('gapless chain stopped', err);
         return;

@@ -13,6 +13,7 @@ import { planLevels, type LevelPlan, type Quality } from './quality';
 import type { Track } from '../lib/types';
 import { GaplessChain, type ChainItem } from './chain';
 import { DashEngine } from './dash';
+import { loadFailureText } from './load-errors';
 
 type HlsModule = typeof import('hls.js');
 let hlsModule: Promise<HlsModule> | undefined;
@@ -210,11 +211,7 @@ export class Deck {
         return;
       }
       const status = (data.response as { code?: number } | undefined)?.code;
-      const detail =
-        status === 403 || status === 401
-          ? 'The playback link expired. Press play again.'
-          : 'The audio could not be loaded. Check your connection and press play again.';
-      this.cb.onFatal(this, String(data.details), detail);
+      this.cb.onFatal(this, String(data.details), loadFailureText(status ?? 0));
     });
     hls.attachMedia(this.audio);
     hls.loadSource(url);
