@@ -24,6 +24,7 @@ import { ensureAnalyticsSchema } from './schema';
 import { insertRaw } from '@platform/olap';
 import { chTime, envelopeRows, rowsBody, type EventRow } from './rows';
 import { analyticsMetrics, type AnalyticsMetrics } from './metrics';
+import { GenerationalMap } from '@platform/cache';
 
 export interface AnalyticsConsumerDeps {
   olap: ClickHouseClient;
@@ -89,8 +90,8 @@ class StoppedError extends Error {
 }
 
 /**
- * The ids this process inserted most recently, in two generations: `current` fills up to half the bound,
- * then becomes `previous` and the older generation is dropped whole. Remembers at least the last max/2
+ * The ids this process inserted most recently, in a GenerationalMap (@platform/cache): a generation fills up to half the bound,
+ * then becomes the old one and the older generation is dropped whole. Remembers at least the last max/2
  * ids and at most max, in O(1) per id.
  *
  * Not a Set evicting its first entry (`ids.values().next()`), as this was: V8 leaves deleted entries
@@ -100,25 +101,18 @@ class StoppedError extends Error {
  * the "writer slows as tables grow" of the memory-bus benchmark (p95 freshness 18 s at half rate).
  */
 export class RecentIds {
-  private current = new Set<string>();
-  private previous = new Set<string>();
-  private readonly generation: number;
+  private readonly ids: GenerationalMap<string, true>;
   constructor(max: number) {
-    this.generation = Math.max(1, Math.floor(max / 2));
+    this.ids = new GenerationalMap(max);
   }
   has(id: string): boolean {
-    return this.current.has(id) || this.previous.has(id);
+    return this.ids.has(id);
   }
   add(id: string): void {
-    if (this.current.has(id)) return;
-    if (this.current.size >= this.generation) {
-      this.previous = this.current;
-      this.current = new Set();
-    }
-    this.current.add(id);
+    this.ids.set(id, true);
   }
   get size(): number {
-    return this.current.size + this.previous.size;
+    return this.ids.size;
   }
 }
 

@@ -7,6 +7,7 @@ import type { Cache } from './types';
 export * from './types';
 export { MemoryCache, WrongTypeError, type MemoryCachePersistence } from './memory-cache';
 export { RedisCache } from './redis-cache';
+export { GenerationalMap } from './generational';
 
 export async function createCache(config: Pick<Config, 'REDIS_URL'>, opts: { keyPrefix?: string; maxEntries?: number; persist?: MemoryCachePersistence } = {}): Promise<Cache> {
   if (config.REDIS_URL) return new RedisCache(config.REDIS_URL, { keyPrefix: opts.keyPrefix }).connect();

@@ -15,6 +15,7 @@
  *   [..+32]  HMAC-SHA256(secret, header bytes || "\0" || trackId || "\0" || version)
  */
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { GenerationalMap } from '@platform/cache';
 
 export interface SigningKey {
   /** Key id written into every grant, so verifiers pick the right secret and keys can rotate. */
@@ -181,33 +182,27 @@ interface CachedGrant {
  */
 export class GrantVerifier {
   private readonly keys: Map<string, PreparedKey>;
-  /**
-   * Two generations instead of one Map evicting its oldest key: in V8, deleting a Map's first entries
-   * leaves holes that `keys().next()` walks until the next rehash (15-30 µs per eviction at 10k-50k
-   * entries, measured). When the young generation is full it becomes the old one and the old one goes.
-   */
-  private young = new Map<string, CachedGrant>();
-  private old = new Map<string, CachedGrant>();
+  private readonly memo: GenerationalMap<string, CachedGrant>;
 
   constructor(
     keys: readonly SigningKey[],
-    private readonly maxEntries = 50_000,
+    maxEntries = 50_000,
   ) {
     if (keys.length === 0) throw new Error('GrantVerifier needs at least one key');
     this.keys = new Map(keys.map((k) => [k.kid, prepare(k)]));
+    this.memo = new GenerationalMap(maxEntries);
   }
 
   /** Grants remembered now (never more than maxEntries). */
   get memoSize(): number {
-    return this.young.size + this.old.size;
+    return this.memo.size;
   }
 
   verify(token: string, trackId: string, version: number, now: number, sid?: string): GrantVerdict {
-    const hit = this.young.get(token) ?? this.old.get(token);
+    const hit = this.memo.get(token);
     if (hit !== undefined && hit.trackId === trackId && hit.version === version && (sid === undefined || !hit.isSessionBound || hit.verifiedSid === sid)) {
       if (now >= hit.exp) {
-        this.young.delete(token);
-        this.old.delete(token);
+        this.memo.delete(token);
         return { ok: false, reason: 'expired' };
       }
       return hit.verdict;
@@ -215,11 +210,7 @@ export class GrantVerifier {
     const v = verifyWith(this.keys, token, { trackId, version, now, sid });
     if (v.ok && hit !== undefined && sid !== undefined) hit.verifiedSid = sid;
     if (v.ok && hit === undefined) {
-      if (this.young.size >= Math.max(1, this.maxEntries >> 1)) {
-        this.old = this.young;
-        this.young = new Map();
-      }
-      this.young.set(token, { trackId, version, exp: v.exp, verdict: Object.freeze(v), isSessionBound: v.isSessionBound, verifiedSid: sid });
+      this.memo.set(token, { trackId, version, exp: v.exp, verdict: Object.freeze(v), isSessionBound: v.isSessionBound, verifiedSid: sid });
     }
     return v;
   }
