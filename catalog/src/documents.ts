@@ -3,13 +3,13 @@
  * the catalog calls the matching invalidate; ingest/packager call invalidateTrack after their writes.
  * Hits and misses go to `catalog_doc_cache_requests_total` (and the derived hit-ratio gauge).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Cache } from '@platform/cache';
 import type { Logger } from '@platform/logging';
 import type { CatalogDb } from './db/schema';
 import type { CatalogMetrics } from './metrics';
-import { artistCacheKey, artistGenerationKey, bumpListGeneration, currentGeneration, GENERATION_TTL_MS, getTrack, invalidateArtist, LIST_GENERATION_KEY, trackCacheKey, trackGenerationKey, type TrackRecord } from './tracks';
+import { artistCacheKey, artistGenerationKey, bumpListGeneration, currentGeneration, getTrack, invalidateArtist, invalidateTrack, LIST_GENERATION_KEY, trackCacheKey, trackGenerationKey, type TrackRecord } from './tracks';
 
 /** Cached list pages live briefly: the generation bump is the invalidation, the TTL only frees memory. */
 const LIST_TTL_MS = 60_000;
@@ -118,8 +118,7 @@ export class Documents {
 
   /** Call after the write committed. */
   async invalidateTracks(...ids: string[]): Promise<void> {
-    for (const id of new Set(ids)) await this.cache.set(trackGenerationKey(id), randomUUID(), GENERATION_TTL_MS);
-    await bumpListGeneration(this.cache);
+    await invalidateTrack(this.cache, ...ids);
   }
 
   /** Call after the write committed. */

@@ -49,7 +49,7 @@ export interface TrackRecord {
  * "stale set" race of plain delete-on-write), and a token lost to eviction or expiry only costs a miss:
  * tokens are random, never reused, so a lost one never brings an old document back.
  */
-export const GENERATION_TTL_MS = 24 * 60 * 60_000;
+const GENERATION_TTL_MS = 24 * 60 * 60_000;
 
 export function trackGenerationKey(id: string): string {
   return `catalog:track-gen:${id}`;
@@ -93,8 +93,8 @@ export async function bumpListGeneration(cache: Cache): Promise<void> {
  * (after its transaction committed): the catalog routes, ingest after createTrack/startTrackVersion,
  * the packager after markTrackReady/markTrackFailed.
  */
-export async function invalidateTrack(cache: Cache, id: string): Promise<void> {
-  await newGeneration(cache, trackGenerationKey(id));
+export async function invalidateTrack(cache: Cache, ...ids: string[]): Promise<void> {
+  for (const id of new Set(ids)) await newGeneration(cache, trackGenerationKey(id));
   await bumpListGeneration(cache);
 }
 
