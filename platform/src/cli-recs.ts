@@ -24,6 +24,25 @@ const USAGE = `usage:
   platform recs tune --train FILE [--k 20]
   platform recs train [--days 180]`;
 
+/**
+ * `--name value` flags named by the schema's keys, checked by it; on a mistake the reasons and the usage
+ * go to stderr and the answer is null (the caller exits 2).
+ */
+function parseFlags<S extends z.ZodObject>(argv: string[], schema: S): z.infer<S> | null {
+  const options = Object.fromEntries(Object.keys(schema.shape).map((name) => [name, { type: 'string' as const }]));
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: argv, options }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return null;
+  }
+  const parsed = schema.safeParse(values);
+  if (parsed.success) return parsed.data;
+  process.stderr.write(`${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n')}\n${USAGE}\n`);
+  return null;
+}
+
 export async function runRecsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'eval') return runEval(rest);
@@ -34,47 +53,27 @@ export async function runRecsCommand(argv: string[]): Promise<number> {
 }
 
 async function runEval(argv: string[]): Promise<number> {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { train: { type: 'string' }, test: { type: 'string' }, out: { type: 'string' }, k: { type: 'string' } } }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const parsed = ZEvalArgs.safeParse(values);
-  if (!parsed.success) {
-    process.stderr.write(`${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n')}\n${USAGE}\n`);
-    return 2;
-  }
+  const args = parseFlags(argv, ZEvalArgs);
+  if (!args) return 2;
   const { runOfflineEval, formatResult } = await import('@platform/recommender/eval');
-  const { k } = parsed.data;
+  const { k } = args;
   try {
-    await runOfflineEval({ ...parsed.data, onResult: (r) => process.stdout.write(`${formatResult(r, k)}\n`) });
+    await runOfflineEval({ ...args, onResult: (r) => process.stdout.write(`${formatResult(r, k)}\n`) });
   } catch (e) {
     process.stderr.write(`recs eval failed: ${(e as Error).message}\n`);
     return 1;
   }
-  process.stdout.write(`personal picks top-${k} per test user written to ${parsed.data.out}\n`);
+  process.stdout.write(`personal picks top-${k} per test user written to ${args.out}\n`);
   return 0;
 }
 
 /** Model selection on the training file alone; prints the settings src/tuned-picks.ts commits. */
 async function runTuneCli(argv: string[]): Promise<number> {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { train: { type: 'string' }, k: { type: 'string' } } }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const parsed = ZTuneArgs.safeParse(values);
-  if (!parsed.success) {
-    process.stderr.write(`${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n')}\n${USAGE}\n`);
-    return 2;
-  }
+  const args = parseFlags(argv, ZTuneArgs);
+  if (!args) return 2;
   const { runTune, formatTunedPicks } = await import('@platform/recommender/tune');
   const { formatResult } = await import('@platform/recommender/eval');
-  const { train, k } = parsed.data;
+  const { train, k } = args;
   try {
     process.stdout.write('validation split of the training file; each candidate:\n');
     const r = await runTune({ train, k, report: true, onProgress: (l) => process.stdout.write(`${l}\n`), onResult: (res) => process.stdout.write(`validation ${formatResult(res, k)}\n`) });
