@@ -14,6 +14,7 @@ export {
   getTrack,
   getPublishedTrack,
   invalidateTrack,
+  coverVersion,
   invalidateArtist,
   ensureArtist,
   ensureAlbum,

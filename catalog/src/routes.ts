@@ -20,6 +20,7 @@ import { asCatalogDb, type CatalogDb, type DB } from './db/schema';
 import { Documents, type ArtistRecord, type DocumentCacheOptions } from './documents';
 import { catalogMetrics } from './metrics';
 import {
+  coverVersion,
   ensureAlbum, ensureArtist, refreshArtistSearchKey, refreshTrackSearchKeys, toTrackRecord, trackSelect, type TrackRecord,
 } from './tracks';
 
@@ -53,6 +54,7 @@ export function renderTrack(t: TrackRecord, viewer: SessionUser | null): TTrack 
     renditions: t.renditions,
     ...(t.loudness ? { loudness: t.loudness } : {}),
     hasCover: t.coverKey !== null,
+    ...(t.coverKey ? { coverVersion: coverVersion(t.coverKey) } : {}),
     publishedAt: t.publishedAt,
     ...(privileged ? { version: t.currentVersion, publishedVersion: t.publishedVersion } : {}),
   };

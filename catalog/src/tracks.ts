@@ -3,7 +3,7 @@
  * markTrackFailed) and playback (getPublishedTrack). Versions make re-uploads safe: a version is only
  * ever published forward, and a late result for an older version never hides a newer published one.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Cache } from '@platform/cache';
 import { asCatalogDb, type CatalogDb, type Loudness, type Rendition, type TrackStatus } from './db/schema';
@@ -165,6 +165,14 @@ export async function getPublishedTrack(db: AnyDb, id: string): Promise<TrackRec
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * A short token that changes whenever the cover does (a new cover is written under a new key): clients put
+ * it in `?v=` on cover URLs, so a replaced cover is a new URL and a URL with the current token is immutable.
+ */
+export function coverVersion(coverKey: string | null): string | undefined {
+  return coverKey ? createHash('sha256').update(coverKey).digest('base64url').slice(0, 12) : undefined;
+}
+
 export function isUuid(v: string): boolean {
   return UUID_RE.test(v);
 }

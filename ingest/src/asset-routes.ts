@@ -10,7 +10,7 @@ import { parseOr400 } from '@platform/http';
 import type { ObjectInfo } from '@platform/storage';
 import { COVER_SIZES, coverKeyCandidates, type CoverSize } from './cover';
 import { findTrack, type TrackRecord } from './track-store';
-import { coverVersion } from './cover-route';
+import { coverVersion } from '@platform/catalog';
 import type { SubmitContext } from './submit';
 
 const ZCoverQuery = z.object({

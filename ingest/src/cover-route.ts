@@ -10,7 +10,7 @@
  * Who: the owner of the track's artist, or an admin. Like the catalog's PATCH/DELETE, a track the caller
  * can see (published) but does not own answers 403 `forbidden`; one they cannot see answers 404.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,16 +19,12 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import { AppError } from '@platform/errors';
-import { invalidateTrack, requireUser, type SessionUser } from '@platform/catalog';
+import { coverVersion, invalidateTrack, requireUser, type SessionUser } from '@platform/catalog';
 import { COVER_MAX_BYTES, COVER_SIZES, storeCover } from './cover';
 import { findTrack, setTrackCoverKey, type TrackRecord } from './track-store';
 import { ByteLimit } from './upload-route';
 import type { SubmitContext } from './submit';
 
-/** A short token that changes whenever the cover does: `?v=` on cover URLs, so a new cover is a new URL. */
-export function coverVersion(coverKey: string | null): string | undefined {
-  return coverKey ? createHash('sha256').update(coverKey).digest('base64url').slice(0, 12) : undefined;
-}
 
 /** Covers written by ingest live under covers/{trackId}/; anything else (the packager's per-version cover) is left alone. */
 function ingestCoverPrefix(trackId: string, coverKey: string | null): string | null {

@@ -8,11 +8,10 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '@platform/errors';
 import { parseOr400 } from '@platform/http';
-import { requireRole, requireUser, type SessionUser } from '@platform/catalog';
+import { coverVersion, requireRole, requireUser, type SessionUser } from '@platform/catalog';
 import { ZIngestProgress, type TIngestProgress } from '@platform/models';
 import { findTrack, listOwnedTrackIds, type TrackRecord } from './track-store';
 import { progressKey, requireOwnTrack, retryTrack, type SubmitContext } from './submit';
-import { coverVersion } from './cover-route';
 
 
 /** What the portal shows per track while it is processed. */

@@ -91,8 +91,9 @@ describe('PUT /api/tracks/:id/cover', () => {
       const [r, g, b] = await servedColour(id, size);
       assert.ok(b > 200 && r < 40 && g < 40, `size ${size} is the blue picture: ${r},${g},${b}`);
     }
-    const doc = (await (await fetch(`${app.base}/api/tracks/${id}`)).json()) as { hasCover: boolean };
+    const doc = (await (await fetch(`${app.base}/api/tracks/${id}`)).json()) as { hasCover: boolean; coverVersion?: string };
     assert.equal(doc.hasCover, true, 'the catalog cache was invalidated');
+    assert.equal(doc.coverVersion, body.coverVersion, "the public track document names the new cover's version (players put it on the URL)");
     const status = (await (await fetch(`${app.base}/api/tracks/${id}/status`, { headers: bearer(owner) })).json()) as { coverVersion?: string; version: number };
     assert.equal(status.coverVersion, body.coverVersion);
     assert.equal(status.version, 1, 'no new audio version');

@@ -104,6 +104,8 @@ export const ZTrack = z.object({
   renditions: z.array(ZRenditionInfo),
   loudness: ZLoudnessInfo.optional(),
   hasCover: z.boolean(),
+  /** Changes with the cover: `?v=` on the cover URL makes it immutable (cached for a year). */
+  coverVersion: z.string().optional(),
   publishedAt: z.string().nullable(),
   /** Present for the owner and admins only. */
   version: z.number().optional(),

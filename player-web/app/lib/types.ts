@@ -30,6 +30,8 @@ export interface Track {
   renditions?: Rendition[];
   loudness?: Loudness;
   hasCover?: boolean;
+  /** Changes with the cover; on the URL it makes the image immutable (a replaced cover is a new URL). */
+  coverVersion?: string;
   createdAt?: string;
   plays?: number;
   reason?: string;
@@ -81,6 +83,7 @@ export function toTrack(raw: unknown): Track {
     renditions: Array.isArray(o.renditions) ? (o.renditions as Rendition[]) : undefined,
     loudness: o.loudness && typeof o.loudness === 'object' ? (o.loudness as Loudness) : undefined,
     hasCover: typeof o.hasCover === 'boolean' ? o.hasCover : typeof o.coverUrl === 'string' ? true : undefined,
+    coverVersion: str(o.coverVersion),
     createdAt: str(o.createdAt) ?? str(o.publishedAt),
     plays: num(o.plays),
     reason: str(o.reason),
@@ -117,6 +120,7 @@ export function formatTime(ms: number | undefined): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-export function coverUrl(t: Pick<Track, 'id'>, size: 96 | 300 | 600 = 96): string {
-  return `/api/tracks/${encodeURIComponent(t.id)}/cover?size=${size}`;
+export function coverUrl(t: Pick<Track, 'id' | 'coverVersion'>, size: 96 | 300 | 600 = 96): string {
+  const v = t.coverVersion ? `&v=${encodeURIComponent(t.coverVersion)}` : '';
+  return `/api/tracks/${encodeURIComponent(t.id)}/cover?size=${size}${v}`;
 }

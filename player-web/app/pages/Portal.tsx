@@ -306,7 +306,7 @@ function VersionedCover({ track, version, px }: { track: Track; version?: string
   if (!version || !track.hasCover) return <Cover track={track} px={px} />;
   return (
     <span class="cover" style={{ width: `${px}px`, height: `${px}px` }} aria-hidden="true">
-      <img src={`${coverUrl(track, 96)}&v=${encodeURIComponent(version)}`} width={px} height={px} alt="" decoding="async" data-testid="my-track-cover" />
+      <img src={coverUrl({ id: track.id, coverVersion: version }, 96)} width={px} height={px} alt="" decoding="async" data-testid="my-track-cover" />
     </span>
   );
 }
