@@ -43,6 +43,10 @@ const CHART_EVENTS = Number(process.env.CHART_EVENTS ?? 10_000_000);
 // connections the collector measures ack round trips, not throughput (24 connections: collector intake
 // 16k ev/s vs 37k at 64, same code, same run conditions). A real fleet is thousands of players.
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+// With Kafka, the collector (HTTP -> Kafka) runs in BENCH_COLLECTORS processes of its own (default 1) and
+// the writer (consumer -> chDB) in this one, as a deployment runs them (SERVICES=web and
+// analytics-consumer): two JavaScript threads instead of one. 0 puts the collector in this process too.
+const COLLECTORS = Number(process.env.BENCH_COLLECTORS ?? 1);
 const TYPES = ['heartbeat', 'heartbeat', 'heartbeat', 'heartbeat', 'heartbeat', 'play_start', 'first_audio', 'pause', 'ended', 'skip'] as const;
 
 function fakeEvents(n: number, opts: { now: number; spreadMs: number; tracks: number; sessions: number }): TBeaconEvent[] {
@@ -132,25 +136,30 @@ const LOADGEN = `
 const workerData = JSON.parse(process.env.LOADGEN);
 const parentPort = { postMessage: (m) => process.stdout.write(JSON.stringify(m)) };
 const http = require('node:http');
-const { randomUUID } = require('node:crypto');
-const { port, seconds, connections, rate } = workerData;
+const { randomBytes } = require('node:crypto');
+const { ports, seconds, connections, rate } = workerData;
 const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
 const types = ['heartbeat','heartbeat','heartbeat','heartbeat','play_start','first_audio','pause','ended','skip','heartbeat'];
-let accepted = 0, refused = 0, failed = 0, requests = 0, seq = 0;
+let accepted = 0, refused = 0, failed = 0, requests = 0, seq = 0, idSeq = 0;
+// Event ids: a random UUIDv4 prefix per process + a counter (unique, valid UUIDs, no crypto call per event);
+// the body is written as text. What the server gets is what a player sends: 100 distinct events as JSON.
+const prefix = randomBytes(8).toString('hex');
+const idHead = prefix.slice(0, 8) + '-' + prefix.slice(8, 12) + '-4' + prefix.slice(12, 15) + '-8' + prefix.slice(1, 4) + '-';
 function body() {
   const s = 'loadgen-' + workerData.tag + '-' + (seq++);
   const now = Date.now();
-  const events = [];
+  let out = '{"events":[';
   for (let i = 0; i < 100; i++) {
     const t = types[i % types.length];
-    events.push({ v: 1, eventId: randomUUID(), sessionId: s, trackId: 'track' + ((seq * 31 + i) % 2000), type: t, ts: now,
-      positionMs: (i % 25) * 10000, rendition: { codec: 'aac', bitrateKbps: 128 }, edgeId: 'edge-' + (i % 3),
-      ...(t === 'heartbeat' ? { durationMs: 10000 } : {}), ...(t === 'first_audio' ? { startupMs: 200 + i } : {}) });
+    const id = idHead + (0x1000000000000 + idSeq++).toString(16).slice(1);
+    out += (i ? ',' : '') + '{"v":1,"eventId":"' + id + '","sessionId":"' + s + '","trackId":"track' + ((seq * 31 + i) % 2000) + '","type":"' + t +
+      '","ts":' + now + ',"positionMs":' + (i % 25) * 10000 + ',"rendition":{"codec":"aac","bitrateKbps":128},"edgeId":"edge-' + (i % 3) + '"' +
+      (t === 'heartbeat' ? ',"durationMs":10000' : '') + (t === 'first_audio' ? ',"startupMs":' + (200 + i) : '') + '}';
   }
-  return JSON.stringify({ events });
+  return out + ']}';
 }
 const end = Date.now() + seconds * 1000;
-function one() {
+function one(port) {
   return new Promise((resolve) => {
     const b = body();
     const req = http.request({ host: '127.0.0.1', port, path: '/api/beacons', method: 'POST', agent,
@@ -170,7 +179,8 @@ function one() {
 // rate: events/s to offer (0 = as fast as the server answers); requests carry 100 events.
 const start = Date.now();
 let scheduled = 0;
-async function loop() {
+async function loop(c) {
+  const port = ports[c % ports.length];
   while (Date.now() < end) {
     if (rate > 0) {
       const due = start + (scheduled++ * 100 * 1000) / rate;
@@ -178,10 +188,14 @@ async function loop() {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (Date.now() >= end) break;
     }
-    await one();
+    await one(port);
   }
 }
-Promise.all(Array.from({ length: connections }, loop)).then(() => { agent.destroy(); parentPort.postMessage({ accepted, refused, failed, requests }); });
+Promise.all(Array.from({ length: connections }, (_, c) => loop(c))).then(() => {
+  agent.destroy();
+  const cpu = process.cpuUsage();
+  parentPort.postMessage({ accepted, refused, failed, requests, cpuMs: (cpu.user + cpu.system) / 1000 });
+});
 `;
 
 /** CPU time (ms) of the Kafka broker process serving KAFKA_BROKERS' first address on this machine, or null. */
@@ -203,6 +217,58 @@ function brokerCpuMs(): number | null {
   } catch {
     return null;
   }
+}
+
+/** A collector process: POST /api/beacons -> Kafka, nothing else (no ClickHouse). Driven over IPC. */
+async function collectorChild(): Promise<void> {
+  const brokers = (process.env.KAFKA_BROKERS ?? process.env.IT_KAFKA_BROKERS ?? '').split(',').filter(Boolean);
+  const config = loadConfig({ LOG_LEVEL: 'warn' });
+  const logger = createLogger({ name: 'analytics-bench-collector', level: 'warn' });
+  const metrics = createMetricsRegistry('analytics-bench-collector');
+  const bus = new KafkaBus({ brokers, defaultPartitions: 6, clientId: 'analytics-bench-collector' }, logger);
+  const { app } = createServiceHttp({ name: 'analytics-bench-collector', logger, registry: metrics, fastify: { disableRequestLogging: true } });
+  app.decorateRequest('user', null);
+  // No ClickHouse here: the beacon route never touches it, and the schema is the writer's business.
+  await app.register(analyticsRoutes({ config, logger, metrics, sql: null as never, olap: null as never, bus, cache: new MemoryCache({}) }, {
+    topic: process.env.BENCH_TOPIC!, sessionRequestsPerMinute: 1e9, maxBufferedEvents: 200_000, migrate: false,
+  }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  process.on('message', (m: string) => {
+    if (m === 'cpu') {
+      const c = process.cpuUsage();
+      process.send!({ cpuMs: (c.user + c.system) / 1000 });
+    } else if (m === 'close') {
+      void app.close().then(() => bus.close()).then(() => process.exit(0));
+    }
+  });
+  process.send!({ port: (app.server.address() as AddressInfo).port });
+}
+
+function startCollector(topic: string): Promise<{ port: number; cpuMs: () => Promise<number>; close: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', process.argv[1]], {
+    env: { ...process.env, ANALYTICS_BENCH_ROLE: 'collector', BENCH_TOPIC: topic },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ask = <T>(msg: string) =>
+    new Promise<T>((resolve) => {
+      child.once('message', (m) => resolve(m as T));
+      child.send(msg);
+    });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`collector exited ${code}`)));
+    child.once('message', (m: { port: number }) =>
+      resolve({
+        port: m.port,
+        cpuMs: async () => (await ask<{ cpuMs: number }>('cpu')).cpuMs,
+        close: () => new Promise<void>((done) => {
+          child.removeAllListeners('exit');
+          child.once('exit', () => done());
+          child.send('close');
+        }),
+      }),
+    );
+  });
 }
 
 async function main(): Promise<void> {
@@ -260,19 +326,28 @@ async function main(): Promise<void> {
 
       // 3. End to end: first as fast as it goes (throughput), then at half that rate (freshness when not saturated).
       const consumer = await createAnalyticsConsumer({ olap, bus, logger, metrics, config }, { topic, groupId: `analytics-writer-bench-${suffix}` });
+      const collectors = brokers.length && COLLECTORS > 0 ? await Promise.all(Array.from({ length: COLLECTORS }, () => startCollector(topic))) : [];
+      const ports = collectors.length ? collectors.map((c) => c.port) : [port];
+      const collectorsCpuMs = async () => (await Promise.all(collectors.map((c) => c.cpuMs()))).reduce((a, b) => a + b, 0);
+      console.log(
+        collectors.length
+          ? `layout: ${collectors.length} collector process(es) (HTTP -> Kafka) + this process as the writer (consumer -> chDB)`
+          : 'layout: collector and writer in this one process',
+      );
 
       const run = async (tag: string, rate: number) => {
         const base = await count(olap);
         const loadStart = performance.now();
         const cpu0 = process.cpuUsage();
+        const collectors0 = await collectorsCpuMs();
         const broker0 = brokerCpuMs();
         const child = spawn(process.execPath, ['-e', LOADGEN], {
-          env: { ...process.env, LOADGEN: JSON.stringify({ port, seconds: SECONDS, connections: CONNECTIONS, rate, tag }) },
+          env: { ...process.env, LOADGEN: JSON.stringify({ ports, seconds: SECONDS, connections: CONNECTIONS, rate, tag }) },
           stdio: ['ignore', 'pipe', 'inherit'],
         });
         let out = '';
         child.stdout.on('data', (c) => (out += c));
-        const loadDone = new Promise<{ accepted: number; refused: number; failed: number; requests: number }>((resolve, reject) => {
+        const loadDone = new Promise<{ accepted: number; refused: number; failed: number; requests: number; cpuMs: number }>((resolve, reject) => {
           child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`))));
           child.once('error', reject);
         });
@@ -284,7 +359,7 @@ async function main(): Promise<void> {
           while (probing) {
             const track = `probe-${suffix}-${tag}-${i++}`;
             const ev: TBeaconEvent = { v: 1, eventId: randomUUID(), sessionId: `probe-${suffix}-${tag}-${i}`, trackId: track, type: 'ended', ts: Date.now(), positionMs: 200_000 };
-            const res = await fetch(`http://127.0.0.1:${port}/api/beacons`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [ev] }) });
+            const res = await fetch(`http://127.0.0.1:${ports[i % ports.length]}/api/beacons`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [ev] }) });
             if (res.status !== 202) continue;
             const accepted = performance.now();
             for (;;) {
@@ -303,17 +378,23 @@ async function main(): Promise<void> {
         while ((await count(olap)) < target) await new Promise((r) => setTimeout(r, 50));
         const seconds = (performance.now() - loadStart) / 1000;
         const cpu = process.cpuUsage(cpu0);
+        const collectorsMs = (await collectorsCpuMs()) - collectors0;
         const broker = broker0 === null ? null : (brokerCpuMs() ?? broker0) - broker0;
         const events = load.accepted + fresh.length;
+        const selfUs = cpu.user + cpu.system;
         return {
           ...load,
           seconds,
           rate: load.accepted / seconds,
           collectorRate: load.accepted / SECONDS,
           fresh,
-          // CPU time per event: this process (all threads: collector, consumer, chDB) and the Kafka broker.
-          cpuUsPerEvent: (cpu.user + cpu.system) / events,
+          // CPU time per event: the pipeline's processes (collector processes + this one: consumer, chDB,
+          // all threads; or everything, when the collector runs here), the Kafka broker, the load generator.
+          cpuUsPerEvent: (selfUs + collectorsMs * 1000) / events,
+          collectorUsPerEvent: collectors.length ? (collectorsMs * 1000) / events : null,
+          writerUsPerEvent: collectors.length ? selfUs / events : null,
           brokerUsPerEvent: broker === null ? null : (broker * 1000) / events,
+          loadgenUsPerEvent: (load.cpuMs * 1000) / events,
         };
       };
 
@@ -326,9 +407,16 @@ async function main(): Promise<void> {
       console.log(`  ratio e2e / ClickHouse alone: ${(max.rate / chRate).toFixed(2)}; e2e / producer alone: ${(max.rate / prodRate).toFixed(3)}`);
       const perEvent = max.cpuUsPerEvent + (max.brokerUsPerEvent ?? 0);
       console.log(
-        `  CPU per event: ${max.cpuUsPerEvent.toFixed(1)} us in this process (collector + consumer + chDB, all threads)` +
+        `  CPU per event: ${max.cpuUsPerEvent.toFixed(1)} us in the pipeline's processes` +
+          (max.collectorUsPerEvent === null
+            ? ' (collector + consumer + chDB in one process, all threads)'
+            : ` (collector ${max.collectorUsPerEvent.toFixed(1)} + writer ${max.writerUsPerEvent!.toFixed(1)}: consumer + chDB, all threads)`) +
           (max.brokerUsPerEvent === null ? '' : ` + ${max.brokerUsPerEvent.toFixed(1)} us in the Kafka broker`) +
           ` -> ${fmt(2e6 / perEvent)} events/s if two cores were ours alone (an estimate: CPU time, not measured throughput; load generator excluded)`,
+      );
+      console.log(
+        `  load generator: ${max.loadgenUsPerEvent.toFixed(1)} us of CPU per event (same cores; with it, two cores would carry ` +
+          `${fmt(2e6 / (perEvent + max.loadgenUsPerEvent))} events/s)`,
       );
       console.log(`  freshness while saturated: p50 ${fmt(pct(max.fresh, 50))} ms, p95 ${fmt(pct(max.fresh, 95))} ms (${max.fresh.length} probes; a backlog builds when offered > sustained)`);
       const half = await run('half', Math.round(max.rate / 2));
@@ -337,6 +425,7 @@ async function main(): Promise<void> {
           `freshness (accepted -> visible in the chart table) p50 ${fmt(pct(half.fresh, 50))} ms, p95 ${fmt(pct(half.fresh, 95))} ms over ${half.fresh.length} probes (goal p95 < 2000 ms)`,
       );
       console.log(`  consumer: ${JSON.stringify(consumer.stats)} (past its 500k recent-id memory: ${consumer.stats.inserted > 500_000 ? 'yes' : 'no'}); ${load()}`);
+      await Promise.all(collectors.map((c) => c.close()));
       await consumer.stop();
     }
 
@@ -410,7 +499,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
+(process.env.ANALYTICS_BENCH_ROLE === 'collector' ? collectorChild() : main()).catch((e) => {
   console.error(e);
   process.exit(1);
 });

@@ -25,7 +25,7 @@ import {
 } from '@platform/models';
 import { z } from 'zod';
 import { analyticsMetrics } from './metrics';
-import { allowSession, BeaconProducer, toEnvelopes, validateEvents, type CollectorOptions } from './collector';
+import { allowSession, BeaconProducer, toEnvelopesInPlace, validateEvents, type CollectorOptions } from './collector';
 import { ensureAnalyticsSchema } from './schema';
 import { artistTrackStats, qoeSummary, topTrackIds, trendingTrackIds } from './queries';
 
@@ -167,7 +167,7 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
         m.beaconRequests.inc({ outcome: 'invalid' });
         throw new AppError('validation_failed', `No valid event in the batch (${firstIssue ?? 'see the beacon schema'}).`);
       }
-      const envelopes = toEnvelopes(events, now, userOf(request)?.id ?? null);
+      const envelopes = toEnvelopesInPlace(events, now, userOf(request)?.id ?? null);
       const outcome = await producer.submit(
         envelopes.map((env) => ({ key: env.sessionId, value: JSON.stringify(env) })),
         events.length,
