@@ -9,7 +9,9 @@
  * bus redelivers the uncommitted job. AppError (bad input) -> failed at once; anything else is
  * retried through the bus up to maxAttempts, then failed.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '@platform/logging';
@@ -171,19 +173,21 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
 
     let cleanPrefix = false;
     let earlyUploaded = new Set<string>();
+    let source: { file: string; release(): void } | null = null;
     const work = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), `packager-${job.trackId}-v${job.version}-`));
     const media = { logger: jlog, tmpDir: work, threads: threadsPerJob, signal, tools: opts.tools };
     try {
       opts.onStage?.(job, 'downloading');
       await setProgress(job, 'downloading');
       const ext = job.source.format === 'flac' ? 'flac' : 'wav';
-      const original = path.join(work, `original.${ext}`);
-      if (!(await deps.objects.getFile(job.originalKey, original))) {
-        throw new AppError('not_found', `The original upload (${job.originalKey}) is missing from storage. Upload the file again.`);
-      }
+      source = await openOriginal(deps.objects, job.originalKey, path.join(work, `original.${ext}`));
+      if (!source) throw new AppError('not_found', `The original upload (${job.originalKey}) is missing from storage. Upload the file again.`);
+      const original = source.file;
 
       await stage('probing');
-      const probe = await probeAudio(original, media);
+      // Headers only: the upload was decoded in full when ingest validated it, and the transcode decodes it
+      // again (stopping at the first decode error). Only when that fails does the full check run (below).
+      const probe = await probeAudio(original, { ...media, decode: false });
       const tags = await readTags(original);
 
       await stage('transcoding');
@@ -191,35 +195,43 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       const segmentDurationS = deps.config.SEGMENT_DURATION_S;
       let tr: TranscodeResult;
       let pkg: PackageResult;
-      if (streamPackaging) {
-        // ffmpeg -> FIFO -> shaka per rendition: segments are cut while the ladder encodes (transcoding covers
-        // both), and stored as they are finished, so the upload left after the encoders is small.
-        // A previous attempt may have left objects (it crashed before publishing): start from a clean prefix.
-        await deps.objects.deletePrefix(prefix);
-        cleanPrefix = true;
-        const early = startEarlyUpload(deps.objects, outDir, prefix, jlog);
-        let both;
-        try {
-          both = await transcodeAndPackage(original, outDir, { ...media, probe, segmentDurationS, onProgress: (p) => p.stage === 'transcode' && stageProgress(p.percent) });
-        } catch (e) {
-          await early.stop().catch(() => undefined); // the transcode's own error is the one to report
-          throw e;
+      try {
+        if (streamPackaging) {
+          // ffmpeg -> FIFO -> shaka per rendition: segments are cut while the ladder encodes (transcoding covers
+          // both), and stored as they are finished, so the upload left after the encoders is small.
+          // A previous attempt may have left objects (it crashed before publishing): start from a clean prefix.
+          await deps.objects.deletePrefix(prefix);
+          cleanPrefix = true;
+          const early = startEarlyUpload(deps.objects, outDir, prefix, jlog);
+          let both;
+          try {
+            both = await transcodeAndPackage(original, outDir, { ...media, probe, segmentDurationS, onProgress: (p) => p.stage === 'transcode' && stageProgress(p.percent) });
+          } catch (e) {
+            await early.stop().catch(() => undefined); // the transcode's own error is the one to report
+            throw e;
+          }
+          earlyUploaded = await early.stop();
+          tr = both;
+          pkg = both.package;
+          await stage('packaging');
+        } else {
+          tr = await transcodeLadder(original, path.join(work, 'enc'), { ...media, probe, onProgress: (p) => stageProgress(p.percent) });
+          await stage('packaging');
+          pkg = await packageRenditions(tr.renditions, outDir, { ...media, segmentDurationS });
         }
-        earlyUploaded = await early.stop();
-        tr = both;
-        pkg = both.package;
-        await stage('packaging');
-      } else {
-        tr = await transcodeLadder(original, path.join(work, 'enc'), { ...media, probe, onProgress: (p) => stageProgress(p.percent) });
-        await stage('packaging');
-        pkg = await packageRenditions(tr.renditions, outDir, { ...media, segmentDurationS });
-      }
-      for (const r of pkg.renditions) {
-        // Players see the playlist's duration: priming must have been trimmed (MP3 in TS keeps ~1 frame).
-        // EXTINF rounding adds up over long tracks; renditionDurationMatches allows exactly that much.
-        if (!renditionDurationMatches(r, probe.durationMs)) {
-          throw new Error(`Rendition ${r.id} lasts ${r.durationMs} ms, the source ${probe.durationMs} ms.`);
+        for (const r of pkg.renditions) {
+          // Players see the playlist's duration: priming must have been trimmed (MP3 in TS keeps ~1 frame).
+          // EXTINF rounding adds up over long tracks; renditionDurationMatches allows exactly that much.
+          if (!renditionDurationMatches(r, probe.durationMs)) {
+            throw new Error(`Rendition ${r.id} lasts ${r.durationMs} ms, the source ${probe.durationMs} ms.`);
+          }
         }
+      } catch (e) {
+        // A transcode that stopped on a decode error, or renditions shorter than the header says (a truncated
+        // FLAC), may be the source's fault: the full check names it (corrupt_audio) instead of a retried
+        // internal error. A source that decodes cleanly keeps the original error.
+        if (!probe.decoded && !signal?.aborted && !(isAppError(e) && e.status < 500)) await probeAudio(original, media);
+        throw e;
       }
       const extras: { rel: string; data: Buffer | string; contentType: string }[] = [
         { rel: 'peaks.json', data: JSON.stringify({ v: 1, buckets: tr.peaks?.length ?? 0, durationMs: probe.durationMs, peaks: tr.peaks ?? [] }), contentType: 'application/json' },
@@ -281,6 +293,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       throw e;
     } finally {
       metrics.stageSeconds.observe({ stage: currentStage }, (Date.now() - stageStarted) / 1000);
+      source?.release();
       await rm(work, { recursive: true, force: true });
     }
   }
@@ -387,6 +400,27 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       consumer = null;
     },
   };
+}
+
+/**
+ * The original as a local file for ffprobe and ffmpeg. The filesystem store's get() is a read stream over
+ * a descriptor that pins this version of the object; on Linux its /proc path opens that very file, so
+ * both ffmpeg processes read the stored original in place: no 50 MB copy before the transcode can start
+ * (the stream is never read; release() closes it). Other stores (S3) and platforms: downloaded to `dest`.
+ */
+async function openOriginal(objects: ObjectStore, key: string, dest: string): Promise<{ file: string; release(): void } | null> {
+  if (objects.kind === 'fs' && process.platform === 'linux') {
+    const r = await objects.get(key);
+    if (!r) return null;
+    const fd = (r.body as Readable & { fd?: unknown }).fd;
+    const file = `/proc/${process.pid}/fd/${String(fd)}`;
+    if (typeof fd === 'number' && (await access(file, fsConstants.R_OK).then(() => true, () => false))) {
+      return { file, release: () => r.body.destroy() };
+    }
+    r.body.destroy();
+  }
+  if (!(await objects.getFile(key, dest))) return null;
+  return { file: dest, release: () => undefined };
 }
 
 /** Work dirs of jobs whose worker was killed (SIGKILL leaves them behind); old enough to be nobody's. */

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { ZIngestProgress, ingestProgressKey } from '@platform/models';
 import { createPackagerWorker, trackPrefix } from '../src/index';
 import { makeFlac, makeMp3, makePng, makeWav, truncate } from '../../libs/media/test/fixtures';
@@ -65,7 +65,7 @@ test('a FLAC job through the bus ends ready: renditions, loudness, peaks, cover,
   }
 });
 
-test('bad files end failed with the probe code and a sentence: MP3 renamed .wav, truncated WAV, 5.1 is downmixed not failed', async () => {
+test('bad files end failed with the probe code and a sentence: MP3 renamed .wav, truncated WAV, damaged and truncated FLAC; 5.1 is downmixed not failed', async () => {
   const worker = createPackagerWorker(h.deps);
   await worker.start();
   try {
@@ -74,9 +74,15 @@ test('bad files end failed with the probe code and a sentence: MP3 renamed .wav,
     const j1 = await h.addTrack(f('mp3-named.wav'), 'wav');
     const j2 = await h.addTrack(truncate(makeWav(f('w.wav'), { seconds: 3 }), f('cut.wav'), 0.6), 'wav');
     const j3 = await h.addTrack(makeWav(f('surround.wav'), { channels: 6, seconds: 2 }), 'wav', { downmix: true });
-    await h.send(j1);
-    await h.send(j2);
-    await h.send(j3);
+    // The packager probes headers only (ingest decoded the upload in full); these decode badly or end early,
+    // so the transcode's own decode has to catch them and the full check name them.
+    const flac = makeFlac(f('whole.flac'), { seconds: 3 });
+    const bytes = readFileSync(flac);
+    for (let i = bytes.length >> 1; i < (bytes.length >> 1) + 4000 && i < bytes.length; i++) bytes[i] = (i * 7919) & 0xff;
+    writeFileSync(f('damaged.flac'), bytes);
+    const j4 = await h.addTrack(f('damaged.flac'), 'flac');
+    const j5 = await h.addTrack(truncate(flac, f('cut.flac'), 0.5), 'flac');
+    for (const j of [j1, j2, j3, j4, j5]) await h.send(j);
     const t1 = await h.waitForStatus(j1.trackId, 'failed');
     assert.equal(t1.errorCode, 'unsupported_format');
     assert.match(t1.errorDetail ?? '', /MP3/);
@@ -87,8 +93,12 @@ test('bad files end failed with the probe code and a sentence: MP3 renamed .wav,
     assert.equal(p2?.error?.code, 'corrupt_audio');
     const t3 = await h.waitForStatus(j3.trackId, 'ready');
     assert.equal(t3.notes.downmixed, true);
-    // Nothing was published for the failed ones.
-    for (const j of [j1, j2]) {
+    for (const j of [j4, j5]) {
+      const t = await h.waitForStatus(j.trackId, 'failed');
+      assert.equal(t.errorCode, 'corrupt_audio', `${t.errorCode}: ${t.errorDetail}`);
+    }
+    // Nothing was published for the failed ones (segments stored while encoding were removed).
+    for (const j of [j1, j2, j4, j5]) {
       const left = [];
       for await (const o of h.deps.objects.list(trackPrefix(j.trackId, j.version))) left.push(o.key);
       assert.deepEqual(left, []);

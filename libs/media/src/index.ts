@@ -3,7 +3,7 @@
  * and options (logger, temp dir, thread budget, progress callback). No HTTP, queue or catalog here.
  */
 export * from './types';
-export { probeAudio, decodeCheck, MIN_DURATION_MS, MAX_DURATION_MS } from './probe';
+export { probeAudio, decodeCheck, type ProbeOptions, MIN_DURATION_MS, MAX_DURATION_MS } from './probe';
 export { readTags, renderCovers, COVER_SIZES, type TrackTags, type EmbeddedPicture, type RenderedCover } from './tags';
 export { analyzeLoudness, waveformPeaks, trackGain, TARGET_LUFS, PEAK_CEILING_DB, DEFAULT_PEAK_BUCKETS } from './analysis';
 export { transcodeLadder, ladderFor, DEFAULT_LADDER, type TranscodeOptions, type TranscodeResult } from './ladder';

@@ -33,19 +33,27 @@ export function ladderFor(probe: Pick<AudioProbe, 'isLossless'>): RenditionSpec[
 
 /**
  * CPU seconds per 5 minutes of 44.1 kHz stereo, measured with Debian's ffmpeg 5.1 on this class of
- * machine (used only to balance the split between processes): AAC grows with bitrate (64k 2.4 s,
- * 256k 5.4 s), Opus ~2.6-2.9 s, MP3 ~2.0-2.3 s, FLAC 0.4 s, ebur128 with true peak 1.2 s, peaks 0.15 s.
+ * machine (one branch alone, minus the decode; used only to balance the split between processes):
+ * the encoders on their already-resampled input (AAC 64k 2.4 s, 128k 4.15 s, 256k 4.9 s; Opus
+ * 1.9-2.4 s; MP3 1.7-2.1 s; FLAC 0.3 s), ebur128 with true peak 0.9 s, peaks 0.1 s. The resampler in
+ * front of an encoder is a separate cost (preCost), paid once per process for all branches sharing it.
  */
 function branchCost(b: { kind: 'rendition' | 'loudness' | 'peaks'; spec?: RenditionSpec }): number {
-  if (b.kind === 'loudness') return 1.2;
-  if (b.kind === 'peaks') return 0.15;
+  if (b.kind === 'loudness') return 0.9;
+  if (b.kind === 'peaks') return 0.1;
   const k = b.spec?.bitrateKbps ?? 0;
   switch (b.spec?.codec) {
-    case 'aac': return 1.4 + 0.0156 * k;
-    case 'opus': return 2.4 + 0.003 * k;
-    case 'mp3': return 1.8 + 0.0017 * k;
-    default: return 0.4;
+    case 'aac': return k <= 128 ? 0.65 + 0.0273 * k : 3.4 + 0.0059 * k;
+    case 'opus': return 1.6 + 0.005 * k;
+    case 'mp3': return 1.48 + 0.0019 * k;
+    default: return 0.3;
   }
+}
+
+/** A soxr resampling to another rate (44.1 -> 48 kHz: 0.25 s per 5 min); same rate or a format change only: ~0.02 s. */
+function preCost(sourceRate: number, filter: string): number {
+  const m = /^aresample=(\d+)/.exec(filter);
+  return m && Number(m[1]) !== sourceRate ? 0.25 : 0.02;
 }
 
 /** AAC and MP3 stay at 44.1 or 48 kHz (the family of the source); Opus is always 48 kHz. */
@@ -57,6 +65,14 @@ interface Branch {
   kind: 'rendition' | 'loudness' | 'peaks';
   spec?: RenditionSpec;
   cost: number;
+  /**
+   * Filter in front of the branch, shared by every branch of the same process with the same text (one
+   * resampler for the three Opus encoders, one for AAC and MP3); '' for none.
+   */
+  pre: string;
+  preCost: number;
+  /** Filter of this branch alone, after `pre` (the analysis filters); '' for an encoder fed by `pre`. */
+  own: string;
 }
 
 export interface TranscodeOptions extends MediaOptions {
@@ -133,15 +149,67 @@ function renditionOutput(spec: RenditionSpec, probe: AudioProbe, outDir: string)
   }
 }
 
-/** Greedy longest-first split of branches into `n` groups of similar cost. */
-function splitBranches(branches: Branch[], n: number): Branch[][] {
-  const groups: { cost: number; items: Branch[] }[] = Array.from({ length: Math.max(1, Math.min(n, branches.length)) }, () => ({ cost: 0, items: [] }));
-  for (const b of [...branches].sort((a, b2) => b2.cost - a.cost)) {
-    const g = groups.reduce((min, x) => (x.cost < min.cost ? x : min));
-    g.items.push(b);
-    g.cost += b.cost;
+/** Estimated CPU of one process running these branches: each shared filter is paid once. */
+function groupCost(items: readonly Branch[]): number {
+  const pres = new Map<string, number>();
+  for (const b of items) if (b.pre) pres.set(b.pre, b.preCost);
+  return items.reduce((s, b) => s + b.cost, 0) + [...pres.values()].reduce((s, c) => s + c, 0);
+}
+
+/**
+ * Split branches into `n` processes with the least estimated cost of the busiest one (the track is done
+ * when the last process is). Exhaustive when the choices are few (two processes: 2^10 for the full ladder
+ * plus analysis), otherwise greedy longest-first.
+ */
+function splitBranches<B extends Branch>(branches: readonly B[], n: number): B[][] {
+  const k = Math.max(1, Math.min(n, branches.length));
+  if (k === 1) return [[...branches]];
+  if (k ** (branches.length - 1) <= 200_000) {
+    // Branch 0 goes to process 0 (the processes are interchangeable); every other branch tries every process.
+    const assign = new Array<number>(branches.length).fill(0);
+    let best = { cost: Infinity, assign: [...assign] };
+    const walk = (i: number) => {
+      if (i === branches.length) {
+        const groups = Array.from({ length: k }, (_, g) => branches.filter((_, j) => assign[j] === g));
+        if (groups.some((g) => g.length === 0)) return;
+        const cost = Math.max(...groups.map(groupCost));
+        if (cost < best.cost - 1e-9) best = { cost, assign: [...assign] };
+        return;
+      }
+      for (let g = 0; g < k; g++) {
+        assign[i] = g;
+        walk(i + 1);
+      }
+    };
+    walk(1);
+    return Array.from({ length: k }, (_, g) => branches.filter((_, j) => best.assign[j] === g));
   }
-  return groups.map((g) => g.items).filter((g) => g.length > 0);
+  const groups: B[][] = Array.from({ length: k }, () => []);
+  for (const b of [...branches].sort((a, b2) => b2.cost + b2.preCost - (a.cost + a.preCost))) {
+    groups.reduce((min, g) => (groupCost([...g, b]) < groupCost([...min, b]) ? g : min)).push(b);
+  }
+  return groups.filter((g) => g.length > 0);
+}
+
+/**
+ * One process's filter graph: the decoded input split once per distinct shared filter (each then split
+ * among its branches) and once per branch with a filter of its own. Returns the chains and each branch's
+ * output label. E.g. three Opus branches: `[t0]aresample=48000:resampler=soxr,asplit=3[b0][b1][b2]`.
+ */
+function branchGraph(group: readonly Branch[], head: string): { chains: string[]; labels: string[] } {
+  const labels = group.map((_, i) => `[b${i}]`);
+  const taps: { filter: string; outs: string[] }[] = [];
+  const shared = new Map<string, { filter: string; outs: string[] }>();
+  group.forEach((b, i) => {
+    const tap = b.own ? undefined : shared.get(b.pre);
+    if (tap) return void tap.outs.push(labels[i]);
+    const t = { filter: [b.pre, b.own].filter(Boolean).join(',') || 'anull', outs: [labels[i]] };
+    if (!b.own) shared.set(b.pre, t);
+    taps.push(t);
+  });
+  const tapLabels = taps.map((_, j) => `[t${j}]`);
+  const fanOut = (outs: string[]) => (outs.length === 1 ? outs[0] : `,asplit=${outs.length}${outs.join('')}`);
+  return { chains: [`${head}${fanOut(tapLabels)}`, ...taps.map((t, j) => `${tapLabels[j]}${t.filter}${fanOut(t.outs)}`)], labels };
 }
 
 const timemarkToMs = (t: string): number => {
@@ -158,8 +226,16 @@ export async function transcodeLadder(input: string, outDir: string, opts: Trans
   await mkdir(scratch, { recursive: true });
   const peaksFile = path.join(scratch, 'peaks.txt');
 
-  const branches: Branch[] = specs.map((spec) => ({ kind: 'rendition', spec, cost: branchCost({ kind: 'rendition', spec }) }));
-  if (analyze) branches.push({ kind: 'loudness', cost: branchCost({ kind: 'loudness' }) }, { kind: 'peaks', cost: branchCost({ kind: 'peaks' }) });
+  const branches: Branch[] = specs.map((spec) => {
+    const pre = renditionOutput(spec, probe, outDir).filter;
+    return { kind: 'rendition', spec, cost: branchCost({ kind: 'rendition', spec }), pre, preCost: preCost(probe.sampleRate, pre), own: '' };
+  });
+  if (analyze) {
+    branches.push(
+      { kind: 'loudness', cost: branchCost({ kind: 'loudness' }), pre: '', preCost: 0, own: loudnessFilter() },
+      { kind: 'peaks', cost: branchCost({ kind: 'peaks' }), pre: '', preCost: 0, own: peaksFilter(probe.totalSamples, opts.peakBuckets ?? DEFAULT_PEAK_BUCKETS, peaksFile) },
+    );
+  }
   const groups = splitBranches(branches, opts.threads ?? 1);
   const progress = new Array<number>(groups.length).fill(0);
   const report = () => opts.onProgress?.({ stage: 'transcode', percent: Math.min(100, Math.round(progress.reduce((a, b) => a + b, 0) / groups.length)) });
@@ -176,27 +252,22 @@ export async function transcodeLadder(input: string, outDir: string, opts: Trans
   try {
     await Promise.all(
       groups.map(async (group, gi) => {
-        const head = probe.downmix ? '[0:a:0]aformat=channel_layouts=stereo,' : '[0:a:0]';
-        const labels = group.map((_, i) => `[b${i}]`);
-        const chains = [`${head}asplit=${group.length}${labels.join('')}`];
-        if (group.length === 1) chains[0] = `${head}anull${labels[0]}`;
+        const head = probe.downmix ? '[0:a:0]aformat=channel_layouts=stereo' : '[0:a:0]anull';
+        const { chains, labels } = branchGraph(group, head);
         const cmd = ffmpeg({ stdoutLines: 300 })
           .setFfmpegPath(toolPath(opts.tools, 'ffmpeg'))
           .input(input)
-          .inputOptions(['-nostdin', '-hide_banner']);
+          // -xerror: stop at the first decode error instead of encoding past it (a glitch in every rendition). A
+          // source probed from its headers only (probe.decoded false) relies on this run as its decode check.
+          .inputOptions(['-nostdin', '-hide_banner', '-xerror']);
         group.forEach((b, i) => {
           if (b.kind === 'rendition' && b.spec) {
             const out = renditionOutput(b.spec, probe, outDir);
-            chains.push(`[b${i}]${out.filter}[o${i}]`);
             const frag = opts.fragmented && out.container === 'fmp4' ? FRAGMENTED_MP4 : [];
-            cmd.output(out.file).outputOptions(['-map', `[o${i}]`, '-map_metadata', '-1', ...out.options, ...frag]);
+            cmd.output(out.file).outputOptions(['-map', labels[i], '-map_metadata', '-1', ...out.options, ...frag]);
             encoded.push({ id: out.id, codec: out.codec, bitrateKbps: out.bitrateKbps, file: out.file, container: out.container, sampleRate: out.sampleRate, channels: out.channels });
-          } else if (b.kind === 'loudness') {
-            chains.push(`[b${i}]${loudnessFilter()}[o${i}]`);
-            cmd.output('/dev/null').outputOptions(['-map', `[o${i}]`, '-f', 'null']);
           } else {
-            chains.push(`[b${i}]${peaksFilter(probe.totalSamples, opts.peakBuckets ?? DEFAULT_PEAK_BUCKETS, peaksFile)}[o${i}]`);
-            cmd.output('/dev/null').outputOptions(['-map', `[o${i}]`, '-f', 'null']);
+            cmd.output('/dev/null').outputOptions(['-map', labels[i], '-f', 'null']);
           }
         });
         cmd.complexFilter(chains.join(';'));

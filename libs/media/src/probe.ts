@@ -114,7 +114,18 @@ export async function decodeCheck(file: string, opts: MediaOptions = {}): Promis
   return { decodedUs, errors: res.code === 0 ? errors : errors || `ffmpeg exited with ${res.code ?? res.signal}` };
 }
 
-export async function probeAudio(file: string, opts: MediaOptions = {}): Promise<AudioProbe> {
+export interface ProbeOptions extends MediaOptions {
+  /**
+   * Decode the whole audio to check it (default true). false checks the headers only (magic bytes, ffprobe,
+   * the WAV data chunk against the file size, the declared duration) and returns `decoded: false`: for a
+   * source that was fully checked before (the packager's, validated at upload) whose transcode, a full
+   * decode itself, then stands in for the check (transcodeLadder stops on the first decode error).
+   * A header without a duration still gets the full decode.
+   */
+  decode?: boolean;
+}
+
+export async function probeAudio(file: string, opts: ProbeOptions = {}): Promise<AudioProbe> {
   const st = await stat(file);
   if (st.size === 0) throw new AppError('empty_file', 'The file is empty (0 bytes). Choose the audio file again and re-upload it.');
   const head = await readHead(file, 1 << 16);
@@ -189,6 +200,16 @@ export async function probeAudio(file: string, opts: MediaOptions = {}): Promise
   if (Number.isFinite(declaredS) && declaredS * 1000 > MAX_DURATION_MS + TRUNCATION_TOLERANCE_MS) {
     throw new AppError('duration_out_of_range', `The track is ${(declaredS / 60).toFixed(1)} minutes long; tracks must last between 1 second and 2 hours.`);
   }
+  if (opts.decode === false && Number.isFinite(declaredS)) {
+    const declaredMs = declaredS * 1000;
+    if (declaredMs < MIN_DURATION_MS || declaredMs > MAX_DURATION_MS) {
+      throw new AppError('duration_out_of_range', `The track is ${declaredS.toFixed(1)} s long; tracks must last between 1 second and 2 hours.`);
+    }
+    return {
+      format: isWav ? 'wav' : 'flac', codec, sampleRate, channels, channelLayout: audio.channel_layout, bitsPerSample: bits, sampleFormat,
+      durationMs: Math.round(declaredMs), totalSamples: Math.round(declaredS * sampleRate), isLossless: true, downmix: channels > 2, decoded: false,
+    };
+  }
   const { decodedUs, errors } = await decodeCheck(file, opts);
   if (errors) {
     // The raw decoder text ("Error while decoding stream #0:0 ...") is for operators: log only.
@@ -216,5 +237,6 @@ export async function probeAudio(file: string, opts: MediaOptions = {}): Promise
     totalSamples,
     isLossless: true,
     downmix: channels > 2,
+    decoded: true,
   };
 }

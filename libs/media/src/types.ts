@@ -53,6 +53,11 @@ export interface AudioProbe {
   isLossless: boolean;
   /** More than two channels: renditions are downmixed to stereo. */
   downmix: boolean;
+  /**
+   * The whole audio was decoded without an error (probeAudio's default). false: headers only
+   * (`probeAudio(file, { decode: false })`); durationMs and totalSamples are then the header's.
+   */
+  decoded: boolean;
 }
 
 export type RenditionCodec = 'aac' | 'opus' | 'mp3' | 'flac';

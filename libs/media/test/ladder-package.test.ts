@@ -1,8 +1,9 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { DEFAULT_LADDER, packageRenditions, probeAudio, transcodeLadder, type MediaProgress } from '../src/index';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { analyzeLoudness, DEFAULT_LADDER, packageRenditions, probeAudio, transcodeLadder, waveformPeaks, type MediaProgress } from '../src/index';
+import { isAppError } from '@platform/errors';
 import { makeFlac, makeWav, tempDir } from './fixtures';
 import { verifyPackagedTrack } from './verify-package';
 
@@ -58,6 +59,27 @@ test('5.1 WAV is downmixed to stereo in every rendition; ladder split over 2 pro
   const { spawnSync } = await import('node:child_process');
   const pr = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=channels,sample_rate', '-of', 'csv=p=0', init], { encoding: 'utf8' });
   assert.equal(pr.stdout.trim(), '48000,2');
+});
+
+test('split over 2 and 3 processes (one resampler per process for the Opus branches): same loudness and peaks as the standalone analysis', async () => {
+  const src = makeWav(f('split.wav'), { seconds: 4 });
+  const probe = await probeAudio(src);
+  const alone = { loudness: await analyzeLoudness(src), peaks: await waveformPeaks(src, { totalSamples: probe.totalSamples }) };
+  for (const threads of [2, 3]) {
+    const tr = await transcodeLadder(src, f(`split-${threads}`), { probe, threads });
+    assert.deepEqual(tr.renditions.map((r) => r.id), DEFAULT_LADDER.map((r) => r.id));
+    assert.deepEqual(tr.loudness, alone.loudness);
+    assert.deepEqual(tr.peaks, alone.peaks);
+  }
+});
+
+test('a decode error stops the transcode (-xerror) instead of encoding past it', async () => {
+  const flac = makeFlac(f('dmg.flac'), { seconds: 3 });
+  const bytes = readFileSync(flac);
+  for (let i = bytes.length >> 1; i < (bytes.length >> 1) + 4000; i++) bytes[i] = (i * 7919) & 0xff;
+  writeFileSync(f('dmg2.flac'), bytes);
+  const probe = await probeAudio(f('dmg2.flac'), { decode: false });
+  await assert.rejects(transcodeLadder(f('dmg2.flac'), f('dmg-enc'), { probe, threads: 2 }), (e: unknown) => isAppError(e) && /Transcoding failed/.test(e.detail));
 });
 
 test('edge formats: 8 kHz mono WAV and 24-bit 96 kHz FLAC package and play', async () => {

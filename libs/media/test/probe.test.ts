@@ -14,8 +14,8 @@ before(() => {
 
 const f = (name: string) => path.join(dir, name);
 
-async function rejects(file: string, code: string, logger?: MediaLogger) {
-  await assert.rejects(probeAudio(file, { logger }), (e: unknown) => {
+async function rejects(file: string, code: string, logger?: MediaLogger, decode = true) {
+  await assert.rejects(probeAudio(file, { logger, decode }), (e: unknown) => {
     assert.ok(e instanceof AppError, `expected AppError, got ${String(e)}`);
     assert.equal(e.code, code, `${path.basename(file)}: ${e.detail}`);
     assert.ok(e.detail.length > 20, 'detail is a sentence');
@@ -125,4 +125,25 @@ test('rejects too short and empty files', async () => {
   await rejects(makeWav(f('short.wav'), { seconds: 0.5 }), 'duration_out_of_range');
   writeFileSync(f('empty.wav'), '');
   await rejects(f('empty.wav'), 'empty_file');
+});
+
+test('decode: false checks the headers only: same probe without the decode, header-level rejections kept', async () => {
+  const flac = makeFlac(f('h.flac'), { bits: 24, seconds: 2 });
+  const full = await probeAudio(flac);
+  const head = await probeAudio(flac, { decode: false });
+  assert.equal(full.decoded, true);
+  assert.equal(head.decoded, false);
+  assert.deepEqual({ ...head, decoded: true }, full);
+  const wav = makeWav(f('h.wav'), { seconds: 3, channels: 6 });
+  assert.deepEqual({ ...(await probeAudio(wav, { decode: false })), decoded: true }, await probeAudio(wav));
+  // What the headers show is still refused.
+  copyFileSync(makeMp3(f('h.mp3')), f('h-mp3.wav'));
+  await rejects(f('h-mp3.wav'), 'unsupported_format', undefined, false);
+  await rejects(truncate(wav, f('h-half.wav'), 0.5), 'corrupt_audio', undefined, false);
+  await rejects(makeWav(f('h-short.wav'), { seconds: 0.5 }), 'duration_out_of_range', undefined, false);
+  // Damage inside the frames is not: the transcode's decode stops on it (-xerror, ladder-package.test.ts).
+  const bytes = readFileSync(flac);
+  for (let i = bytes.length >> 1; i < (bytes.length >> 1) + 4000; i++) bytes[i] = (i * 7919) & 0xff;
+  writeFileSync(f('h-damaged.flac'), bytes);
+  assert.equal((await probeAudio(f('h-damaged.flac'), { decode: false })).decoded, false);
 });
