@@ -107,8 +107,9 @@ interface Entry {
   swrUntil: number;
   /** Until then served STALE when upstream fails. */
   errorUntil: number;
-  /** Prebuilt header arrays for a 200 answer, per X-Cache value. */
+  /** Header arrays for a 200 and a 304 HIT, built when the entry is made (no per-request building). */
   hitHeaders: string[];
+  notModifiedHeaders: string[];
   /** Prefetch of the following segments was already started from this entry. */
   hasPrefetched: boolean;
   isSegment: boolean;
@@ -257,6 +258,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const isCovered = (key: string) => key.startsWith(prefix) && Number(key.slice(prefix.length, key.indexOf('/', prefix.length))) < before;
     const n = lru.deletePrefix(prefix, isCovered);
     for (const key of [...parsedKeys.keys()]) if (key.startsWith(prefix)) parsedKeys.delete(key);
+    for (const [path, r] of [...grantRoutes]) if (r.media.key.startsWith(prefix)) grantRoutes.delete(path);
     s.purges++;
     s.purgedObjects += n;
     logger.info({ trackId: p.trackId, beforeVersion: p.beforeVersion, evicted: n }, 'purge');
@@ -281,6 +283,27 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     if (parsedKeys.size >= 100_000) parsedKeys.clear();
     parsedKeys.set(key, m);
     return m;
+  };
+  // `/g/{grant}/{key}` paths already split and parsed: a player repeats each path (its grant and the
+  // key), so a hit costs one Map lookup on the path, and the grant and key strings handed on are the
+  // same objects every time (their hashes are cached: the grant memo and the cache lookups don't
+  // rehash). Only the syntax is remembered; the grant is verified on every request. Bounded by clearing.
+  interface GrantRoute {
+    grant: string;
+    media: MediaKey;
+  }
+  const grantRoutes = new Map<string, GrantRoute>();
+  const grantRoute = (path: string): GrantRoute | null => {
+    let r = grantRoutes.get(path);
+    if (r !== undefined) return r;
+    const slash = path.indexOf('/', 3);
+    if (slash < 0) return null;
+    const media = parseKey(path.slice(slash + 1));
+    if (media === null) return null;
+    if (grantRoutes.size >= 50_000) grantRoutes.clear();
+    r = { grant: path.slice(3, slash), media };
+    grantRoutes.set(path, r);
+    return r;
   };
 
   const registers = [metrics];
@@ -359,6 +382,10 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     ];
   }
 
+  function notModifiedHeadersFor(e: Entry, result: CacheResult): string[] {
+    return ['etag', e.etag, 'cache-control', e.cacheControl, 'x-cache', result, ...CORS_HEADERS];
+  }
+
   function makeEntry(media: MediaKey, res: UpstreamResponse, now: number): Entry {
     const cc = parseCacheControl(res.headers['cache-control'] as string | undefined);
     const isManifest = isManifestExt(media.ext);
@@ -379,11 +406,13 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       // Without an explicit stale-if-error we still prefer an old copy to an error for a day.
       errorUntil: freshUntil + (cc.sie || 86400) * 1000,
       hitHeaders: [],
+      notModifiedHeaders: [],
       hasPrefetched: false,
       isSegment: !isManifest,
       isFromDisk: false,
     };
     e.hitHeaders = headersFor(e, 'HIT');
+    e.notModifiedHeaders = notModifiedHeadersFor(e, 'HIT');
     return e;
   }
 
@@ -391,7 +420,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     return {
       key, status: 404, body: PROBLEMS.objectNotFound.body, size: ENTRY_OVERHEAD, etag: '', contentType: 'application/problem+json',
       lastModified: '', cacheControl: 'no-store', storedAt: now, freshUntil: now + opts.negativeTtlMs, swrUntil: 0, errorUntil: 0,
-      hitHeaders: [], hasPrefetched: true, isSegment: false, isFromDisk: false,
+      hitHeaders: [], notModifiedHeaders: [], hasPrefetched: true, isSegment: false, isFromDisk: false,
     };
   }
 
@@ -400,9 +429,10 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       key: meta.key, status: 200, body, size: body.length + ENTRY_OVERHEAD, etag: meta.etag, contentType: meta.contentType,
       lastModified: meta.lastModified, cacheControl: meta.cacheControl, storedAt: meta.storedAt,
       freshUntil: meta.freshUntil ?? Infinity, swrUntil: meta.swrUntil ?? Infinity, errorUntil: meta.errorUntil ?? Infinity,
-      hitHeaders: [], hasPrefetched: false, isSegment: !/\.(m3u8|mpd|json)$/.test(meta.key), isFromDisk: true,
+      hitHeaders: [], notModifiedHeaders: [], hasPrefetched: false, isSegment: !/\.(m3u8|mpd|json)$/.test(meta.key), isFromDisk: true,
     };
     e.hitHeaders = headersFor(e, 'HIT');
+    e.notModifiedHeaders = notModifiedHeadersFor(e, 'HIT');
     return e;
   }
 
@@ -566,7 +596,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const headers = result === 'HIT' ? e.hitHeaders : headersFor(e, result);
     const inm = req.headers['if-none-match'];
     if (inm !== undefined && etagMatches(inm, e.etag)) {
-      res.writeHead(304, ['etag', e.etag, 'cache-control', e.cacheControl, 'x-cache', result, ...CORS_HEADERS]);
+      res.writeHead(304, result === 'HIT' ? e.notModifiedHeaders : notModifiedHeadersFor(e, result));
       res.end();
       return 304;
     }
@@ -704,11 +734,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const query = q < 0 ? '' : url.slice(q + 1);
 
     if (path.startsWith('/g/')) {
-      const slash = path.indexOf('/', 3);
-      if (slash < 0) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
-      const media = parseKey(path.slice(slash + 1));
-      if (!media) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
-      const grant = path.slice(3, slash);
+      const route = grantRoute(path);
+      if (route === null) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
+      const { grant, media } = route;
       const now = Date.now();
       let verdict = verifier.verify(grant, media.trackId, media.version, now);
       if (verdict.ok && verdict.isSessionBound && opts.sessionBinding !== 'off') {

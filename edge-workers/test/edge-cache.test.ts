@@ -62,6 +62,15 @@ test('MISS then HIT; the cache key ignores the grant and CMCD; Range and If-None
   assert.equal(bad.headers['content-range'], `bytes */${body.length}`);
   const nm = await rawGet(url, mediaPath(grant(), file), { 'if-none-match': String(a.headers.etag) });
   assert.equal(nm.status, 304);
+  // The hit path reads these from the raw headers: any case, lists as clients send them.
+  const nmCase = await rawGet(url, mediaPath(grant(), file), { 'If-None-Match': `"other", ${String(a.headers.etag)}` });
+  assert.equal(nmCase.status, 304);
+  const rangeCase = await rawGet(url, mediaPath(grant(), file), { RANGE: 'bytes=0-3', 'If-Range': String(a.headers.etag) });
+  assert.equal(rangeCase.status, 206);
+  assert.deepEqual(rangeCase.body, body.subarray(0, 4));
+  const staleRange = await rawGet(url, mediaPath(grant(), file), { Range: 'bytes=0-3', 'IF-RANGE': '"not-this-one"' });
+  assert.equal(staleRange.status, 200, 'an If-Range that does not match asks for the whole object');
+  assert.equal(staleRange.body.length, body.length);
   const head = await rawGet(url, mediaPath(grant(), file), {}, 'HEAD');
   assert.equal(head.status, 200);
   assert.equal(head.headers['content-length'], String(body.length));
