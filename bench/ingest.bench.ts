@@ -16,7 +16,7 @@
  * before/after checks of the worker, compared by CPU).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +41,38 @@ function cpuSeconds(): number {
 function selfCpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+}
+
+/**
+ * The ffmpeg children of this process, sampled from /proc every 100 ms while a platform run lasts: each
+ * one's CPU (its last sample, so up to 100 ms short) and when it was last seen. Shows how evenly the
+ * ladder was split between the two processes (the run waits for the busier one).
+ */
+function watchFfmpegChildren(): { stop(): { cpu: number; endS: number }[] } {
+  const t0 = performance.now();
+  const seen = new Map<number, { cpu: number; endS: number }>();
+  const sample = () => {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (comm !== 'ffmpeg' || Number(f[1]) !== process.pid) continue;
+      seen.set(Number(name), { cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, endS: (performance.now() - t0) / 1000 });
+    }
+  };
+  const timer = setInterval(sample, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      return [...seen.values()];
+    },
+  };
 }
 
 async function measure<T>(fn: () => Promise<T>): Promise<{ wall: number; cpu: number; selfCpu: number; value: T }> {
@@ -151,12 +183,14 @@ async function main(): Promise<void> {
     try {
       const t0 = performance.now();
       const c0 = cpuSeconds();
+      const watch = watchFfmpegChildren();
       const r = await measure(async () => {
         for (const j of jobs) await h.send(j);
         await Promise.race([ready, Promise.all(jobs.map((j) => h.waitForStatus(j.trackId, 'ready', 600_000, 2000)))]);
       });
+      const ffmpegs = watch.stop();
       await Promise.all(jobs.map((j) => h.waitForStatus(j.trackId, 'ready', 10_000)));
-      return { ...r, marks: [{ stage: 'queued', t: t0, cpu: c0 }, ...marks] };
+      return { ...r, marks: [{ stage: 'queued', t: t0, cpu: c0 }, ...marks], ffmpegs };
     } finally {
       await worker.stop();
     }
@@ -168,6 +202,7 @@ async function main(): Promise<void> {
   // CPU of a stage counts child processes when they end: ffmpeg's in transcoding, shaka's in packaging.
   const stages = one.marks.slice(0, -1).map((m, i) => `${m.stage} ${((one.marks[i + 1].t - m.t) / 1000).toFixed(2)}/${(one.marks[i + 1].cpu - m.cpu).toFixed(2)}`);
   console.log(`  stages (wall/cpu s): ${stages.join(', ')}`);
+  console.log(`  ffmpeg processes (cpu s, ended at s): ${one.ffmpegs.map((p) => `${p.cpu.toFixed(2)} @ ${p.endS.toFixed(2)}`).join(', ')}`);
   if (!best) {
     console.log(`load average at the end: ${load()}`);
     await rm(dir, { recursive: true, force: true });

@@ -25,7 +25,7 @@ import { AppError, isAppError } from '@platform/errors';
 import { CACHE_PURGE_TOPIC, cachePurgeMessage, INGEST_JOBS_TOPIC, ingestProgressKey, ZIngestJob, type TIngestJob, type TIngestProgress, type TIngestStage } from '@platform/models';
 import { getTrack, invalidateTrack, markTrackFailed, markTrackReady } from '@platform/catalog';
 import {
-  packageRenditions, probeAudio, readTags, renderCovers, renditionDurationMatches, transcodeAndPackage, transcodeLadder,
+  checkFfmpeg, packageRenditions, probeAudio, readTags, renderCovers, renditionDurationMatches, transcodeAndPackage, transcodeLadder,
   type PackagedRendition, type PackageResult, type ToolPaths, type TranscodeResult,
 } from '@platform/media';
 import { createPackagerMetrics, type PackagerMetrics } from './metrics';
@@ -187,8 +187,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
       await stage('probing');
       // Headers only: the upload was decoded in full when ingest validated it, and the transcode decodes it
       // again (stopping at the first decode error). Only when that fails does the full check run (below).
-      const probe = await probeAudio(original, { ...media, decode: false });
-      const tags = await readTags(original);
+      const [probe, tags] = await Promise.all([probeAudio(original, { ...media, decode: false }), readTags(original)]);
 
       await stage('transcoding');
       const outDir = path.join(work, 'out');
@@ -380,6 +379,7 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
     processJob,
     async start() {
       await removeStaleWorkDirs(opts.tmpDir ?? os.tmpdir(), log);
+      await checkFfmpeg(opts.tools);
       await deps.bus.ensureTopic(topic);
       consumer = await deps.bus.subscribe({
         topic,

@@ -56,6 +56,24 @@ function preCost(sourceRate: number, filter: string): number {
   return m && Number(m[1]) !== sourceRate ? 0.25 : 0.02;
 }
 
+/** Encoders and muxers the ladder uses. */
+const NEEDED = { encoders: ['aac', 'libopus', 'libmp3lame', 'flac'], formats: ['mp4', 'mpegts', 'null'] };
+
+/**
+ * Checks that ffmpeg runs and has every encoder and muxer of the ladder; throws an Error naming what is
+ * missing. Call it once when a worker starts: a missing libopus is then a start-up error, not a failed job.
+ * It also fills fluent-ffmpeg's capability cache (it asks `ffmpeg -formats` and `-encoders` once per
+ * process, before the first transcode otherwise: two spawns in front of the first job's encoders).
+ */
+export async function checkFfmpeg(tools?: MediaOptions['tools']): Promise<void> {
+  const cmd = ffmpeg().setFfmpegPath(toolPath(tools, 'ffmpeg'));
+  const ask = <T>(fn: (cb: (err: Error | null, data: T) => void) => void) => new Promise<T>((resolve, reject) => fn((err, data) => (err ? reject(err) : resolve(data))));
+  const formats = await ask<Record<string, { canMux?: boolean }>>((cb) => cmd.availableFormats(cb));
+  const encoders = await ask<Record<string, unknown>>((cb) => cmd.availableEncoders(cb));
+  const missing = [...NEEDED.encoders.filter((e) => !(e in encoders)), ...NEEDED.formats.filter((f) => !formats[f]?.canMux).map((f) => `${f} muxer`)];
+  if (missing.length) throw new Error(`ffmpeg (${toolPath(tools, 'ffmpeg')}) lacks ${missing.join(', ')}: install Debian's ffmpeg (see FIELD-NOTES).`);
+}
+
 /** AAC and MP3 stay at 44.1 or 48 kHz (the family of the source); Opus is always 48 kHz. */
 function lossyRate(src: number): number {
   return src % 11025 === 0 ? 44100 : 48000;
@@ -275,18 +293,22 @@ export async function transcodeLadder(input: string, outDir: string, opts: Trans
         // ebur128 prints its summary on stderr at info level: collect the lines from there on.
         const summary: string[] = [];
         let inSummary = false;
+        // Progress from ffmpeg's own stats lines ("size=... time=00:01:02.50 ..."), not fluent-ffmpeg's 'progress'
+        // event: listening to that makes fluent-ffmpeg run an ffprobe of the input per process, for a percent we
+        // compute from the probe anyway.
         cmd.on('stderr', (line: string) => {
           if (line.includes('Summary:')) {
             inSummary = true;
             summary.length = 0;
           }
           if (inSummary) summary.push(line);
+          const time = /(?:^|\s)time=(\d+:\d+:\d+(?:\.\d+)?)/.exec(line);
+          if (time) {
+            progress[gi] = Math.min(100, (timemarkToMs(time[1]) / Math.max(1, probe.durationMs)) * 100);
+            report();
+          }
         });
         cmd.on('start', (line: string) => opts.logger?.debug({ cmd: line }, 'ffmpeg start'));
-        cmd.on('progress', (p: { timemark?: string }) => {
-          progress[gi] = Math.min(100, (timemarkToMs(p.timemark ?? '') / Math.max(1, probe.durationMs)) * 100);
-          report();
-        });
         await new Promise<void>((resolve, reject) => {
           if (signal.aborted) return reject(signal.reason);
           const onAbort = () => cmd.kill('SIGKILL');
