@@ -24,7 +24,6 @@ import { ensureAnalyticsSchema } from './schema';
 import { insertRaw } from '@platform/olap';
 import { chTime, envelopeRows, rowsBody, type EventRow } from './rows';
 import { analyticsMetrics, type AnalyticsMetrics } from './metrics';
-import { GenerationalMap } from '@platform/cache';
 
 export interface AnalyticsConsumerDeps {
   olap: ClickHouseClient;
@@ -54,6 +53,11 @@ export interface AnalyticsConsumerOptions {
   sessionTimeoutMs?: number;
   /** Apply the ClickHouse schema before consuming (default true). */
   migrate?: boolean;
+  /**
+   * Group members this process runs (default 2 on Kafka, 1 on the in-process bus): while one member's
+   * rows are inserted, the other fetches and parses the next ones. Partitions are spread over them.
+   */
+  fetchers?: number;
 }
 
 export interface AnalyticsConsumerStats {
@@ -89,30 +93,138 @@ class StoppedError extends Error {
   }
 }
 
+// Hex digit values of lower-case hex, for every UTF-16 code unit (anything else: -1).
+const HEX = new Int8Array(65536).fill(-1);
+for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = i;
+
 /**
- * The ids this process inserted most recently, in a GenerationalMap (@platform/cache): a generation fills up to half the bound,
- * then becomes the old one and the older generation is dropped whole. Remembers at least the last max/2
- * ids and at most max, in O(1) per id.
+ * A set of lower-case UUIDs held as 128-bit keys in a typed array (open addressing, linear probing, at
+ * most half full; the all-zero key marks a free slot, so the nil UUID is a flag of its own): no string
+ * and no Map entry per id, so a garbage collection has nothing of it to mark or move.
+ */
+class UuidTable {
+  private readonly keys: Int32Array;
+  private readonly mask: number;
+  private hasNil = false;
+  size = 0;
+  constructor(maxIds: number) {
+    let slots = 16;
+    while (slots < maxIds * 2) slots *= 2;
+    this.keys = new Int32Array(slots * 4);
+    this.mask = slots - 1;
+  }
+  /** Index (in keys) of the key a,b,c,d, or of the free slot where it would go. */
+  private find(a: number, b: number, c: number, d: number): number {
+    let h = Math.imul(a, 0x85ebca6b) ^ Math.imul(b, 0xc2b2ae35) ^ Math.imul(c, 0x27d4eb2f) ^ d;
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    const k = this.keys;
+    const mask = this.mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const j = i * 4;
+      const w0 = k[j], w1 = k[j + 1], w2 = k[j + 2], w3 = k[j + 3];
+      if ((w0 === a && w1 === b && w2 === c && w3 === d) || (w0 | w1 | w2 | w3) === 0) return j;
+    }
+  }
+  has(a: number, b: number, c: number, d: number): boolean {
+    if ((a | b | c | d) === 0) return this.hasNil;
+    const j = this.find(a, b, c, d);
+    return (this.keys[j] | this.keys[j + 1] | this.keys[j + 2] | this.keys[j + 3]) !== 0;
+  }
+  add(a: number, b: number, c: number, d: number): void {
+    if ((a | b | c | d) === 0) {
+      if (!this.hasNil) this.size++;
+      this.hasNil = true;
+      return;
+    }
+    const j = this.find(a, b, c, d);
+    const k = this.keys;
+    if ((k[j] | k[j + 1] | k[j + 2] | k[j + 3]) !== 0) return;
+    k[j] = a;
+    k[j + 1] = b;
+    k[j + 2] = c;
+    k[j + 3] = d;
+    this.size++;
+  }
+  clear(): void {
+    this.keys.fill(0);
+    this.hasNil = false;
+    this.size = 0;
+  }
+}
+
+/**
+ * The ids this process inserted most recently, in two generations: a generation fills up to half the
+ * bound, then becomes the old one and the older generation is dropped whole. Remembers at least the
+ * last max/2 ids and at most max, in O(1) per id.
  *
- * Not a Set evicting its first entry (`ids.values().next()`), as this was: V8 leaves deleted entries
+ * Lower-case UUIDs (what the consumer stores: it checks them) live in typed-array tables; any other
+ * string in a Set beside them. The tables were Sets of strings: 250k-500k live strings that every major
+ * garbage collection marked (GC was ~21% of the writer's thread at 40k events/s), and ~5% of it in the
+ * Sets' hashing.
+ *
+ * Not a Set evicting its first entry (`ids.values().next()`), as this once was: V8 leaves deleted entries
  * as holes at the front of the table until the next rehash and every new iterator walks over them, so
  * each eviction cost O(holes). Measured at the 500k bound: 50k add+evict took ~20 s (0.4 ms per event),
  * so once a consumer process had inserted 500k events its throughput fell to ~2.5k events/s. That was
  * the "writer slows as tables grow" of the memory-bus benchmark (p95 freshness 18 s at half rate).
  */
 export class RecentIds {
-  private readonly ids: GenerationalMap<string, true>;
+  private readonly generationSize: number;
+  private young: { uuids: UuidTable; other: Set<string> };
+  private old: { uuids: UuidTable; other: Set<string> };
+  private readonly words = new Int32Array(4);
   constructor(max: number) {
-    this.ids = new GenerationalMap(max);
+    this.generationSize = Math.max(1, Math.floor(max / 2));
+    this.young = { uuids: new UuidTable(this.generationSize), other: new Set() };
+    this.old = { uuids: new UuidTable(this.generationSize), other: new Set() };
+  }
+  /** Parses a lower-case UUID into this.words; false for any other string. */
+  private parse(id: string): boolean {
+    if (id.length !== 36 || id.charCodeAt(8) !== 45 || id.charCodeAt(13) !== 45 || id.charCodeAt(18) !== 45 || id.charCodeAt(23) !== 45) return false;
+    const w = this.words;
+    let bad = 0;
+    let acc = 0;
+    let digits = 0;
+    let k = 0;
+    for (let i = 0; i < 36; i++) {
+      const c = id.charCodeAt(i);
+      if (c === 45) continue;
+      const v = HEX[c];
+      bad |= v;
+      acc = (acc << 4) | v;
+      if (++digits === 8) {
+        w[k++] = acc;
+        acc = 0;
+        digits = 0;
+      }
+    }
+    return bad >= 0 && k === 4;
   }
   has(id: string): boolean {
-    return this.ids.has(id);
+    if (!this.parse(id)) return this.young.other.has(id) || this.old.other.has(id);
+    const w = this.words;
+    const a = w[0], b = w[1], c = w[2], d = w[3];
+    return this.young.uuids.has(a, b, c, d) || this.old.uuids.has(a, b, c, d);
   }
   add(id: string): void {
-    this.ids.set(id, true);
+    const uuid = this.parse(id);
+    const w = this.words;
+    const a = w[0], b = w[1], c = w[2], d = w[3];
+    if (uuid ? this.young.uuids.has(a, b, c, d) : this.young.other.has(id)) return;
+    if (this.young.uuids.size + this.young.other.size >= this.generationSize) {
+      const dropped = this.old;
+      dropped.uuids.clear();
+      dropped.other.clear();
+      this.old = this.young;
+      this.young = dropped;
+    }
+    if (uuid) this.young.uuids.add(a, b, c, d);
+    else this.young.other.add(id);
   }
   get size(): number {
-    return this.ids.size;
+    return this.young.uuids.size + this.young.other.size + this.old.uuids.size + this.old.other.size;
   }
 }
 
@@ -452,6 +564,7 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
     retryBackoffMs: options.retryBackoffMs ?? 200,
     maxRetryBackoffMs: options.maxRetryBackoffMs ?? 10_000,
     dedupMemory: options.dedupMemory ?? 500_000,
+    fetchers: Math.max(1, Math.floor(options.fetchers ?? (deps.bus.kind === 'kafka' ? 2 : 1))),
   };
   const logger = deps.logger.child({ component: 'analytics-consumer' });
   const m = analyticsMetrics(deps.metrics);
@@ -462,7 +575,7 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
   // Next offset this process expects per partition; anything else is a redelivery (restart, rebalance, retry).
   const expected = new Map<number, string>();
 
-  const consumer: Consumer = await deps.bus.subscribe({
+  const subscribe = () => deps.bus.subscribe({
     topic: opts.topic,
     groupId: opts.groupId,
     maxBatchSize: opts.maxMessagesPerBatch,
@@ -497,13 +610,19 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
       expected.set(partition, (BigInt(messages[messages.length - 1].offset) + 1n).toString());
     },
   });
-  logger.info({ topic: opts.topic, groupId: opts.groupId }, 'analytics consumer started');
+  // Several members of the group in this process (Kafka): kafkajs fetches again for a member only once
+  // its batches are handled, i.e. after the insert they joined. With one member, fetching and parsing
+  // the next rows waited for ClickHouse and ClickHouse waited for them; with two, one member's rows are
+  // fetched and parsed while the other's are inserted, and join the next insert (group commit).
+  const consumers: Consumer[] = [];
+  for (let i = 0; i < opts.fetchers; i++) consumers.push(await subscribe());
+  logger.info({ topic: opts.topic, groupId: opts.groupId, fetchers: opts.fetchers }, 'analytics consumer started');
 
   return {
     stats,
     async stop() {
       writer.stop();
-      await consumer.stop();
+      await Promise.all(consumers.map((c) => c.stop()));
       await writer.drained();
     },
   };

@@ -26,3 +26,22 @@ test('adding an id it already holds neither grows it nor forgets others', () => 
   assert.equal(recent.size, 5);
   for (let i = 0; i < 5; i++) assert.ok(recent.has(`a${i}`));
 });
+
+test('UUIDs (held as 128-bit keys) and other strings are told apart exactly, across generations', () => {
+  const recent = new RecentIds(2000);
+  const uuid = (n: number) => `0190b6b0-1111-7000-8000-${n.toString(16).padStart(12, '0')}`;
+  for (let i = 0; i < 1500; i++) recent.add(uuid(i));
+  for (let i = 500; i < 1500; i++) assert.ok(recent.has(uuid(i)), `${uuid(i)} remembered`);
+  assert.equal(recent.has(uuid(1500)), false);
+  // Differs from a held id in one word only: still a different id.
+  assert.equal(recent.has('0190b6b0-1111-7000-8001-000000000005'), false);
+  assert.equal(recent.has('0190b6b1-1111-7000-8000-000000000005'), false);
+  // Upper case, or not a UUID: compared as the strings they are.
+  assert.equal(recent.has(uuid(700).toUpperCase()), false);
+  recent.add(uuid(1600).toUpperCase());
+  assert.equal(recent.has(uuid(1600).toUpperCase()), true);
+  assert.equal(recent.has(uuid(1600)), false);
+  recent.add('not-a-uuid');
+  assert.equal(recent.has('not-a-uuid'), true);
+  assert.ok(recent.size <= 2000);
+});
