@@ -379,7 +379,9 @@ export function createPackagerWorker(deps: PackagerDeps, opts: PackagerOptions =
     processJob,
     async start() {
       await removeStaleWorkDirs(opts.tmpDir ?? os.tmpdir(), log);
-      await checkFfmpeg(opts.tools);
+      // Warms fluent-ffmpeg's capability cache (else two ffmpeg spawns precede the first job's encoders) and
+      // says early when ffmpeg lacks an encoder; not fatal: the web process may embed this worker.
+      await checkFfmpeg(opts.tools).catch((err: unknown) => log.error({ err }, 'ffmpeg check failed: transcoding jobs will fail until ffmpeg is fixed'));
       await deps.bus.ensureTopic(topic);
       consumer = await deps.bus.subscribe({
         topic,
@@ -451,9 +453,18 @@ function startEarlyUpload(objects: ObjectStore, dir: string, prefix: string, log
   const done = new Set<string>();
   let stopping = false;
   let failure: unknown;
+  let wake = () => {};
   const loop = (async () => {
     while (!stopping && failure === undefined) {
-      await new Promise((r) => setTimeout(r, EARLY_UPLOAD_POLL_MS));
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, EARLY_UPLOAD_POLL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      // Stopped while waiting: what is left goes with uploadAll, no last pass (it held the job up to 250 ms).
+      if (stopping) break;
       const renditions = await readdir(dir, { withFileTypes: true }).catch(() => []);
       const ready: string[] = [];
       for (const d of renditions) {
@@ -474,7 +485,7 @@ function startEarlyUpload(objects: ObjectStore, dir: string, prefix: string, log
       }
       let i = 0;
       await Promise.all(Array.from({ length: Math.min(4, ready.length) }, async () => {
-        while (i < ready.length && failure === undefined) {
+        while (i < ready.length && failure === undefined && !stopping) {
           const rel = ready[i++];
           try {
             await objects.putFile(prefix + rel, path.join(dir, rel), { deferDurability: true });
@@ -489,6 +500,7 @@ function startEarlyUpload(objects: ObjectStore, dir: string, prefix: string, log
   return {
     async stop() {
       stopping = true;
+      wake();
       await loop;
       if (failure !== undefined) {
         log.warn({ err: failure }, 'storing a segment while encoding failed');
