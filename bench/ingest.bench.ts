@@ -48,22 +48,29 @@ function selfCpuSeconds(): number {
  * one's CPU (its last sample, so up to 100 ms short) and when it was last seen. Shows how evenly the
  * ladder was split between the two processes (the run waits for the busier one).
  */
-function watchFfmpegChildren(): { stop(): { cpu: number; endS: number }[] } {
+function watchFfmpegChildren(): { stop(): { cpu: number; endS: number; what: string }[] } {
   const t0 = performance.now();
-  const seen = new Map<number, { cpu: number; endS: number }>();
+  const seen = new Map<number, { cpu: number; endS: number; what: string }>();
   const sample = () => {
     for (const name of readdirSync('/proc')) {
       if (!/^\d+$/.test(name)) continue;
-      let stat: string;
       try {
-        stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (comm !== 'ffmpeg' || Number(f[1]) !== process.pid) continue;
+        let what = seen.get(Number(name))?.what;
+        if (what === undefined) {
+          // Its encodes, e.g. "aac256k opus64k ... ebur128": which branches the split gave it.
+          const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+          const enc = args.flatMap((a, i) => (a === '-c:a' ? [`${args[i + 1].replace(/^lib/, '').replace('mp3lame', 'mp3')}${args[i + 3] && args[i + 2] === '-b:a' ? args[i + 3] : ''}`] : []));
+          const graph = args[args.indexOf('-filter_complex') + 1] ?? '';
+          what = [...enc, ...(graph.includes('ebur128') ? ['ebur128'] : []), ...(graph.includes('astats') ? ['peaks'] : [])].join(' ');
+        }
+        seen.set(Number(name), { cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, endS: (performance.now() - t0) / 1000, what });
       } catch {
-        continue;
+        // gone between readdir and read
       }
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (comm !== 'ffmpeg' || Number(f[1]) !== process.pid) continue;
-      seen.set(Number(name), { cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, endS: (performance.now() - t0) / 1000 });
     }
   };
   const timer = setInterval(sample, 100);
@@ -98,10 +105,10 @@ function ffmpeg(args: string[]): Promise<void> {
  * own resampler, which plain ffmpeg does not share) used to balance splits.
  */
 const ENCODES: { name: string; filter: string; opts: string[]; cost: number }[] = [
-  ...[64, 128, 256].map((k) => ({ name: `aac${k}.mp4`, filter: 'anull', opts: ['-c:a', 'aac', '-b:a', `${k}k`], cost: k <= 128 ? 0.65 + 0.0273 * k : 3.4 + 0.0059 * k })),
-  ...[64, 96, 160].map((k) => ({ name: `opus${k}.mp4`, filter: 'aresample=48000:resampler=soxr', opts: ['-c:a', 'libopus', '-b:a', `${k}k`], cost: 0.25 + 1.6 + 0.005 * k })),
-  ...[128, 320].map((k) => ({ name: `mp3_${k}.ts`, filter: 'anull', opts: ['-c:a', 'libmp3lame', '-b:a', `${k}k`, '-f', 'mpegts'], cost: 1.48 + 0.0019 * k })),
-  { name: 'flac.mp4', filter: 'anull', opts: ['-c:a', 'flac', '-strict', 'experimental'], cost: 0.3 },
+  ...[64, 128, 256].map((k) => ({ name: `aac${k}.mp4`, filter: 'anull', opts: ['-c:a', 'aac', '-b:a', `${k}k`], cost: k <= 128 ? 0.85 + 0.0266 * k : 3.5 + 0.00586 * k })),
+  ...[64, 96, 160].map((k) => ({ name: `opus${k}.mp4`, filter: 'aresample=48000:resampler=soxr', opts: ['-c:a', 'libopus', '-b:a', `${k}k`], cost: 0.25 + 1.7 + 0.0051 * k })),
+  ...[128, 320].map((k) => ({ name: `mp3_${k}.ts`, filter: 'anull', opts: ['-c:a', 'libmp3lame', '-b:a', `${k}k`, '-f', 'mpegts'], cost: 1.63 + 0.0018 * k })),
+  { name: 'flac.mp4', filter: 'anull', opts: ['-c:a', 'flac', '-strict', 'experimental'], cost: 0.45 },
 ];
 
 /** The 2-way split with the least max estimated cost (2^9 candidates). */
@@ -202,7 +209,7 @@ async function main(): Promise<void> {
   // CPU of a stage counts child processes when they end: ffmpeg's in transcoding, shaka's in packaging.
   const stages = one.marks.slice(0, -1).map((m, i) => `${m.stage} ${((one.marks[i + 1].t - m.t) / 1000).toFixed(2)}/${(one.marks[i + 1].cpu - m.cpu).toFixed(2)}`);
   console.log(`  stages (wall/cpu s): ${stages.join(', ')}`);
-  console.log(`  ffmpeg processes (cpu s, ended at s): ${one.ffmpegs.map((p) => `${p.cpu.toFixed(2)} @ ${p.endS.toFixed(2)}`).join(', ')}`);
+  console.log(`  ffmpeg processes (cpu s, ended at s): ${one.ffmpegs.map((p) => `${p.cpu.toFixed(2)} @ ${p.endS.toFixed(2)} [${p.what}]`).join(', ')}`);
   if (!best) {
     console.log(`load average at the end: ${load()}`);
     await rm(dir, { recursive: true, force: true });

@@ -33,20 +33,23 @@ export function ladderFor(probe: Pick<AudioProbe, 'isLossless'>): RenditionSpec[
 
 /**
  * CPU seconds per 5 minutes of 44.1 kHz stereo, measured with Debian's ffmpeg 5.1 on this class of
- * machine (one branch alone, minus the decode; used only to balance the split between processes):
- * the encoders on their already-resampled input (AAC 64k 2.4 s, 128k 4.15 s, 256k 4.9 s; Opus
- * 1.9-2.4 s; MP3 1.7-2.1 s; FLAC 0.3 s), ebur128 with true peak 0.9 s, peaks 0.1 s. The resampler in
- * front of an encoder is a separate cost (preCost), paid once per process for all branches sharing it.
+ * machine, one branch alone in its own ffmpeg (so each figure carries a decode and the per-output
+ * overhead; the Opus ones minus their resampler): AAC 64k 2.55 s, 128k 4.25 s, 256k 5.0 s; Opus
+ * 2.0-2.5 s; MP3 1.85-2.2 s; FLAC 0.45 s; ebur128 with true peak 1.1 s; peaks 0.2 s. Used only to
+ * balance the split: with these, the split chosen measured within 0.2 s between its two processes
+ * (the older per-encoder figures without the decode left 0.5 s between them).
+ * The resampler in front of an encoder is a separate cost (preCost), paid once per process for all
+ * branches sharing it.
  */
 function branchCost(b: { kind: 'rendition' | 'loudness' | 'peaks'; spec?: RenditionSpec }): number {
-  if (b.kind === 'loudness') return 0.9;
-  if (b.kind === 'peaks') return 0.1;
+  if (b.kind === 'loudness') return 1.1;
+  if (b.kind === 'peaks') return 0.2;
   const k = b.spec?.bitrateKbps ?? 0;
   switch (b.spec?.codec) {
-    case 'aac': return k <= 128 ? 0.65 + 0.0273 * k : 3.4 + 0.0059 * k;
-    case 'opus': return 1.6 + 0.005 * k;
-    case 'mp3': return 1.48 + 0.0019 * k;
-    default: return 0.3;
+    case 'aac': return k <= 128 ? 0.85 + 0.0266 * k : 3.5 + 0.00586 * k;
+    case 'opus': return 1.7 + 0.0051 * k;
+    case 'mp3': return 1.63 + 0.0018 * k;
+    default: return 0.45;
   }
 }
 
