@@ -104,6 +104,7 @@ export class KafkaBus implements Bus {
       heartbeatInterval: Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 10)),
       allowAutoTopicCreation: false,
       retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 30_000 },
+      ...(opts.maxBytesPerPartition ? { maxBytesPerPartition: opts.maxBytesPerPartition } : {}),
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning ?? true });
