@@ -9,5 +9,5 @@ export { createAnalyticsConsumer, writeEventBlock, RecentIds, type AnalyticsCons
 export { ANALYTICS_TABLES, ANALYTICS_DDL, ensureAnalyticsSchema } from './schema';
 export { BeaconProducer, validateEvents, toEnvelopes, eventTimeOf } from './collector';
 export { topTrackIds, trendingTrackIds, artistTrackStats, qoeSummary, countDistinctEvents, windowBounds } from './queries';
-export { envelopeRows, chTime, type EventRow } from './rows';
+export { envelopeRows, rowsBody, chTime, type EventRow } from './rows';
 export { analyticsMetrics } from './metrics';
