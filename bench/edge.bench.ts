@@ -5,16 +5,20 @@
  * Then the cost of grant verification per request (memoized and full HMAC) against the per-request
  * budget the edge actually ran at.
  *
- * Env: BENCH_SECONDS (default 8) per run, BENCH_ROUNDS (default 3; spread and per-round ratios printed).
+ * Env: BENCH_SECONDS (default 8) per run, BENCH_ROUNDS (default 3; spread and per-round ratios printed),
+ * BENCH_PACED, BENCH_LOW_CONNECTIONS.
  * Goal (issue 5): edge >= 1.0x nginx, p99 < 5 ms; grant verification < 5 % of the request cost.
  *
  * Every server first gets an unrecorded warm-up run (JIT for the Node servers, page cache and TCP
  * buffers for all): a freshly started edge measured cold ran ~20 % more CPU per request than the
  * same process a minute later, which read as an edge cost it is not. On a shared, noisy machine
  * req/s swings by 30 % between runs; the CPU microseconds per request of the edge and of the bare
- * node server (both from /proc, same run) are the figures to compare. Latency at 256 connections is
- * bounded below by Little's law (mean = 256 / throughput), which the output prints next to p99;
- * p99 is therefore also measured at BENCH_LOW_CONNECTIONS (default 32), where < 5 ms is reachable.
+ * node server (both from /proc, same run) are the figures to compare. Latency at 256 connections in a
+ * closed loop is the queue of a saturated server, bounded below by Little's law (mean = 256 /
+ * throughput), which the output prints next to p99. So latency is also measured with 256 connections
+ * held open at fixed offered rates (BENCH_PACED, default 0.5,0.8 of nginx's saturated median in this
+ * run; open loop, see wrkPaced for coordinated omission) for nginx, the edge and bare node, and in a
+ * closed loop at BENCH_LOW_CONNECTIONS (default 32).
  * nginx's CPU per request (its worker, /proc) is printed beside the edge's: on a shared machine the
  * CPU-per-request ratio is the steadier form of "throughput per core" than req/s.
  */
@@ -359,7 +363,8 @@ async function main(): Promise<void> {
     // nginx's saturated rate in this run, for nginx and the edge alike.
     const nginxSaturated = median(high.get(NGINX)!.map((r) => r.rps));
     const fractions = (process.env.BENCH_PACED ?? '0.5,0.8').split(',').map(Number).filter((f) => f > 0);
-    const pacedTargets = targets.filter((t) => t.name === NGINX || t.name === EDGE);
+    // bare node too: it separates what node:http does at a partial load from what the edge adds.
+    const pacedTargets = targets.filter((t) => t.name === NGINX || t.name === EDGE || t.name === BARE);
     const paced = new Map<string, PacedResult[]>();
     const pacedKey = (name: string, f: number) => `${name}@${f}`;
     for (let round = 1; round <= ROUNDS; round++) {
@@ -378,11 +383,11 @@ async function main(): Promise<void> {
     }
     console.log(`\nlatency at ${CONNECTIONS} open connections, fixed offered rate (open loop; p99 over ${ROUNDS} rounds, min-max, median):`);
     for (const f of fractions) {
-      for (const name of [NGINX, EDGE]) {
+      for (const name of [NGINX, EDGE, BARE]) {
         const rs = paced.get(pacedKey(name, f))!;
         const late = rs.reduce((a, r) => a + r.late, 0);
         const sent = rs.reduce((a, r) => a + r.sent, 0);
-        console.log(`  ${(f * 100).toFixed(0).padStart(3)} % (${Math.round(nginxSaturated * f)} req/s) ${name.padEnd(18)} p99 ${spread(rs.map((r) => r.p99), 2)} ms  p50 ${spread(rs.map((r) => r.p50), 2)} ms  got ${spread(rs.map((r) => r.rps))} req/s  late sends ${late}/${sent} (${((late / sent) * 100).toFixed(2)} %), lag max ${Math.max(...rs.map((r) => r.lagMaxMs)).toFixed(1)} ms`);
+        console.log(`  ${(f * 100).toFixed(0).padStart(3)} % (${Math.round(nginxSaturated * f)} req/s) ${name.padEnd(18)} p99 ${spread(rs.map((r) => r.p99), 2)} ms  p50 ${spread(rs.map((r) => r.p50), 2)} ms  got ${spread(rs.map((r) => r.rps))} req/s  cpu ${spread(rs.map(cpuUs), 1)} us/req  late sends ${late}/${sent} (${((late / sent) * 100).toFixed(2)} %), lag max ${Math.max(...rs.map((r) => r.lagMaxMs)).toFixed(1)} ms`);
       }
       const edgeP99 = median(paced.get(pacedKey(EDGE, f))!.map((r) => r.p99));
       console.log(`      edge p99 at ${(f * 100).toFixed(0)} % of nginx's rate: ${edgeP99.toFixed(2)} ms (goal < 5 ms: ${edgeP99 < 5 ? 'met' : 'missed'})`);
