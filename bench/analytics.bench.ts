@@ -3,7 +3,7 @@
  *  1. ClickHouse alone, rows prepared before the clock starts, 50k-row blocks: (a) a plain insert of them
  *     into the raw table (ClickHouse's own insert rate); (b) the consumer's write path for them (row text,
  *     raw insert, stage insert feeding the four views) -> events/s. (b) is the ceiling for everything
- *     downstream. (Until 2026-11-26 10:00 UTC the anchor was (b) alone in 20k-row blocks, with the
+ *     downstream. (Before 2026-11-26 ~10:10 UTC the anchor was (b) alone in 20k-row blocks, with the
  *     envelope -> row conversion inside the clock: it reads ~40% lower than (b) now.)
  *  2. The bus producer alone: the collector's envelopes (100 events each) sent straight to the bus.
  *  3. End to end: HTTP collector (POST /api/beacons, 100 events per request, load from a child process
