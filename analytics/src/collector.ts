@@ -70,23 +70,13 @@ export function fastBeaconEvent(x: unknown): TBeaconEvent | null {
     if (typeof codec !== 'string' || !CODEC.test(codec) || !isMs(bitrateKbps, 100_000)) return null;
     out.rendition = { codec, bitrateKbps };
   }
-  if (startupMs === undefined) {
-    if ('startupMs' in x) return null;
-  } else {
-    if (!isMs(startupMs, 600_000)) return null;
-    out.startupMs = startupMs;
-  }
-  if (bufferMs === undefined) {
-    if ('bufferMs' in x) return null;
-  } else {
-    if (!isMs(bufferMs, 3600_000)) return null;
-    out.bufferMs = bufferMs;
-  }
-  if (durationMs === undefined) {
-    if ('durationMs' in x) return null;
-  } else {
-    if (!isMs(durationMs, 3600_000)) return null;
-    out.durationMs = durationMs;
+  for (const [key, value, max] of [['startupMs', startupMs, 600_000], ['bufferMs', bufferMs, 3600_000], ['durationMs', durationMs, 3600_000]] as const) {
+    if (value === undefined) {
+      if (key in x) return null;
+    } else {
+      if (!isMs(value, max)) return null;
+      out[key] = value;
+    }
   }
   if (errorCode === undefined) {
     if ('errorCode' in x) return null;
