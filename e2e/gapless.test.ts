@@ -348,7 +348,17 @@ describe('gapless album playback (audio content measured)', { timeout: 12 * 60_0
       await p.getByTestId('engine-select').selectOption('dash');
       await p.getByTestId('settings-toggle').click();
       await p.getByTestId('play-album').click();
-      await p.waitForFunction(() => (window as unknown as { __player: { audio(): HTMLAudioElement } }).__player.audio().currentTime > 3, null, { timeout: 30_000 });
+      try {
+        await p.waitForFunction(() => (window as unknown as { __player: { audio(): HTMLAudioElement } }).__player.audio().currentTime > 3, null, { timeout: 30_000 });
+      } catch (e) {
+        // What the deck was doing when it did not get to 3 s (a CI run once timed out here).
+        const seen = await p.evaluate(() => {
+          const w = window as unknown as { __player: { audio(): HTMLAudioElement; mode(): string; state(): unknown } };
+          const a = w.__player.audio();
+          return { mode: w.__player.mode(), paused: a.paused, currentTime: a.currentTime, readyState: a.readyState, networkState: a.networkState, error: a.error?.code ?? null, hasSrc: !!a.src, state: w.__player.state() };
+        });
+        throw new Error(`DASH playback did not pass 3 s: ${JSON.stringify(seen)}; edge responses ${JSON.stringify(dashRequests.map((r) => `${r.status} ${new URL(r.url).pathname.split('/').slice(-2).join('/')}`))}; ${(e as Error).message}`);
+      }
       const st = await p.evaluate(() => {
         const w = window as unknown as { __player: { audio(): HTMLAudioElement; mode(): string; state(): { rendition?: { codec: string } } } };
         return { error: w.__player.audio().error?.code ?? null, paused: w.__player.audio().paused, mode: w.__player.mode(), rendition: w.__player.state().rendition };

@@ -35,6 +35,8 @@ const codecOf = (c: string | null | undefined): string => /codecs="?([^";]+)/.ex
 export class DashEngine {
   private player?: MediaPlayerClass;
   private reported = false;
+  /** Ends a load still waiting for the stream (destroy while loading). */
+  private settleLoad?: () => void;
 
   constructor(
     readonly audio: HTMLAudioElement,
@@ -77,7 +79,25 @@ export class DashEngine {
       // dash.js retries downloads itself; what reaches ERROR has stopped playback.
       this.cb.onFatal(`dash_${code ?? 'error'}`, 'The audio could not be loaded (DASH). Check your connection and press play again.');
     });
+    // dash.js attaches its MediaSource to the element only once the MPD is in: a play() issued before
+    // that can be undone by the element's load algorithm (a paused deck that thinks it plays). So the
+    // load resolves when the stream is initialized (source attached), on an error (reported above), when
+    // destroyed, or after 15 s at the latest.
+    const attached = new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        player.off(ev.STREAM_INITIALIZED, done);
+        player.off(ev.ERROR, done);
+        this.settleLoad = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, 15_000);
+      player.on(ev.STREAM_INITIALIZED, done);
+      player.on(ev.ERROR, done);
+      this.settleLoad = done;
+    });
     player.initialize(this.audio, url, false, opts.startSec > 0 ? opts.startSec : undefined);
+    await attached;
   }
 
   /** Pin or free the bitrate inside the family (a family change needs a reload). */
@@ -98,6 +118,7 @@ export class DashEngine {
   }
 
   destroy(): void {
+    this.settleLoad?.();
     try {
       this.player?.destroy();
     } catch {
