@@ -21,7 +21,7 @@
  *     query uncached (topTrackIds), and GET /api/charts/top as served (stale-while-revalidate cache in
  *     front), p50/p99. The PostgreSQL title lookup is not exercised (generated ids are not catalog ids).
  * Kafka when KAFKA_BROKERS or IT_KAFKA_BROKERS is set, else the in-process bus (printed). chDB always.
- * BENCH_SECONDS (default 15) for the end-to-end load (0: the chart part only); BENCH_CONNECTIONS (default 64); CHART_EVENTS
+ * BENCH_SECONDS (default 15) for the end-to-end load (0: the chart part only), after BENCH_WARMUP_SECONDS (default 4) of unrecorded load; BENCH_CONNECTIONS (default 64); CHART_EVENTS
  * (default 10,000,000; 0 skips the chart part). The load average is printed at each step: other
  * engineers share the 2 cores, so only the ratios to the anchors of the same run compare across runs.
  */
@@ -43,6 +43,8 @@ import type { TBeaconEvent } from '@platform/models';
 import { RecentIds, analyticsRoutes, createAnalyticsConsumer, ensureAnalyticsSchema, envelopeRows, rowsBody, toEnvelopes, topTrackIds, writeEventBlock, type EventRow } from '@platform/analytics';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+/** Unrecorded load before the measured runs (Kafka: the writer's group settles). */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 4);
 const CHART_EVENTS = Number(process.env.CHART_EVENTS ?? 10_000_000);
 // 64 keep-alive connections: every request waits for Kafka's acks=all (202 = in Kafka), so with few
 // connections the collector measures ack round trips, not throughput (24 connections: collector intake
@@ -349,14 +351,14 @@ async function main(): Promise<void> {
           : 'layout: collector and writer in this one process',
       );
 
-      const run = async (tag: string, rate: number) => {
+      const run = async (tag: string, rate: number, loadSeconds = SECONDS) => {
         const base = await count(olap);
         const loadStart = performance.now();
         const cpu0 = process.cpuUsage();
         const collectors0 = await collectorsCpuMs();
         const broker0 = brokerCpuMs();
         const child = spawn(process.execPath, ['-e', LOADGEN], {
-          env: { ...process.env, LOADGEN: JSON.stringify({ ports, seconds: SECONDS, connections: CONNECTIONS, rate, tag }) },
+          env: { ...process.env, LOADGEN: JSON.stringify({ ports, seconds: loadSeconds, connections: CONNECTIONS, rate, tag }) },
           stdio: ['ignore', 'pipe', 'inherit'],
         });
         let out = '';
@@ -400,7 +402,7 @@ async function main(): Promise<void> {
           ...load,
           seconds,
           rate: load.accepted / seconds,
-          collectorRate: load.accepted / SECONDS,
+          collectorRate: load.accepted / loadSeconds,
           fresh,
           // CPU time per event: the pipeline's processes (collector processes + this one: consumer, chDB,
           // all threads; or everything, when the collector runs here), the Kafka broker, the load generator.
@@ -412,6 +414,10 @@ async function main(): Promise<void> {
         };
       };
 
+      // Steady state before the clock: the writer's group members have joined and been assigned (the second
+      // member's join rebalances the first), producers are connected, the JIT is warm. Not recorded.
+      const warm = await run('warmup', 0, WARMUP_SECONDS);
+      console.log(`warm-up (not recorded): ${fmt(warm.rate)} events/s over ${WARMUP_SECONDS} s of load`);
       const max = await run('max', 0);
       console.log(
         `end to end, max (HTTP -> ${bus.kind} bus -> consumer -> ClickHouse): ${fmt(max.rate)} events/s sustained ` +
