@@ -139,24 +139,16 @@ export function eventTimeOf(ts: number, receivedAt: number): number {
 
 /** One envelope per session in the request (a request normally holds one session). */
 export function toEnvelopes(events: TBeaconEvent[], receivedAt: number, userId: string | null): TBeaconEnvelope[] {
-  const bySession = new Map<string, TBeaconEnvelope>();
-  for (const e of events) {
-    let env = bySession.get(e.sessionId);
-    if (!env) {
-      env = { v: 1, receivedAt, userId, sessionId: e.sessionId, events: [] };
-      bySession.set(e.sessionId, env);
-    }
-    env.events.push({ ...e, eventTime: eventTimeOf(e.ts, receivedAt) });
-  }
-  return [...bySession.values()];
+  return toEnvelopesInPlace(events.map((e) => ({ ...e })), receivedAt, userId);
 }
 
 /**
- * toEnvelopes for events the caller owns (validateEvents' fresh objects): `eventTime` is set on them
- * instead of on copies, and a request of one session (the usual case) needs no grouping.
+ * One envelope per session, for events the caller owns (validateEvents' fresh objects): `eventTime` is set
+ * on them (toEnvelopes copies first), and a request of one session (the usual case) needs no grouping.
  */
 export function toEnvelopesInPlace(events: TBeaconEvent[], receivedAt: number, userId: string | null): TBeaconEnvelope[] {
   const owned = events as TBeaconEnvelope['events'];
+  if (owned.length === 0) return [];
   for (const e of owned) e.eventTime = eventTimeOf(e.ts, receivedAt);
   const first = owned[0].sessionId;
   if (owned.every((e) => e.sessionId === first)) return [{ v: 1, receivedAt, userId, sessionId: first, events: owned }];
