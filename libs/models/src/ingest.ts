@@ -23,7 +23,7 @@ export const ZIngestJob = z.object({
   uploadedBy: z.string().min(1),
   /** ISO 8601 timestamp of the upload. */
   requestedAt: z.iso.datetime({ offset: true }),
-  /** What the ingest side learnt when it validated the upload (probeAudio); the packager probes again anyway. */
+  /** What the ingest side learnt when it validated the upload (probeAudio); the packager reads the headers again (not a full decode) and relies on its transcode's -xerror. */
   source: z.object({
     format: ZSourceFormat,
     /** More than two channels: the renditions are downmixed to stereo (the portal says so). */
