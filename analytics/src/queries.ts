@@ -6,7 +6,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { parseDuration } from '@platform/config';
-import { NOT_PLAYED } from './schema';
+import { CHART_SNAPSHOT_DEPTH, CHART_SNAPSHOT_WINDOWS, NOT_PLAYED, chartSnapshotView, playsInWindowSql } from './schema';
 
 const MINUTE = 60_000;
 const HOUR = 3600_000;
@@ -27,22 +27,69 @@ export function windowBounds(windowText: string, now: number): { from: number; h
 const sec = (ms: number) => Math.floor(ms / 1000);
 
 /**
- * Plays per track in [from, now]: the CONTRACT's plays (distinct (session, track) that reached 30 s or
- * the end) whose qualifying events fall in the window.
+ * Plays per track in [from, now], computed now from the aggregate tables: the CONTRACT's plays (distinct
+ * (session, track) that reached 30 s or the end) whose qualifying events fall in the window, each
+ * counted once per window. Windows under an hour read only the minute table (at most 60 buckets per
+ * track, one thread: these run on every cache miss of the live charts); longer ones merge minute head
+ * and whole hours (`playsInWindowSql`, the same SQL the snapshot views run).
  */
 export async function topTrackIds(olap: ClickHouseClient, windowText: string, limit: number, now = Date.now()): Promise<Array<{ trackId: string; plays: number }>> {
   const b = windowBounds(windowText, now);
-  const r = await rows<{ trackId: string; plays: string | number }>(
-    olap,
-    `SELECT trackId, uniqExactMerge(plays) AS plays FROM (
-       SELECT trackId, plays FROM track_plays_1m
-        WHERE minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({hourFrom:UInt32}, 'UTC')
-       UNION ALL
-       SELECT trackId, plays FROM track_plays_1h WHERE hour >= toDateTime({hourFrom:UInt32}, 'UTC')
-     ) GROUP BY trackId ORDER BY plays DESC, trackId LIMIT {limit:UInt32}`,
-    { from: sec(b.from), hourFrom: sec(b.hourFrom), limit },
-  );
+  const from = `toDateTime({from:UInt32}, 'UTC')`;
+  const query =
+    b.ms < HOUR
+      ? `SELECT trackId, uniqExactMerge(plays) AS plays FROM track_plays_1m WHERE minute >= ${from}
+         GROUP BY trackId ORDER BY plays DESC, trackId LIMIT {limit:UInt32} SETTINGS max_threads = 1`
+      : playsInWindowSql(from, `toDateTime({hourFrom:UInt32}, 'UTC')`, '{limit:UInt32}');
+  const r = await rows<{ trackId: string; plays: string | number }>(olap, query, { from: sec(b.from), hourFrom: sec(b.hourFrom), limit });
   return r.map((x) => ({ trackId: x.trackId, plays: Number(x.plays) }));
+}
+
+export interface ChartTop {
+  /** The instant the counts are exact for (epoch ms): now for live windows, the snapshot's time otherwise. */
+  asOf: number;
+  source: 'live' | 'snapshot';
+  tracks: Array<{ trackId: string; plays: number }>;
+}
+
+/**
+ * The top chart as the API serves it on a cache miss. Windows in CHART_SNAPSHOT_WINDOWS (1h and longer)
+ * read the newest snapshot the refreshable views wrote (exact as of its `asOf`, at most one refresh
+ * period old); shorter windows, and a long window whose snapshot is missing or overdue (views not yet
+ * run, refused by an old server, or failing), are computed live.
+ */
+export async function chartTop(olap: ClickHouseClient, windowText: string, limit: number, now = Date.now()): Promise<ChartTop> {
+  const period = CHART_SNAPSHOT_WINDOWS[windowText];
+  if (period !== undefined && limit <= CHART_SNAPSHOT_DEPTH) {
+    const snap = await latestSnapshot(olap, windowText, limit).catch(() => null);
+    // Overdue: three refresh periods and half a minute (a refresh under load can take seconds).
+    if (snap && now - snap.asOf <= (3 * period + 30) * 1000) return { ...snap, source: 'snapshot' };
+  }
+  return { asOf: now, source: 'live', tracks: await topTrackIds(olap, windowText, limit, now) };
+}
+
+/** The newest snapshot of a window (null when there is none): a point read of one row. */
+export async function latestSnapshot(olap: ClickHouseClient, windowText: string, limit: number): Promise<{ asOf: number; tracks: Array<{ trackId: string; plays: number }> } | null> {
+  const r = await rows<{ asOf: string | number; trackIds: string[]; plays: Array<string | number> }>(
+    olap,
+    `SELECT toUnixTimestamp(asOf) AS asOf, arraySlice(trackIds, 1, {limit:UInt32}) AS trackIds, arraySlice(plays, 1, {limit:UInt32}) AS plays
+     FROM chart_top_snapshots WHERE chartWindow = {w:String}`,
+    { w: windowText, limit },
+  );
+  if (r.length === 0) return null;
+  return { asOf: Number(r[0].asOf) * 1000, tracks: r[0].trackIds.map((trackId, i) => ({ trackId, plays: Number(r[0].plays[i]) })) };
+}
+
+/**
+ * Recompute snapshots now and wait for them (tests, the benchmark, operators after a bulk load):
+ * `SYSTEM REFRESH VIEW` + `SYSTEM WAIT VIEW` per window.
+ */
+export async function refreshChartSnapshots(olap: ClickHouseClient, windows: string[] = Object.keys(CHART_SNAPSHOT_WINDOWS)): Promise<void> {
+  for (const w of windows) {
+    const { name } = chartSnapshotView(w);
+    await olap.command({ query: `SYSTEM REFRESH VIEW ${name}` });
+  }
+  for (const w of windows) await olap.command({ query: `SYSTEM WAIT VIEW ${chartSnapshotView(w).name}` });
 }
 
 /**

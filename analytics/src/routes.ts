@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { analyticsMetrics } from './metrics';
 import { allowSession, BeaconProducer, toEnvelopesInPlace, validateEvents, type CollectorOptions } from './collector';
 import { ensureAnalyticsSchema } from './schema';
-import { artistTrackStats, qoeSummary, topTrackIds, trendingTrackIds } from './queries';
+import { artistTrackStats, chartTop, qoeSummary, trendingTrackIds } from './queries';
 
 export interface AnalyticsRoutesOptions extends Partial<CollectorOptions> {
   /**
@@ -187,14 +187,15 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
     app.get('/api/charts/top', async (request) => {
       const q = parseOr400(ZTopChartQuery, request.query, 'query');
       return guarded('top', () => cachedChart(`analytics:charts:top:${q.window}:${q.limit}`, CHART_FRESH_MS[q.window], async () => {
-        // Over-fetch: tracks unpublished or deleted since their plays drop out after the lookup.
-        const ranked = await topTrackIds(deps.olap, q.window, Math.min(q.limit * 2 + 10, 500));
-        const info = await trackInfo(ranked.map((r) => r.trackId));
-        const tracks = ranked
+        // Over-fetch: tracks unpublished or deleted since their plays drop out after the lookup. Windows of
+        // 1h and longer come from the newest snapshot (exact as of its time, which generatedAt reports).
+        const ranked = await chartTop(deps.olap, q.window, Math.min(q.limit * 2 + 10, 500));
+        const info = await trackInfo(ranked.tracks.map((r) => r.trackId));
+        const tracks = ranked.tracks
           .filter((r) => info.has(r.trackId))
           .slice(0, q.limit)
           .map((r) => ({ ...info.get(r.trackId)!, plays: r.plays }));
-        const body: TTopChartResponse = { window: q.window, generatedAt: new Date().toISOString(), tracks };
+        const body: TTopChartResponse = { window: q.window, generatedAt: new Date(ranked.asOf).toISOString(), tracks };
         return body;
       }));
     });

@@ -214,4 +214,99 @@ export async function ensureAnalyticsSchema(olap: ClickHouseClient): Promise<voi
     await olap.command({ query: sql });
   }
   for (const sql of ANALYTICS_DDL.filter((q) => q.startsWith('CREATE VIEW'))) await olap.command({ query: sql });
+  await ensureChartSnapshots(olap);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Chart snapshots (read side only; nothing on the write path). See analytics/README.md "Charts: live and
+// snapshot windows", the one place the choice is explained.
+
+/**
+ * Plays per track in the window [from, +inf) at minute granularity, EXACT per the definition ("a play in
+ * a window" counts once however many buckets its qualifying events fall in): the head minutes
+ * [from, hourFrom) from the minute table and whole hours from `hourFrom` from the hour table, their
+ * uniqExact states merged into one set per track. `from` and `hourFrom` are SQL expressions (query
+ * parameters for the live query, now()-based expressions for the snapshot views), so the live query and
+ * the snapshots are one definition.
+ */
+export function playsInWindowSql(from: string, hourFrom: string, limit: string): string {
+  return `SELECT trackId, uniqExactMerge(plays) AS plays FROM (
+       SELECT trackId, plays FROM track_plays_1m WHERE minute >= ${from} AND minute < ${hourFrom}
+       UNION ALL
+       SELECT trackId, plays FROM track_plays_1h WHERE hour >= ${hourFrom}
+     ) GROUP BY trackId ORDER BY plays DESC, trackId LIMIT ${limit}`;
+}
+
+/**
+ * Windows served from snapshots, and how often each is recomputed (seconds): the same freshness the
+ * chart cache already gave these windows. Shorter windows are queried live (5m/15m must show a play
+ * within ~2 s).
+ */
+export const CHART_SNAPSHOT_WINDOWS: Readonly<Record<string, number>> = { '1h': 5, '3h': 15, '6h': 30, '12h': 30, '24h': 30, '7d': 120, '30d': 300 };
+/** Tracks kept per snapshot: the chart route over-fetches at most 2 x 100 + 10. */
+export const CHART_SNAPSHOT_DEPTH = 250;
+/** Bumped whenever a snapshot view's definition changes: views of another version are recreated. */
+const CHART_SNAPSHOT_VERSION = 'chart-snapshot v1';
+
+/** The refreshable view computing one window's snapshot (name `chart_top_<window>_mv`). */
+export function chartSnapshotView(window: string): { name: string; sql: string } {
+  const seconds = CHART_SNAPSHOT_WINDOWS[window];
+  const m = /^(\d+)([hd])$/.exec(window);
+  if (!seconds || !m) throw new Error(`no chart snapshot for window ${window}`);
+  const windowSeconds = Number(m[1]) * (m[2] === 'd' ? 86400 : 3600);
+  // Same bounds as windowBounds() in queries.ts with now = asOf: from = the minute of (now - window),
+  // hourFrom = from rounded up to the hour. now() is fixed for the whole query.
+  const from = `toStartOfMinute(now('UTC') - toIntervalSecond(${windowSeconds}))`;
+  const hourFrom = `if(toStartOfHour(${from}) = ${from}, ${from}, toStartOfHour(${from}) + toIntervalHour(1))`;
+  const name = `chart_top_${window}_mv`;
+  return {
+    name,
+    // One row per window, replaced by each refresh (the table's key is the window): the ranked tracks as
+    // two arrays, sorted by plays desc then trackId like the live query. A window without plays gets
+    // empty arrays, so a snapshot always exists once its view has run.
+    sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${name} REFRESH EVERY ${seconds} SECOND APPEND TO chart_top_snapshots
+  (chartWindow String, asOf DateTime('UTC'), trackIds Array(String), plays Array(UInt64)) AS
+  SELECT '${window}' AS chartWindow, now('UTC') AS asOf, arrayMap(x -> x.2, ranked) AS trackIds, arrayMap(x -> x.1, ranked) AS plays
+  FROM (
+    SELECT arraySort(x -> (-toInt64(x.1), x.2), groupArray((plays, trackId))) AS ranked FROM (
+      ${playsInWindowSql(from, hourFrom, String(CHART_SNAPSHOT_DEPTH))}
+    )
+  )
+  COMMENT '${CHART_SNAPSHOT_VERSION}'`,
+  };
+}
+
+/** The newest snapshot of each snapshot window: a key-value table (point reads), one row per window. */
+export const CHART_SNAPSHOT_TABLE_DDL = `CREATE TABLE IF NOT EXISTS chart_top_snapshots (
+    chartWindow String,
+    asOf DateTime('UTC'),
+    trackIds Array(String),
+    plays Array(UInt64)
+  ) ENGINE = EmbeddedRocksDB
+  PRIMARY KEY chartWindow`;
+
+/**
+ * Create the snapshot table and one refreshable materialized view per snapshot window (ClickHouse runs
+ * them: on a server once for all web processes, on chDB in the process that owns the data). Returns
+ * false when the engine refuses refreshable views (a server older than 24.10 without the experimental
+ * setting): charts then query every window live.
+ */
+export async function ensureChartSnapshots(olap: ClickHouseClient): Promise<boolean> {
+  await olap.command({ query: CHART_SNAPSHOT_TABLE_DDL });
+  const rs = await olap.query({
+    query: `SELECT name, comment FROM system.tables WHERE database = currentDatabase() AND name LIKE 'chart\\_top\\_%\\_mv'`,
+    format: 'JSONEachRow',
+  });
+  const existing = new Map((await rs.json<{ name: string; comment: string }>()).map((r) => [r.name, r.comment]));
+  try {
+    for (const window of Object.keys(CHART_SNAPSHOT_WINDOWS)) {
+      const v = chartSnapshotView(window);
+      const comment = existing.get(v.name);
+      if (comment !== undefined && comment !== CHART_SNAPSHOT_VERSION) await olap.command({ query: `DROP VIEW IF EXISTS ${v.name}` });
+      await olap.command({ query: v.sql });
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TBeaconEvent } from '@platform/models';
 import { listening, postAll, scalar, seedCatalog, sessionId, startHarness, waitForEvents, waitFor, type Harness } from './harness';
-import { toEnvelopes } from '../src/index';
+import { refreshChartSnapshots, toEnvelopes } from '../src/index';
 
 const MIN = 60_000;
 const HOUR = 3600_000;
@@ -97,6 +97,7 @@ describe('plays, skips, charts (memory bus, chDB, PostgreSQL)', () => {
     accepted += await postAll(h.url, ev);
     await waitForEvents(h.olap, accepted);
     assert.equal(await scalar(h.olap, `SELECT count() FROM plays WHERE trackId = '${unreleased}'`), 1);
+    await refreshChartSnapshots(h.olap);
     const top = await getJson(h, '/api/charts/top?window=1h');
     assert.equal(top.body.tracks.some((t: any) => t.id === unreleased), false);
   });
@@ -109,6 +110,8 @@ describe('plays, skips, charts (memory bus, chDB, PostgreSQL)', () => {
     const evs = ages.flatMap((age) => listening(sessionId(), oldHit, { untilMs: 30_000, ts: now - age }));
     accepted += await postAll(h.url, evs);
     await waitForEvents(h.olap, accepted);
+    // 1h and longer are served from snapshots (refreshed every 5 s to 5 min): recompute them now.
+    await refreshChartSnapshots(h.olap);
     const playsIn = async (w: string) => {
       const r = await getJson(h, `/api/charts/top?window=${w}&limit=50`);
       assert.equal(r.status, 200);
