@@ -6,7 +6,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { parseDuration } from '@platform/config';
-import { CHART_SNAPSHOT_DEPTH, CHART_SNAPSHOT_WINDOWS, NOT_PLAYED, chartSnapshotView, playsInWindowSql } from './schema';
+import { CHART_SNAPSHOT_DEPTH, CHART_SNAPSHOT_WINDOWS, NOT_PLAYED, chartSnapshotViews, playsInWindowSql } from './schema';
 
 const MINUTE = 60_000;
 const HOUR = 3600_000;
@@ -53,17 +53,17 @@ export interface ChartTop {
 }
 
 /**
- * The top chart as the API serves it on a cache miss. Windows in CHART_SNAPSHOT_WINDOWS (1h and longer)
- * read the newest snapshot the refreshable views wrote (exact as of its `asOf`, at most one refresh
- * period old); shorter windows, and a long window whose snapshot is missing or overdue (views not yet
- * run, refused by an old server, or failing), are computed live.
+ * The top chart as the API serves it on a cache miss: the newest snapshot the refreshable views wrote
+ * for the window (a point read; exact as of its `asOf`, one refresh period old at most: 1 s for windows
+ * under an hour, 5 s to 5 min for longer ones). A snapshot that is missing or overdue (views not yet
+ * run, refused by an old server, failing or lagging) is not served: the window is computed live.
  */
 export async function chartTop(olap: ClickHouseClient, windowText: string, limit: number, now = Date.now()): Promise<ChartTop> {
   const period = CHART_SNAPSHOT_WINDOWS[windowText];
   if (period !== undefined && limit <= CHART_SNAPSHOT_DEPTH) {
     const snap = await latestSnapshot(olap, windowText, limit).catch(() => null);
-    // Overdue: three refresh periods and half a minute (a refresh under load can take seconds).
-    if (snap && now - snap.asOf <= (3 * period + 30) * 1000) return { ...snap, source: 'snapshot' };
+    // Overdue (views not running, or lagging under load): two periods and 2 s more (asOf has whole seconds).
+    if (snap && now - snap.asOf <= (2 * period + 2) * 1000) return { ...snap, source: 'snapshot' };
   }
   return { asOf: now, source: 'live', tracks: await topTrackIds(olap, windowText, limit, now) };
 }
@@ -73,7 +73,7 @@ export async function latestSnapshot(olap: ClickHouseClient, windowText: string,
   const r = await rows<{ asOf: string | number; trackIds: string[]; plays: Array<string | number> }>(
     olap,
     `SELECT toUnixTimestamp(asOf) AS asOf, arraySlice(trackIds, 1, {limit:UInt32}) AS trackIds, arraySlice(plays, 1, {limit:UInt32}) AS plays
-     FROM chart_top_snapshots WHERE chartWindow = {w:String}`,
+     FROM chart_top_snapshots WHERE chartWindow = {w:String} SETTINGS max_threads = 1`,
     { w: windowText, limit },
   );
   if (r.length === 0) return null;
@@ -82,14 +82,12 @@ export async function latestSnapshot(olap: ClickHouseClient, windowText: string,
 
 /**
  * Recompute snapshots now and wait for them (tests, the benchmark, operators after a bulk load):
- * `SYSTEM REFRESH VIEW` + `SYSTEM WAIT VIEW` per window.
+ * `SYSTEM REFRESH VIEW` + `SYSTEM WAIT VIEW` per view.
  */
 export async function refreshChartSnapshots(olap: ClickHouseClient, windows: string[] = Object.keys(CHART_SNAPSHOT_WINDOWS)): Promise<void> {
-  for (const w of windows) {
-    const { name } = chartSnapshotView(w);
-    await olap.command({ query: `SYSTEM REFRESH VIEW ${name}` });
-  }
-  for (const w of windows) await olap.command({ query: `SYSTEM WAIT VIEW ${chartSnapshotView(w).name}` });
+  const views = chartSnapshotViews(windows);
+  for (const v of views) await olap.command({ query: `SYSTEM REFRESH VIEW ${v.name}` });
+  for (const v of views) await olap.command({ query: `SYSTEM WAIT VIEW ${v.name}` });
 }
 
 /**

@@ -114,6 +114,35 @@ export const ANALYTICS_DDL: string[] = [
     batchToken String
   ) ENGINE = Null`,
 
+  // Where step 1's rows land: the raw table's columns with plain String for its LowCardinality ones,
+  // and one view copying each block into the raw table (same block, same token: deduplicated there).
+  // The text parser fills a LowCardinality column value by value, a view converts a whole column at
+  // once: measured (chDB, 50k-row blocks) ~0.8-1 us less CPU per row than parsing into the raw table.
+  `CREATE TABLE IF NOT EXISTS playback_events_in (
+    eventId UUID,
+    eventTime DateTime64(3, 'UTC'),
+    receivedAt DateTime64(3, 'UTC'),
+    clientTs Int64,
+    sessionId String,
+    userId String,
+    trackId String,
+    type String,
+    positionMs UInt32,
+    codec String,
+    bitrateKbps UInt32,
+    startupMs Nullable(UInt32),
+    bufferMs Nullable(UInt32),
+    durationMs Nullable(UInt32),
+    errorCode String,
+    edgeId String,
+    cmcd String,
+    batchToken String
+  ) ENGINE = Null`,
+  `CREATE MATERIALIZED VIEW IF NOT EXISTS playback_events_in_mv TO playback_events AS
+  SELECT eventId, eventTime, receivedAt, clientTs, sessionId, userId, trackId, type, positionMs, codec, bitrateKbps,
+    startupMs, bufferMs, durationMs, errorCode, edgeId, cmcd, batchToken
+  FROM playback_events_in`,
+
   ...playsRollup('track_plays_1m', 'minute', 'toStartOfMinute', 'toYYYYMMDD', 35),
   ...playsRollup('track_plays_1h', 'hour', 'toStartOfHour', 'toYYYYMM', 400),
 
@@ -209,7 +238,8 @@ export async function ensureAnalyticsSchema(olap: ClickHouseClient): Promise<voi
   for (const sql of mvs) {
     const name = /CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)/.exec(sql)![1];
     const current = existing.get(name);
-    const outdated = current !== undefined && (!current.includes('playback_events_stage') || (name === 'qoe_1m_mv' && !/\bevents\b/.test(current)));
+    // (Not the landing view, which reads playback_events_in: it has had one definition.)
+    const outdated = current !== undefined && name !== 'playback_events_in_mv' && (!current.includes('playback_events_stage') || (name === 'qoe_1m_mv' && !/\bevents\b/.test(current)));
     if (outdated) await olap.command({ query: `DROP VIEW IF EXISTS ${name}` });
     await olap.command({ query: sql });
   }
@@ -238,42 +268,88 @@ export function playsInWindowSql(from: string, hourFrom: string, limit: string):
 }
 
 /**
- * Windows served from snapshots, and how often each is recomputed (seconds): the same freshness the
- * chart cache already gave these windows. Shorter windows are queried live (5m/15m must show a play
- * within ~2 s).
+ * Every chart window is served from a snapshot; how often each is recomputed (seconds). Windows under an
+ * hour: every second, all four by one view in one pass over the minute table (a play shows in the 5m/15m
+ * chart within ~1 s of reaching ClickHouse); longer ones as often as the chart cache already refreshed
+ * them. README "Charts: live and snapshot windows" has the measurements behind these choices.
  */
-export const CHART_SNAPSHOT_WINDOWS: Readonly<Record<string, number>> = { '1h': 5, '3h': 15, '6h': 30, '12h': 30, '24h': 30, '7d': 120, '30d': 300 };
+export const CHART_SNAPSHOT_WINDOWS: Readonly<Record<string, number>> = {
+  '1m': 1, '5m': 1, '15m': 1, '30m': 1, '1h': 5, '3h': 15, '6h': 30, '12h': 30, '24h': 30, '7d': 120, '30d': 300,
+};
+/**
+ * Second (within the period) each long window refreshes at: staggered so that no two views run in the
+ * same second (at load, views refreshing together on the :00 boundaries made the reads beside them wait).
+ */
+const CHART_SNAPSHOT_OFFSETS: Readonly<Record<string, number>> = { '1h': 2, '3h': 4, '6h': 9, '12h': 14, '24h': 24, '7d': 31, '30d': 61 };
+/** The windows the one per-second view computes (all under an hour: the minute table alone). */
+const SHORT_WINDOWS = ['1m', '5m', '15m', '30m'];
 /** Tracks kept per snapshot: the chart route over-fetches at most 2 x 100 + 10. */
 export const CHART_SNAPSHOT_DEPTH = 250;
 /** Bumped whenever a snapshot view's definition changes: views of another version are recreated. */
-const CHART_SNAPSHOT_VERSION = 'chart-snapshot v1';
+const CHART_SNAPSHOT_VERSION = 'chart-snapshot v2';
 
-/** The refreshable view computing one window's snapshot (name `chart_top_<window>_mv`). */
+const windowSeconds = (window: string) => {
+  const m = /^(\d+)([mhd])$/.exec(window);
+  if (!m || !CHART_SNAPSHOT_WINDOWS[window]) throw new Error(`no chart snapshot for window ${window}`);
+  return Number(m[1]) * { m: 60, h: 3600, d: 86400 }[m[2] as 'm' | 'h' | 'd'];
+};
+// Same bounds as windowBounds() in queries.ts with now = asOf: from = the minute of (now - window),
+// hourFrom = from rounded up to the hour. now() is fixed for the whole query.
+const fromSql = (window: string) => `toStartOfMinute(now('UTC') - toIntervalSecond(${windowSeconds(window)}))`;
+/** Ranked (plays, trackId) pairs as the live query orders them: plays desc, then trackId. */
+const rankSql = (pairs: string) => `arraySlice(arraySort(x -> (-toInt64(x.1), x.2), ${pairs}), 1, ${CHART_SNAPSHOT_DEPTH})`;
+// One thread per refresh: a refresh then takes one core at most, and reads beside it keep the other.
+const ONE_THREAD = 'SETTINGS max_threads = 1';
+const TARGET = `APPEND TO chart_top_snapshots
+  (chartWindow String, asOf DateTime('UTC'), trackIds Array(String), plays Array(UInt64))`;
+
+/** The refreshable view computing a window's snapshot (`chart_top_short_mv` for windows under an hour). */
 export function chartSnapshotView(window: string): { name: string; sql: string } {
   const seconds = CHART_SNAPSHOT_WINDOWS[window];
-  const m = /^(\d+)([hd])$/.exec(window);
-  if (!seconds || !m) throw new Error(`no chart snapshot for window ${window}`);
-  const windowSeconds = Number(m[1]) * (m[2] === 'd' ? 86400 : 3600);
-  // Same bounds as windowBounds() in queries.ts with now = asOf: from = the minute of (now - window),
-  // hourFrom = from rounded up to the hour. now() is fixed for the whole query.
-  const from = `toStartOfMinute(now('UTC') - toIntervalSecond(${windowSeconds}))`;
+  if (SHORT_WINDOWS.includes(window)) {
+    // One pass over the last 30 minutes: per track, the merged set of each window (-MergeIf on the
+    // minute), then one ranked row per window. Aggregating without GROUP BY always yields a row, so a
+    // window without plays gets its (empty) snapshot too.
+    const counts = SHORT_WINDOWS.map((w, i) => (i === SHORT_WINDOWS.length - 1 ? 'uniqExactMerge(plays)' : `uniqExactMergeIf(plays, minute >= ${fromSql(w)})`));
+    const ranked = SHORT_WINDOWS.map((_, i) => `${rankSql(`groupArrayIf((c[${i + 1}], trackId), c[${i + 1}] > 0)`)} AS r${i}`);
+    return {
+      name: 'chart_top_short_mv',
+      sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS chart_top_short_mv REFRESH EVERY ${seconds} SECOND ${TARGET} AS
+  SELECT w.1 AS chartWindow, now('UTC') AS asOf, arrayMap(x -> x.2, w.2) AS trackIds, arrayMap(x -> x.1, w.2) AS plays
+  FROM (
+    SELECT ${ranked.join(', ')} FROM (
+      SELECT trackId, [${counts.join(', ')}] AS c
+      FROM track_plays_1m WHERE minute >= ${fromSql(SHORT_WINDOWS[SHORT_WINDOWS.length - 1])} GROUP BY trackId
+    )
+  )
+  ARRAY JOIN [${SHORT_WINDOWS.map((w, i) => `('${w}', r${i})`).join(', ')}] AS w
+  ${ONE_THREAD}
+  COMMENT '${CHART_SNAPSHOT_VERSION}'`,
+    };
+  }
+  const from = fromSql(window);
   const hourFrom = `if(toStartOfHour(${from}) = ${from}, ${from}, toStartOfHour(${from}) + toIntervalHour(1))`;
   const name = `chart_top_${window}_mv`;
   return {
     name,
     // One row per window, replaced by each refresh (the table's key is the window): the ranked tracks as
-    // two arrays, sorted by plays desc then trackId like the live query. A window without plays gets
-    // empty arrays, so a snapshot always exists once its view has run.
-    sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${name} REFRESH EVERY ${seconds} SECOND APPEND TO chart_top_snapshots
-  (chartWindow String, asOf DateTime('UTC'), trackIds Array(String), plays Array(UInt64)) AS
+    // two arrays. A window without plays gets empty arrays, so a snapshot always exists once its view ran.
+    sql: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${name} REFRESH EVERY ${seconds} SECOND OFFSET ${CHART_SNAPSHOT_OFFSETS[window]} SECOND ${TARGET} AS
   SELECT '${window}' AS chartWindow, now('UTC') AS asOf, arrayMap(x -> x.2, ranked) AS trackIds, arrayMap(x -> x.1, ranked) AS plays
   FROM (
-    SELECT arraySort(x -> (-toInt64(x.1), x.2), groupArray((plays, trackId))) AS ranked FROM (
+    SELECT ${rankSql('groupArray((plays, trackId))')} AS ranked FROM (
       ${playsInWindowSql(from, hourFrom, String(CHART_SNAPSHOT_DEPTH))}
     )
   )
+  ${ONE_THREAD}
   COMMENT '${CHART_SNAPSHOT_VERSION}'`,
   };
+}
+
+/** Every snapshot view, once each. */
+export function chartSnapshotViews(windows: string[] = Object.keys(CHART_SNAPSHOT_WINDOWS)): Array<{ name: string; sql: string }> {
+  const byName = new Map(windows.map((w) => chartSnapshotView(w)).map((v) => [v.name, v]));
+  return [...byName.values()];
 }
 
 /** The newest snapshot of each snapshot window: a key-value table (point reads), one row per window. */
@@ -299,8 +375,7 @@ export async function ensureChartSnapshots(olap: ClickHouseClient): Promise<bool
   });
   const existing = new Map((await rs.json<{ name: string; comment: string }>()).map((r) => [r.name, r.comment]));
   try {
-    for (const window of Object.keys(CHART_SNAPSHOT_WINDOWS)) {
-      const v = chartSnapshotView(window);
+    for (const v of chartSnapshotViews()) {
       const comment = existing.get(v.name);
       if (comment !== undefined && comment !== CHART_SNAPSHOT_VERSION) await olap.command({ query: `DROP VIEW IF EXISTS ${v.name}` });
       await olap.command({ query: v.sql });

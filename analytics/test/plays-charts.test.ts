@@ -58,6 +58,7 @@ describe('plays, skips, charts (memory bus, chDB, PostgreSQL)', () => {
     assert.equal(plays, 2, 'sA once (despite two listenings and many heartbeats), sC once; sB at 20 s is not a play');
     assert.equal(await scalar(h.olap, `SELECT count() FROM plays WHERE trackId = '${tShort}'`), 1, 'ended counts even before 30 s');
     assert.equal(await scalar(h.olap, `SELECT count() FROM plays WHERE trackId = '${tSkip}'`), 0);
+    await refreshChartSnapshots(h.olap); // charts are snapshots refreshed every second: take one now
     const top = await getJson(h, '/api/charts/top?window=15m&limit=20');
     assert.equal(top.status, 200);
     assert.deepEqual(
@@ -87,6 +88,7 @@ describe('plays, skips, charts (memory bus, chDB, PostgreSQL)', () => {
     assert.equal(await scalar(h.olap, 'SELECT sum(playingMs) FROM qoe_1m'), playingBefore, 'QoE sums did not double');
     assert.equal(await scalar(h.olap, 'SELECT sum(events) FROM qoe_1m'), distinctBefore, 'the views got each event once');
     assert.equal(await scalar(h.olap, `SELECT count() FROM plays WHERE trackId = '${t30}'`), 2);
+    await refreshChartSnapshots(h.olap); // charts are snapshots refreshed every second: take one now
     const top = await getJson(h, '/api/charts/top?window=5m');
     assert.equal(top.body.tracks[0].plays, 2);
   });
@@ -110,7 +112,7 @@ describe('plays, skips, charts (memory bus, chDB, PostgreSQL)', () => {
     const evs = ages.flatMap((age) => listening(sessionId(), oldHit, { untilMs: 30_000, ts: now - age }));
     accepted += await postAll(h.url, evs);
     await waitForEvents(h.olap, accepted);
-    // 1h and longer are served from snapshots (refreshed every 5 s to 5 min): recompute them now.
+    // Charts are served from snapshots (refreshed every 1 s to 5 min): recompute them now.
     await refreshChartSnapshots(h.olap);
     const playsIn = async (w: string) => {
       const r = await getJson(h, `/api/charts/top?window=${w}&limit=50`);
