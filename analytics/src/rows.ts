@@ -96,9 +96,10 @@ export function rowsBody(block: EventRow[], token: string): Buffer {
       `${str(r.type)},${r.positionMs},${str(r.codec)},${r.bitrateKbps},${opt(r.startupMs)},${opt(r.bufferMs)},${opt(r.durationMs)},` +
       `${str(r.errorCode)},${str(r.edgeId)},${str(r.cmcd)}${tail}`;
     if ((i & 255) === 255 || i === block.length - 1) {
-      const bytes = Buffer.byteLength(out);
-      if (used + bytes > buf.length) {
-        const bigger = Buffer.allocUnsafe((used + bytes) * 2);
+      // Room for the worst case (3 UTF-8 bytes per UTF-16 unit) instead of Buffer.byteLength, which
+      // walked every chunk once more (~2.5% of the writer's thread in a profile).
+      if (used + out.length * 3 > buf.length) {
+        const bigger = Buffer.allocUnsafe((used + out.length * 3) * 2);
         buf.copy(bigger, 0, 0, used);
         buf = bigger;
       }

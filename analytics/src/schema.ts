@@ -3,7 +3,8 @@
  * consumer and the routes; the same SQL runs on chDB and on a ClickHouse server.
  *
  * Data flow of one consumer batch (one block per day, token T = hash of its event ids):
- *   1. INSERT INTO playback_events (raw, no views on it) ... token T, rows carry batchToken = T
+ *   1. INSERT INTO playback_events_in (Null, plain String columns) ... token T, rows carry batchToken = T;
+ *      its one view copies the block into playback_events (raw, no views on it), deduplicated there by T
  *   2. INSERT INTO playback_events_stage (Null engine) ... token T; its materialized views feed every
  *      aggregate table.
  * Raw rows therefore prove their block reached step 1, and carry the token to replay step 1 with: after
@@ -19,6 +20,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 export const ANALYTICS_TABLES = {
   /** Raw events, one row per accepted event (deduplicated by eventId), 30 days. */
   events: 'playback_events',
+  /** Null-engine table step 1's rows land in (String columns); one view copies each block into `events`. */
+  landing: 'playback_events_in',
   /** Null-engine table the consumer inserts each batch into a second time: the views read from here. */
   stage: 'playback_events_stage',
   /** Per minute per track: uniqExact states of play keys and listener keys (35 days). */
