@@ -89,12 +89,33 @@ export function rowsBody(block: EventRow[], token: string): Buffer {
   let buf = Buffer.allocUnsafe(block.length * 256 + 4096);
   let used = 0;
   let out = '';
+  // JSON text of values that repeat, computed once: session, user and (from real players) track run
+  // over a whole envelope, and type, codec, error code and edge take few values. JSON.stringify per
+  // field was a fresh string each time (garbage for the writer's collector).
+  const few = new Map<string, string>();
+  const json = (v: string) => {
+    let j = few.get(v);
+    if (j === undefined) {
+      j = str(v);
+      if (few.size < 4096) few.set(v, j);
+    }
+    return j;
+  };
+  let sid: string | undefined;
+  let sidJson = '';
+  let uid: string | undefined;
+  let uidJson = '';
+  let tid: string | undefined;
+  let tidJson = '';
   for (let i = 0; i < block.length; i++) {
     const r = block[i];
+    if (r.sessionId !== sid) sidJson = str((sid = r.sessionId));
+    if (r.userId !== uid) uidJson = str((uid = r.userId));
+    if (r.trackId !== tid) tidJson = str((tid = r.trackId));
     out +=
-      `["${r.eventId}","${r.eventTime}","${r.receivedAt}",${r.clientTs},${str(r.sessionId)},${str(r.userId)},${str(r.trackId)},` +
-      `${str(r.type)},${r.positionMs},${str(r.codec)},${r.bitrateKbps},${opt(r.startupMs)},${opt(r.bufferMs)},${opt(r.durationMs)},` +
-      `${str(r.errorCode)},${str(r.edgeId)},${str(r.cmcd)}${tail}`;
+      `["${r.eventId}","${r.eventTime}","${r.receivedAt}",${r.clientTs},${sidJson},${uidJson},${tidJson},` +
+      `${json(r.type)},${r.positionMs},${json(r.codec)},${r.bitrateKbps},${opt(r.startupMs)},${opt(r.bufferMs)},${opt(r.durationMs)},` +
+      `${json(r.errorCode)},${json(r.edgeId)},${r.cmcd === '' ? '""' : str(r.cmcd)}${tail}`;
     if ((i & 255) === 255 || i === block.length - 1) {
       // Room for the worst case (3 UTF-8 bytes per UTF-16 unit) instead of Buffer.byteLength, which
       // walked every chunk once more (~2.5% of the writer's thread in a profile).

@@ -37,3 +37,26 @@ test('rowsBody writes what JSON.stringify of the row values would, with the toke
   const expected = rows.map((r) => JSON.stringify([...rowValues(r), 'token"1'])).join('\n') + '\n';
   assert.equal(rowsBody(rows, 'token"1').toString('utf8'), expected);
 });
+
+test('rowsBody: repeated and alternating values (its per-block memo of JSON text) still match JSON.stringify', () => {
+  const events = Array.from({ length: 300 }, (_, i) => ({
+    v: 1,
+    eventId: `aaaaaaaa-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    sessionId: i % 7 < 3 ? 'sess"a' : `sess-${i % 5}`,
+    trackId: i % 2 ? 't\\1' : `t${Math.floor(i / 3)}`,
+    type: ['heartbeat', 'skip', 'error'][i % 3],
+    ts: 1,
+    eventTime: 1_732_600_000_001 + i,
+    positionMs: i,
+    rendition: i % 4 ? { codec: i % 8 ? 'aac' : 'op"us', bitrateKbps: 96 } : undefined,
+    errorCode: i % 3 === 2 ? `E\n${i % 2}` : undefined,
+    edgeId: `edge-${i % 3}`,
+    cmcd: i % 11 ? undefined : { sid: `s${i}` },
+  }));
+  const rows = [
+    ...envelopeRows({ v: 1, receivedAt: 1_732_600_000_123, userId: null, sessionId: 'x', events: events.slice(0, 150) } as unknown as TBeaconEnvelope),
+    ...envelopeRows({ v: 1, receivedAt: 1_732_600_000_124, userId: 'u\u2028', sessionId: 'x', events: events.slice(150) } as unknown as TBeaconEnvelope),
+  ];
+  const expected = rows.map((r) => JSON.stringify([...rowValues(r), 'tok'])).join('\n') + '\n';
+  assert.equal(rowsBody(rows, 'tok').toString('utf8'), expected);
+});
