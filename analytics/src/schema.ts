@@ -365,19 +365,20 @@ export const CHART_SNAPSHOT_TABLE_DDL = `CREATE TABLE IF NOT EXISTS chart_top_sn
   PRIMARY KEY chartWindow`;
 
 /**
- * Create the snapshot table and one refreshable materialized view per snapshot window (ClickHouse runs
- * them: on a server once for all web processes, on chDB in the process that owns the data). Returns
- * false when the engine refuses refreshable views (a server older than 24.10 without the experimental
- * setting): charts then query every window live.
+ * Create the snapshot table and the refreshable materialized views (one for the windows under an hour,
+ * one per longer window; ClickHouse runs them: on a server once for all web processes, on chDB in the
+ * process that owns the data). Returns false when the engine refuses them (a server older than 24.10
+ * without the experimental setting, or without EmbeddedRocksDB): charts then query every window live.
  */
 export async function ensureChartSnapshots(olap: ClickHouseClient): Promise<boolean> {
-  await olap.command({ query: CHART_SNAPSHOT_TABLE_DDL });
-  const rs = await olap.query({
-    query: `SELECT name, comment FROM system.tables WHERE database = currentDatabase() AND name LIKE 'chart\\_top\\_%\\_mv'`,
-    format: 'JSONEachRow',
-  });
-  const existing = new Map((await rs.json<{ name: string; comment: string }>()).map((r) => [r.name, r.comment]));
   try {
+    // (A server without EmbeddedRocksDB or refreshable views refuses these: charts are then all live.)
+    await olap.command({ query: CHART_SNAPSHOT_TABLE_DDL });
+    const rs = await olap.query({
+      query: `SELECT name, comment FROM system.tables WHERE database = currentDatabase() AND name LIKE 'chart\\_top\\_%\\_mv'`,
+      format: 'JSONEachRow',
+    });
+    const existing = new Map((await rs.json<{ name: string; comment: string }>()).map((r) => [r.name, r.comment]));
     for (const v of chartSnapshotViews()) {
       const comment = existing.get(v.name);
       if (comment !== undefined && comment !== CHART_SNAPSHOT_VERSION) await olap.command({ query: `DROP VIEW IF EXISTS ${v.name}` });
