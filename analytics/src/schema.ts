@@ -68,9 +68,8 @@ function playsRollup(table: string, bucket: string, startOf: string, partitionBy
   ];
 }
 
-export const ANALYTICS_DDL: string[] = [
-  `CREATE TABLE IF NOT EXISTS playback_events (
-    eventId UUID,
+/** The columns of one event, in the raw table's order: raw, stage and landing tables share them. */
+const EVENT_COLUMNS = `eventId UUID,
     eventTime DateTime64(3, 'UTC'),
     receivedAt DateTime64(3, 'UTC'),
     clientTs Int64,
@@ -87,7 +86,11 @@ export const ANALYTICS_DDL: string[] = [
     errorCode LowCardinality(String),
     edgeId LowCardinality(String),
     cmcd String,
-    batchToken String,
+    batchToken String`;
+
+export const ANALYTICS_DDL: string[] = [
+  `CREATE TABLE IF NOT EXISTS playback_events (
+    ${EVENT_COLUMNS},
     insertedAt DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX batch_token_idx batchToken TYPE bloom_filter GRANULARITY 1
   ) ENGINE = ReplacingMergeTree
@@ -97,24 +100,7 @@ export const ANALYTICS_DDL: string[] = [
   SETTINGS ${DEDUP}`,
 
   `CREATE TABLE IF NOT EXISTS playback_events_stage (
-    eventId UUID,
-    eventTime DateTime64(3, 'UTC'),
-    receivedAt DateTime64(3, 'UTC'),
-    clientTs Int64,
-    sessionId String,
-    userId String,
-    trackId String,
-    type LowCardinality(String),
-    positionMs UInt32,
-    codec LowCardinality(String),
-    bitrateKbps UInt32,
-    startupMs Nullable(UInt32),
-    bufferMs Nullable(UInt32),
-    durationMs Nullable(UInt32),
-    errorCode LowCardinality(String),
-    edgeId LowCardinality(String),
-    cmcd String,
-    batchToken String
+    ${EVENT_COLUMNS}
   ) ENGINE = Null`,
 
   // Where step 1's rows land: the raw table's columns with plain String for its LowCardinality ones,
@@ -122,24 +108,7 @@ export const ANALYTICS_DDL: string[] = [
   // The text parser fills a LowCardinality column value by value, a view converts a whole column at
   // once: measured (chDB, 50k-row blocks) ~0.8-1 us less CPU per row than parsing into the raw table.
   `CREATE TABLE IF NOT EXISTS playback_events_in (
-    eventId UUID,
-    eventTime DateTime64(3, 'UTC'),
-    receivedAt DateTime64(3, 'UTC'),
-    clientTs Int64,
-    sessionId String,
-    userId String,
-    trackId String,
-    type String,
-    positionMs UInt32,
-    codec String,
-    bitrateKbps UInt32,
-    startupMs Nullable(UInt32),
-    bufferMs Nullable(UInt32),
-    durationMs Nullable(UInt32),
-    errorCode String,
-    edgeId String,
-    cmcd String,
-    batchToken String
+    ${EVENT_COLUMNS.replaceAll('LowCardinality(String)', 'String')}
   ) ENGINE = Null`,
   `CREATE MATERIALIZED VIEW IF NOT EXISTS playback_events_in_mv TO playback_events AS
   SELECT eventId, eventTime, receivedAt, clientTs, sessionId, userId, trackId, type, positionMs, codec, bitrateKbps,
