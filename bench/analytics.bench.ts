@@ -42,7 +42,7 @@ import { createOlapClient, insertRaw } from '@platform/olap';
 import { KafkaBus, MemoryBus, type Bus } from '@platform/bus';
 import { MemoryCache } from '@platform/cache';
 import type { TBeaconEvent } from '@platform/models';
-import { CHART_SNAPSHOT_WINDOWS, RecentIds, analyticsRoutes, chartTop, createAnalyticsConsumer, ensureAnalyticsSchema, envelopeRows, refreshChartSnapshots, rowsBody, toEnvelopes, topTrackIds, writeEventBlock, type EventRow } from '@platform/analytics';
+import { CHART_SNAPSHOT_WINDOWS, EVENT_COLUMN_NAMES, RecentIds, analyticsRoutes, chartTop, createAnalyticsConsumer, ensureAnalyticsSchema, envelopeRows, refreshChartSnapshots, rowsBody, toEnvelopes, topTrackIds, writeEventBlock, type EventRow } from '@platform/analytics';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 /** Unrecorded load before the measured runs (Kafka: the writer's group settles). */
@@ -81,7 +81,6 @@ function fakeEvents(n: number, opts: { now: number; spreadMs: number; tracks: nu
   return out;
 }
 
-const ROW_COLUMNS = ['eventId', 'eventTime', 'receivedAt', 'clientTs', 'sessionId', 'userId', 'trackId', 'type', 'positionMs', 'codec', 'bitrateKbps', 'startupMs', 'bufferMs', 'durationMs', 'errorCode', 'edgeId', 'cmcd', 'batchToken'];
 // Anchor blocks: the writer's own cap (maxBatchRows), and ClickHouse's advice for inserts (big blocks).
 const ANCHOR_BLOCK = 50_000;
 const rowsOf = (events: TBeaconEvent[]): EventRow[] => toEnvelopes(events, Date.now(), null).flatMap((e) => envelopeRows(e));
@@ -312,7 +311,7 @@ async function main(): Promise<void> {
       const plainBodies: Buffer[] = [];
       for (let i = 0; i < plainRows.length; i += ANCHOR_BLOCK) plainBodies.push(rowsBody(plainRows.slice(i, i + ANCHOR_BLOCK), 'anchor'));
       t0 = performance.now();
-      for (const body of plainBodies) await insertRaw(olap, { table: 'playback_events', columns: ROW_COLUMNS, format: 'JSONCompactEachRow', body });
+      for (const body of plainBodies) await insertRaw(olap, { table: 'playback_events', columns: [...EVENT_COLUMN_NAMES], format: 'JSONCompactEachRow', body });
       const plainRate = plainRows.length / ((performance.now() - t0) / 1000);
       console.log(`ClickHouse alone, plain insert into the raw table (JSONCompactEachRow, 50k-row blocks): ${fmt(plainRate)} events/s; ${load()}`);
       const pathRows = rowsOf(fakeEvents(300_000, { now: Date.now(), spreadMs: 3600_000, tracks: 2000, sessions: 20_000 }));
@@ -495,8 +494,8 @@ async function main(): Promise<void> {
         `${((performance.now() - t0) / 1000).toFixed(1)} s, as 1/10 as many plays of 10 events, over 7 days, 20k tracks, 300k sessions; chart tables ${fmt(Number(chartRows[0].m))} minute rows, ` +
         `${fmt(Number(chartRows[0].h))} hour rows); ${load()}`,
     );
-    // Long windows (1h+) are served from snapshots the refreshable views compute (schema.ts): recompute
-    // them now over the loaded data, and report what one refresh of each costs (it runs every period).
+    // Every window is served from the snapshot a refreshable view computes (schema.ts): recompute them
+    // now over the loaded data, and report what one refresh of each costs (it runs every period).
     t0 = performance.now();
     await refreshChartSnapshots(olap);
     const refreshes = await (await olap.query({

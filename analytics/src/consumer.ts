@@ -20,7 +20,7 @@ import type { Bus, Consumer, ReceivedMessage } from '@platform/bus';
 import type { Logger } from '@platform/logging';
 import type { Registry } from 'prom-client';
 import { BEACON_TYPES, PLAYBACK_EVENTS_TOPIC, type TBeaconEnvelope } from '@platform/models';
-import { ensureAnalyticsSchema } from './schema';
+import { EVENT_COLUMN_NAMES, ensureAnalyticsSchema } from './schema';
 import { insertRaw } from '@platform/olap';
 import { chTime, envelopeRows, rowsBody, type EventRow } from './rows';
 import { analyticsMetrics, type AnalyticsMetrics } from './metrics';
@@ -527,11 +527,7 @@ class BatchWriter {
   }
 }
 
-const STAGE_COLUMN_LIST = [
-  'eventId', 'eventTime', 'receivedAt', 'clientTs', 'sessionId', 'userId', 'trackId', 'type', 'positionMs', 'codec',
-  'bitrateKbps', 'startupMs', 'bufferMs', 'durationMs', 'errorCode', 'edgeId', 'cmcd', 'batchToken',
-];
-const STAGE_COLUMNS = STAGE_COLUMN_LIST.join(', ');
+const STAGE_COLUMNS = EVENT_COLUMN_NAMES.join(', ');
 
 /**
  * The write path of one block (rows of one day, <= maxBatchRows): step 1 raw rows tagged with the
@@ -546,7 +542,7 @@ export async function writeEventBlock(olap: ClickHouseClient, block: EventRow[],
   // table's LowCardinality columns. Still one block, one raw part: all-or-nothing, retried in place.
   await insertRaw(olap, {
     table: 'playback_events_in',
-    columns: STAGE_COLUMN_LIST,
+    columns: [...EVENT_COLUMN_NAMES],
     format: 'JSONCompactEachRow',
     body: rowsBody(block, token),
     settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },

@@ -6,7 +6,7 @@
  */
 export { analyticsRoutes, type AnalyticsRoutesOptions } from './routes';
 export { createAnalyticsConsumer, writeEventBlock, RecentIds, type AnalyticsConsumer, type AnalyticsConsumerOptions, type AnalyticsConsumerDeps, type AnalyticsConsumerStats } from './consumer';
-export { ANALYTICS_TABLES, ANALYTICS_DDL, ensureAnalyticsSchema, ensureChartSnapshots, CHART_SNAPSHOT_WINDOWS } from './schema';
+export { ANALYTICS_TABLES, ANALYTICS_DDL, EVENT_COLUMN_NAMES, ensureAnalyticsSchema, ensureChartSnapshots, CHART_SNAPSHOT_WINDOWS } from './schema';
 export { BeaconProducer, validateEvents, toEnvelopes, eventTimeOf } from './collector';
 export { topTrackIds, chartTop, latestSnapshot, refreshChartSnapshots, type ChartTop, trendingTrackIds, artistTrackStats, qoeSummary, countDistinctEvents, windowBounds } from './queries';
 export { envelopeRows, rowsBody, chTime, type EventRow } from './rows';

@@ -29,9 +29,9 @@ const sec = (ms: number) => Math.floor(ms / 1000);
 /**
  * Plays per track in [from, now], computed now from the aggregate tables: the CONTRACT's plays (distinct
  * (session, track) that reached 30 s or the end) whose qualifying events fall in the window, each
- * counted once per window. Windows under an hour read only the minute table (at most 60 buckets per
- * track, one thread: these run on every cache miss of the live charts); longer ones merge minute head
- * and whole hours (`playsInWindowSql`, the same SQL the snapshot views run).
+ * counted once per window. What a chart serves when its snapshot is missing or overdue (chartTop).
+ * Windows under an hour read only the minute table (at most 60 buckets per track, one thread); longer
+ * ones merge minute head and whole hours (`playsInWindowSql`, the same SQL the snapshot views run).
  */
 export async function topTrackIds(olap: ClickHouseClient, windowText: string, limit: number, now = Date.now()): Promise<Array<{ trackId: string; plays: number }>> {
   const b = windowBounds(windowText, now);

@@ -187,8 +187,8 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
     app.get('/api/charts/top', async (request) => {
       const q = parseOr400(ZTopChartQuery, request.query, 'query');
       return guarded('top', () => cachedChart(`analytics:charts:top:${q.window}:${q.limit}`, CHART_FRESH_MS[q.window], async () => {
-        // Over-fetch: tracks unpublished or deleted since their plays drop out after the lookup. Windows of
-        // 1h and longer come from the newest snapshot (exact as of its time, which generatedAt reports).
+        // Over-fetch: tracks unpublished or deleted since their plays drop out after the lookup. The window's
+        // newest snapshot (exact as of its time, which generatedAt reports), live when it is overdue.
         const ranked = await chartTop(deps.olap, q.window, Math.min(q.limit * 2 + 10, 500));
         const info = await trackInfo(ranked.tracks.map((r) => r.trackId));
         const tracks = ranked.tracks

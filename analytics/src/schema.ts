@@ -69,28 +69,35 @@ function playsRollup(table: string, bucket: string, startOf: string, partitionBy
 }
 
 /** The columns of one event, in the raw table's order: raw, stage and landing tables share them. */
-const EVENT_COLUMNS = `eventId UUID,
-    eventTime DateTime64(3, 'UTC'),
-    receivedAt DateTime64(3, 'UTC'),
-    clientTs Int64,
-    sessionId String,
-    userId String,
-    trackId String,
-    type LowCardinality(String),
-    positionMs UInt32,
-    codec LowCardinality(String),
-    bitrateKbps UInt32,
-    startupMs Nullable(UInt32),
-    bufferMs Nullable(UInt32),
-    durationMs Nullable(UInt32),
-    errorCode LowCardinality(String),
-    edgeId LowCardinality(String),
-    cmcd String,
-    batchToken String`;
+const EVENT_COLUMN_TYPES: ReadonlyArray<readonly [name: string, type: string]> = [
+  ['eventId', 'UUID'],
+  ['eventTime', "DateTime64(3, 'UTC')"],
+  ['receivedAt', "DateTime64(3, 'UTC')"],
+  ['clientTs', 'Int64'],
+  ['sessionId', 'String'],
+  ['userId', 'String'],
+  ['trackId', 'String'],
+  ['type', 'LowCardinality(String)'],
+  ['positionMs', 'UInt32'],
+  ['codec', 'LowCardinality(String)'],
+  ['bitrateKbps', 'UInt32'],
+  ['startupMs', 'Nullable(UInt32)'],
+  ['bufferMs', 'Nullable(UInt32)'],
+  ['durationMs', 'Nullable(UInt32)'],
+  ['errorCode', 'LowCardinality(String)'],
+  ['edgeId', 'LowCardinality(String)'],
+  ['cmcd', 'String'],
+  ['batchToken', 'String'],
+];
+/** The event columns' names in table order: what the consumer's rows (rowsBody) carry, in this order. */
+export const EVENT_COLUMN_NAMES: readonly string[] = EVENT_COLUMN_TYPES.map(([name]) => name);
+/** Column definitions; `plain`: String where the raw table has LowCardinality(String) (the landing table). */
+const eventColumns = (plain = false) =>
+  EVENT_COLUMN_TYPES.map(([name, type]) => `${name} ${plain && type === 'LowCardinality(String)' ? 'String' : type}`).join(',\n    ');
 
 export const ANALYTICS_DDL: string[] = [
   `CREATE TABLE IF NOT EXISTS playback_events (
-    ${EVENT_COLUMNS},
+    ${eventColumns()},
     insertedAt DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX batch_token_idx batchToken TYPE bloom_filter GRANULARITY 1
   ) ENGINE = ReplacingMergeTree
@@ -100,7 +107,7 @@ export const ANALYTICS_DDL: string[] = [
   SETTINGS ${DEDUP}`,
 
   `CREATE TABLE IF NOT EXISTS playback_events_stage (
-    ${EVENT_COLUMNS}
+    ${eventColumns()}
   ) ENGINE = Null`,
 
   // Where step 1's rows land: the raw table's columns with plain String for its LowCardinality ones,
@@ -108,11 +115,10 @@ export const ANALYTICS_DDL: string[] = [
   // The text parser fills a LowCardinality column value by value, a view converts a whole column at
   // once: measured (chDB, 50k-row blocks) ~0.8-1 us less CPU per row than parsing into the raw table.
   `CREATE TABLE IF NOT EXISTS playback_events_in (
-    ${EVENT_COLUMNS.replaceAll('LowCardinality(String)', 'String')}
+    ${eventColumns(true)}
   ) ENGINE = Null`,
   `CREATE MATERIALIZED VIEW IF NOT EXISTS playback_events_in_mv TO playback_events AS
-  SELECT eventId, eventTime, receivedAt, clientTs, sessionId, userId, trackId, type, positionMs, codec, bitrateKbps,
-    startupMs, bufferMs, durationMs, errorCode, edgeId, cmcd, batchToken
+  SELECT ${EVENT_COLUMN_NAMES.join(', ')}
   FROM playback_events_in`,
 
   ...playsRollup('track_plays_1m', 'minute', 'toStartOfMinute', 'toYYYYMMDD', 35),
@@ -220,8 +226,8 @@ export async function ensureAnalyticsSchema(olap: ClickHouseClient): Promise<voi
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Chart snapshots (read side only; nothing on the write path). See analytics/README.md "Charts: live and
-// snapshot windows", the one place the choice is explained.
+// Chart snapshots (read side only; nothing on the write path). The choice is explained in one place:
+// analytics/README.md, Definitions ("Charts are snapshots").
 
 /**
  * Plays per track in the window [from, +inf) at minute granularity, EXACT per the definition ("a play in
@@ -243,7 +249,7 @@ export function playsInWindowSql(from: string, hourFrom: string, limit: string):
  * Every chart window is served from a snapshot; how often each is recomputed (seconds). Windows under an
  * hour: every second, all four by one view in one pass over the minute table (a play shows in the 5m/15m
  * chart within ~1 s of reaching ClickHouse); longer ones as often as the chart cache already refreshed
- * them. README "Charts: live and snapshot windows" has the measurements behind these choices.
+ * them. README "Charts over 10M events: snapshots" has the measurements behind these choices.
  */
 export const CHART_SNAPSHOT_WINDOWS: Readonly<Record<string, number>> = {
   '1m': 1, '5m': 1, '15m': 1, '30m': 1, '1h': 5, '3h': 15, '6h': 30, '12h': 30, '24h': 30, '7d': 120, '30d': 300,

@@ -1,6 +1,6 @@
 /**
- * Chart windows of 1h and longer are served from snapshots that ClickHouse's refreshable views compute
- * (see README "Charts: live and snapshot windows"). On real chDB data (plays over 10 days, many of them
+ * Every chart window is served from a snapshot that ClickHouse's refreshable views compute
+ * (see README, Definitions: "Charts are snapshots"). On real chDB data (plays over 10 days, many of them
  * with qualifying events in two minute or hour buckets), every snapshot equals the exact live query at
  * the snapshot's time; short windows are refreshed every second (a play written now reaches the 5m/15m snapshots by itself);
  * the views refresh by themselves; a missing or overdue snapshot falls back to the live query.
