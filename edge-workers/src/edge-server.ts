@@ -45,6 +45,7 @@ import { readCmcd } from './cmcd';
 import { nextSegmentKeys } from './next-segments';
 import { Upstream, UpstreamError, type UpstreamResponse } from './upstream';
 import { PurgeList, subscribePurges, type PurgeSubscription } from './purge';
+import { loadZeroCopy, type ZeroCopy } from './zero-copy';
 import type { TCachePurge } from '@platform/models';
 
 export interface EdgeOptions {
@@ -83,6 +84,8 @@ export interface EdgeOptions {
   maxManifestFreshMs?: number;
   /** How long a purged track version is refused (410) after its purge; default PLAYBACK_GRANT_TTL. */
   purgeTtlMs: number;
+  /** Default EDGE_ZERO_COPY: 'auto' sends cached bodies with sendfile from shared memory when the addon builds (zero-copy.ts). */
+  zeroCopy: 'auto' | 'off';
 }
 
 /** With `bus`, the edge consumes `cache.purge` (deleted and republished tracks) from listen() to close(). */
@@ -95,6 +98,8 @@ interface Entry {
   /** 200, or 404 for a remembered miss. */
   status: number;
   body: Buffer;
+  /** The memfd behind `body` when it is shared for sendfile (zero-copy.ts), else -1. Valid while `body` lives. */
+  fd: number;
   size: number;
   etag: string;
   contentType: string;
@@ -120,6 +125,8 @@ interface Entry {
 }
 
 const MAX_URL_CHARS = 1024;
+/** Smaller bodies (manifests) are copied: one fd per object buys little below a few pages. */
+const ZERO_COPY_MIN_BYTES = 16 * 1024;
 const ENTRY_OVERHEAD = 512;
 
 const CORS_HEADERS = [
@@ -208,6 +215,10 @@ export interface EdgeStats {
   purges: number;
   purgedObjects: number;
   gone: number;
+  /** Responses whose body went out by sendfile from shared memory (zero-copy.ts). */
+  zeroCopyResponses: number;
+  /** Of those, the ones the kernel did not take whole (full socket buffer): node sent the rest. */
+  zeroCopyPartial: number;
 }
 
 export function createEdgeServer(deps: EdgeDeps): EdgeServer {
@@ -230,6 +241,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     sessionBinding: deps.sessionBinding ?? 'when-present',
     maxManifestFreshMs: deps.maxManifestFreshMs,
     purgeTtlMs: deps.purgeTtlMs ?? config.PLAYBACK_GRANT_TTL,
+    zeroCopy: deps.zeroCopy ?? config.EDGE_ZERO_COPY,
   };
   const verifier = new GrantVerifier(opts.signingKeys);
   const isEdgeCredential = createEdgeCredentialCheck(opts.edgeOriginSecret);
@@ -241,9 +253,28 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   const upstreamAuth = { [EDGE_AUTH_HEADER]: opts.edgeOriginSecret };
 
   // Plain numbers on the hot path; prom-client reads them when /metrics is scraped.
-  const s: EdgeStats = { hits: 0, misses: 0, stale: 0, refused: 0, originFetches: 0, parentFetches: 0, bytesServed: 0, cacheBytes: 0, cacheEntries: 0, purges: 0, purgedObjects: 0, gone: 0 };
+  const s: EdgeStats = { hits: 0, misses: 0, stale: 0, refused: 0, originFetches: 0, parentFetches: 0, bytesServed: 0, cacheBytes: 0, cacheEntries: 0, purges: 0, purgedObjects: 0, gone: 0, zeroCopyResponses: 0, zeroCopyPartial: 0 };
   let evictions = 0;
   let upstreamErrors = 0;
+  let zc: ZeroCopy | null = null;
+  if (opts.zeroCopy !== 'off') {
+    const loaded = loadZeroCopy();
+    zc = loaded.zc;
+    if (zc) logger.info({ maxObjects: zc.maxRegions }, 'zero-copy hits: cached bodies go out by sendfile from shared memory');
+    else logger.warn({ reason: loaded.reason }, 'zero-copy hits off: cached bodies are copied into sockets');
+  }
+  let shareFailures = 0;
+  /** The body moved into shared memory for sendfile when it is worth it and fds allow; else as it is. */
+  function shareBody(body: Buffer): { body: Buffer; fd: number } {
+    if (zc === null || body.length < ZERO_COPY_MIN_BYTES || zc.addon.stats().regions >= zc.maxRegions) return { body, fd: -1 };
+    try {
+      const shared = zc.addon.share(body);
+      return { body: shared.buffer, fd: shared.fd };
+    } catch (err) {
+      if (shareFailures++ % 1000 === 0) logger.warn({ err, failures: shareFailures }, 'zero-copy: object kept in the heap');
+      return { body, fd: -1 };
+    }
+  }
   const lru = new ByteLru<Entry>(opts.cacheBytes, () => evictions++);
   const disk = opts.diskCacheDir ? new DiskCache(opts.diskCacheDir, opts.diskCacheBytes, (err) => logger.warn({ err }, 'disk cache error')) : null;
   const inflight = new Map<string, Promise<Entry>>();
@@ -347,6 +378,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   new Counter({ name: 'edge_purges_total', help: 'cache.purge messages applied (deleted or republished tracks).', registers, collect() { this.reset(); this.inc(s.purges); } });
   new Counter({ name: 'edge_purged_objects_total', help: 'Cached objects evicted by purges.', registers, collect() { this.reset(); this.inc(s.purgedObjects); } });
   new Counter({ name: 'edge_gone_total', help: 'Requests answered 410 because their track version was purged.', registers, collect() { this.reset(); this.inc(s.gone); } });
+  new Counter({ name: 'edge_zero_copy_responses_total', help: 'Responses whose body was sent by sendfile from shared memory, not copied.', registers, collect() { this.reset(); this.inc(s.zeroCopyResponses); } });
+  new Gauge({ name: 'edge_zero_copy_objects', help: 'Cached objects held in shared memory for sendfile (alive until collected).', registers, collect() { this.set(zc ? zc.addon.stats().regions : 0); } });
   new Counter({ name: 'edge_cache_evictions_total', help: 'Objects evicted from memory to stay within EDGE_CACHE_BYTES.', registers, collect() { this.reset(); this.inc(evictions); } });
   // Observed on every request: a plain-number histogram, not prom-client's (see plain-histogram.ts).
   const latency = new PlainHistogram(
@@ -391,10 +424,12 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const isManifest = isManifestExt(media.ext);
     let freshUntil = cc.isImmutable ? Infinity : now + cc.maxAge * 1000;
     if (isManifest && opts.maxManifestFreshMs !== undefined) freshUntil = Math.min(freshUntil, now + opts.maxManifestFreshMs);
+    const { body, fd } = shareBody(res.body);
     const e: Entry = {
       key: media.key,
       status: 200,
-      body: res.body,
+      body,
+      fd,
       size: res.body.length + ENTRY_OVERHEAD,
       etag: (res.headers.etag as string | undefined) ?? `"${res.body.length}-${now}"`,
       contentType: MEDIA_TYPES[media.ext],
@@ -418,15 +453,16 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
 
   function negativeEntry(key: string, now: number): Entry {
     return {
-      key, status: 404, body: PROBLEMS.objectNotFound.body, size: ENTRY_OVERHEAD, etag: '', contentType: 'application/problem+json',
+      key, status: 404, body: PROBLEMS.objectNotFound.body, fd: -1, size: ENTRY_OVERHEAD, etag: '', contentType: 'application/problem+json',
       lastModified: '', cacheControl: 'no-store', storedAt: now, freshUntil: now + opts.negativeTtlMs, swrUntil: 0, errorUntil: 0,
       hitHeaders: [], notModifiedHeaders: [], hasPrefetched: true, isSegment: false, isFromDisk: false,
     };
   }
 
-  function entryFromDisk(meta: DiskMeta, body: Buffer): Entry {
+  function entryFromDisk(meta: DiskMeta, read: Buffer): Entry {
+    const { body, fd } = shareBody(read);
     const e: Entry = {
-      key: meta.key, status: 200, body, size: body.length + ENTRY_OVERHEAD, etag: meta.etag, contentType: meta.contentType,
+      key: meta.key, status: 200, body, fd, size: body.length + ENTRY_OVERHEAD, etag: meta.etag, contentType: meta.contentType,
       lastModified: meta.lastModified, cacheControl: meta.cacheControl, storedAt: meta.storedAt,
       freshUntil: meta.freshUntil ?? Infinity, swrUntil: meta.swrUntil ?? Infinity, errorUntil: meta.errorUntil ?? Infinity,
       hitHeaders: [], notModifiedHeaders: [], hasPrefetched: false, isSegment: !/\.(m3u8|mpd|json)$/.test(meta.key), isFromDisk: true,
@@ -616,7 +652,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         if (req.method === 'HEAD') res.end();
         else {
           s.bytesServed += part.length;
-          res.end(part);
+          if (e.fd < 0 || !sendFromSharedMemory(res, e, r.start, part.length)) res.end(part);
         }
         return 206;
       }
@@ -625,9 +661,46 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     if (req.method === 'HEAD') res.end();
     else {
       s.bytesServed += e.body.length;
-      res.end(e.body);
+      if (e.fd < 0 || !sendFromSharedMemory(res, e, 0, e.body.length)) res.end(e.body);
     }
     return 200;
+  }
+
+  /**
+   * The response head node:http built (writeHead) and the body, handed to the kernel by the addon:
+   * head with MSG_MORE, body by sendfile from the entry's memfd. Only when nothing of this socket is
+   * queued in node or libuv (so bytes stay in order) and the socket is plain TCP; what the kernel did
+   * not take without blocking goes through node's normal write path after it. false: nothing was
+   * written, the caller sends as usual (node reports any socket error there).
+   *
+   * It leans on two fields of node's OutgoingMessage, `_header` (the head text writeHead made) and
+   * `_headerSent`: set, `res.end()` sends no head and just finishes the response (keep-alive, the next
+   * pipelined request) as it does after any body. Checked to be what we expect before use, so a node
+   * that changes them falls back to copying instead of misbehaving; test/zero-copy.test.ts pins it.
+   */
+  function sendFromSharedMemory(res: ServerResponse, e: Entry, offset: number, length: number): boolean {
+    const out = res as ServerResponse & { _header?: unknown; _headerSent?: unknown; outputData?: unknown[] };
+    const socket = res.socket as (NonNullable<ServerResponse['socket']> & { _httpMessage?: unknown; _handle?: { fd?: unknown } | null; encrypted?: boolean }) | null;
+    if (zc === null || socket === null || socket._httpMessage !== res || socket.encrypted || socket.writableLength !== 0 || socket.writableCorked !== 0) return false;
+    const head = out._header;
+    if (typeof head !== 'string' || out._headerSent !== false || !Array.isArray(out.outputData) || out.outputData.length !== 0) return false;
+    const fd = socket._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return false;
+    const n = zc.addon.sendHeadAndFile(fd, head, e.fd, offset, length);
+    if (n < 0) return false;
+    s.zeroCopyResponses++;
+    if (n < head.length + length) s.zeroCopyPartial++;
+    if (n >= head.length) {
+      out._headerSent = true;
+      const sent = n - head.length;
+      if (sent === length) res.end();
+      else res.end(e.body.subarray(offset + sent, offset + length));
+    } else {
+      // Part of the head only (a full socket buffer before the body): node sends the rest of it first.
+      out._header = head.slice(n);
+      res.end(e.body.subarray(offset, offset + length));
+    }
+    return true;
   }
 
   /** The track version was deleted or replaced: 410, whatever the grant says, without asking upstream. */

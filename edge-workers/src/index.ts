@@ -11,3 +11,5 @@ export { HashRing } from './hash-ring';
 export { nextSegmentKeys } from './next-segments';
 export { ByteLru } from './byte-lru';
 export { PurgeList } from './purge';
+export { loadZeroCopy } from './zero-copy';
+export type { ZeroCopy, ZeroCopyAddon } from './zero-copy';

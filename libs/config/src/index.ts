@@ -117,6 +117,8 @@ export const ZEnv = z.object({
   EDGE_CACHE_BYTES: size('512MiB'),
   EDGE_DISK_CACHE_DIR: z.string().optional(),
   EDGE_PARENTS: csv,
+  /** 'auto': cache hits go out by sendfile from shared memory when the edge's addon builds (edge-workers/src/zero-copy.ts); 'off': always copied. */
+  EDGE_ZERO_COPY: z.enum(['auto', 'off']).default('auto'),
   PLAYBACK_GRANT_TTL: duration('6h'),
 
   UPLOAD_MAX_BYTES: size('2GiB'),
