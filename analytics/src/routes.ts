@@ -74,7 +74,7 @@ export function analyticsRoutes(deps: Deps, options: AnalyticsRoutesOptions = {}
     const topic = options.topic ?? PLAYBACK_EVENTS_TOPIC;
     const perMinute = options.sessionRequestsPerMinute ?? 120;
     const qoeAccess = options.qoeAccess ?? (deps.config.DATABASE_URL ? 'admin' : 'signed-in');
-    if (options.migrate !== false) await ensureAnalyticsSchema(deps.olap);
+    if (options.migrate !== false) await ensureAnalyticsSchema(deps.olap, deps.logger);
     const producer = new BeaconProducer(deps.bus, topic, deps.logger.child({ component: 'beacon-collector' }), m, { topic, ...options });
     options.onProducer?.(producer);
     app.addHook('onClose', async () => {

@@ -16,6 +16,7 @@
  * even a duplicate that got past all of that could not count a play twice.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { Logger } from '@platform/logging';
 
 export const ANALYTICS_TABLES = {
   /** Raw events, one row per accepted event (deduplicated by eventId), 30 days. */
@@ -202,7 +203,8 @@ const UPGRADES: string[] = [
 ];
 
 /** Apply the schema (idempotent), upgrading views whose definition changed. */
-export async function ensureAnalyticsSchema(olap: ClickHouseClient): Promise<void> {
+/** With `log`, a server that refuses the chart snapshots (charts then all live) is said once, with its error. */
+export async function ensureAnalyticsSchema(olap: ClickHouseClient, log?: Pick<Logger, 'warn'>): Promise<void> {
   const mvs = ANALYTICS_DDL.filter((sql) => sql.startsWith('CREATE MATERIALIZED VIEW'));
   const tables = ANALYTICS_DDL.filter((sql) => !sql.startsWith('CREATE MATERIALIZED VIEW') && !sql.startsWith('CREATE VIEW'));
   for (const sql of tables) await olap.command({ query: sql });
@@ -222,7 +224,7 @@ export async function ensureAnalyticsSchema(olap: ClickHouseClient): Promise<voi
     await olap.command({ query: sql });
   }
   for (const sql of ANALYTICS_DDL.filter((q) => q.startsWith('CREATE VIEW'))) await olap.command({ query: sql });
-  await ensureChartSnapshots(olap);
+  await ensureChartSnapshots(olap, log);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -345,7 +347,7 @@ export const CHART_SNAPSHOT_TABLE_DDL = `CREATE TABLE IF NOT EXISTS chart_top_sn
  * process that owns the data). Returns false when the engine refuses them (a server older than 24.10
  * without the experimental setting, or without EmbeddedRocksDB): charts then query every window live.
  */
-export async function ensureChartSnapshots(olap: ClickHouseClient): Promise<boolean> {
+export async function ensureChartSnapshots(olap: ClickHouseClient, log?: Pick<Logger, 'warn'>): Promise<boolean> {
   try {
     // (A server without EmbeddedRocksDB or refreshable views refuses these: charts are then all live.)
     await olap.command({ query: CHART_SNAPSHOT_TABLE_DDL });
@@ -360,7 +362,8 @@ export async function ensureChartSnapshots(olap: ClickHouseClient): Promise<bool
       await olap.command({ query: v.sql });
     }
     return true;
-  } catch {
+  } catch (err) {
+    log?.warn({ err }, 'analytics: chart snapshots refused by ClickHouse (EmbeddedRocksDB, refreshable views from 24.10); every chart window is computed live');
     return false;
   }
 }

@@ -68,7 +68,7 @@ export async function startPlatform(config: Config, opts: { logger?: Logger; ser
 
   try {
     // The ClickHouse DDL once per start, here; the analytics routes and consumer are told not to repeat it.
-    if (services.has('web') || services.has('analytics-consumer')) await ensureAnalyticsSchema(deps.olap);
+    if (services.has('web') || services.has('analytics-consumer')) await ensureAnalyticsSchema(deps.olap, deps.logger);
     if (services.has('origin')) {
       const origin = await createOriginServer({ ...deps, config: cfg });
       const server = await origin.listen(cfg.ORIGIN_PORT, cfg.HOST);
