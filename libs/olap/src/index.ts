@@ -5,6 +5,8 @@
  * so close() drains pending work first.
  */
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
@@ -119,7 +121,30 @@ export interface RawInsert {
 export async function insertRaw(client: ClickHouseClient, p: RawInsert): Promise<void> {
   const embedded = embeddedConnections.get(client);
   if (embedded) {
-    await embedded.chdb.rawInsert({ table: p.table, values: p.body, format: p.format, columns: p.columns, settings: p.settings });
+    // Staged as a file and read FROM INFILE: handed over inline (chdb rawInsert), the payload went through
+    // chDB's SQL tokenizer and a line count before the format parser saw it, ~4-5 ns per byte whatever
+    // the format. Measured on the analytics rows (50k-row blocks, ~210 bytes each): 2.3-3.0 -> 1.0-1.3 us
+    // of CPU per row into a Null table, 3.1-3.6 -> 2.2 us into its landing table (view to raw included).
+    // Same statement settings, same one block.
+    if (!RAW_FORMATS.has(p.format)) throw new Error(`insertRaw: unsupported format ${JSON.stringify(p.format)}`);
+    // On Linux the file is unlinked as soon as it is open and the engine (same process) reads it through
+    // /proc/self/fd: a process killed mid-insert leaves nothing behind.
+    const file = path.join(stagingDir(), `insert-${process.pid}-${++stagedInserts}.${p.format}`);
+    const handle = await fs.open(file, 'w+', 0o600);
+    const anonymous = process.platform === 'linux';
+    try {
+      if (anonymous) await fs.rm(file, { force: true });
+      await handle.writeFile(p.body);
+      await client.command({
+        query:
+          `INSERT INTO ${quoteIdent(p.table)} (${p.columns.map(quoteIdent).join(', ')}) FROM INFILE ${sqlString(anonymous ? `/proc/self/fd/${handle.fd}` : file)}` +
+          (p.settings && Object.keys(p.settings).length ? ` SETTINGS ${Object.entries(p.settings).map(([k, v]) => `${settingName(k)} = ${typeof v === 'number' ? sqlNumber(v) : sqlString(v)}`).join(', ')}` : '') +
+          ` FORMAT ${p.format}`,
+      });
+    } finally {
+      await handle.close();
+      if (!anonymous) await fs.rm(file, { force: true });
+    }
     return;
   }
   await client.insert({
@@ -129,6 +154,31 @@ export async function insertRaw(client: ClickHouseClient, p: RawInsert): Promise
     values: Readable.from([p.body], { objectMode: false }),
     clickhouse_settings: p.settings,
   });
+}
+
+const RAW_FORMATS = new Set<string>(['JSONCompactEachRow', 'JSONEachRow', 'TabSeparated']);
+let stagedInserts = 0;
+let staging: string | undefined;
+/** Where raw inserts are staged: memory-backed /dev/shm where there is one, else the temp folder. */
+function stagingDir(): string {
+  if (staging === undefined) {
+    try {
+      fsSync.accessSync('/dev/shm', fsSync.constants.W_OK);
+      staging = '/dev/shm';
+    } catch {
+      staging = os.tmpdir();
+    }
+  }
+  return staging;
+}
+const sqlString = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+function sqlNumber(v: number): string {
+  if (!Number.isFinite(v)) throw new Error(`insertRaw: setting value ${v} is not a finite number`);
+  return String(v);
+}
+function settingName(k: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`insertRaw: invalid setting name ${JSON.stringify(k)}`);
+  return k;
 }
 
 /** Readiness: throws when the engine does not answer. */
