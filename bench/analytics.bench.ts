@@ -307,39 +307,45 @@ async function main(): Promise<void> {
       // rows into the raw table (JSONCompactEachRow, 50k-row blocks): ClickHouse's own insert rate;
       // (b) the consumer's whole write path for them (row text, raw insert, then the stage insert whose
       // four views build the aggregates; same blocks): the ceiling for everything downstream.
-      const plainRows = rowsOf(fakeEvents(300_000, { now: Date.now(), spreadMs: 3600_000, tracks: 2000, sessions: 20_000 }));
-      const plainBodies: Buffer[] = [];
-      for (let i = 0; i < plainRows.length; i += ANCHOR_BLOCK) plainBodies.push(rowsBody(plainRows.slice(i, i + ANCHOR_BLOCK), 'anchor'));
-      t0 = performance.now();
-      for (const body of plainBodies) await insertRaw(olap, { table: 'playback_events', columns: [...EVENT_COLUMN_NAMES], format: 'JSONCompactEachRow', body });
-      const plainRate = plainRows.length / ((performance.now() - t0) / 1000);
-      console.log(`ClickHouse alone, plain insert into the raw table (JSONCompactEachRow, 50k-row blocks): ${fmt(plainRate)} events/s; ${load()}`);
-      const pathRows = rowsOf(fakeEvents(300_000, { now: Date.now(), spreadMs: 3600_000, tracks: 2000, sessions: 20_000 }));
-      t0 = performance.now();
-      for (let i = 0; i < pathRows.length; i += ANCHOR_BLOCK) await writeEventBlock(olap, pathRows.slice(i, i + ANCHOR_BLOCK), randomUUID());
-      const chRate = pathRows.length / ((performance.now() - t0) / 1000);
-      console.log(`ClickHouse alone, the consumer's write path (raw + stage/views, 50k-row blocks): ${fmt(chRate)} events/s; ${load()}`);
+      // The anchors' rows and messages live in this function only: kept in scope through the end-to-end run
+      // (they were, until 2026-11-26 15:15), ~400 MB of them stayed on the writer's heap, and V8 marked them
+      // all every ~1.2 s (incremental marking ~200-400 ms each time: most of the writer thread's "GC").
+      const { plainRate, chRate, prodRate } = await (async () => {
+        const plainRows = rowsOf(fakeEvents(300_000, { now: Date.now(), spreadMs: 3600_000, tracks: 2000, sessions: 20_000 }));
+        const plainBodies: Buffer[] = [];
+        for (let i = 0; i < plainRows.length; i += ANCHOR_BLOCK) plainBodies.push(rowsBody(plainRows.slice(i, i + ANCHOR_BLOCK), 'anchor'));
+        t0 = performance.now();
+        for (const body of plainBodies) await insertRaw(olap, { table: 'playback_events', columns: [...EVENT_COLUMN_NAMES], format: 'JSONCompactEachRow', body });
+        const plainRate = plainRows.length / ((performance.now() - t0) / 1000);
+        console.log(`ClickHouse alone, plain insert into the raw table (JSONCompactEachRow, 50k-row blocks): ${fmt(plainRate)} events/s; ${load()}`);
+        const pathRows = rowsOf(fakeEvents(300_000, { now: Date.now(), spreadMs: 3600_000, tracks: 2000, sessions: 20_000 }));
+        t0 = performance.now();
+        for (let i = 0; i < pathRows.length; i += ANCHOR_BLOCK) await writeEventBlock(olap, pathRows.slice(i, i + ANCHOR_BLOCK), randomUUID());
+        const chRate = pathRows.length / ((performance.now() - t0) / 1000);
+        console.log(`ClickHouse alone, the consumer's write path (raw + stage/views, 50k-row blocks): ${fmt(chRate)} events/s; ${load()}`);
 
-      // 2. Producer alone.
-      const prodEvents = fakeEvents(200_000, { now: Date.now(), spreadMs: 60_000, tracks: 2000, sessions: 2000 });
-      const msgs: Array<{ key: string; value: string }> = [];
-      for (let i = 0; i < prodEvents.length; i += 100) {
-        const sid = `prod${i}`;
-        const env = toEnvelopes(prodEvents.slice(i, i + 100).map((e) => ({ ...e, sessionId: sid })), Date.now(), null)[0];
-        msgs.push({ key: env.sessionId, value: JSON.stringify(env) });
-      }
-      const prodTopic = `${topic}.producer`;
-      await bus.ensureTopic(prodTopic, { partitions: 6 });
-      t0 = performance.now();
-      // Same shape as the collector: up to 500 messages per send, several sends in flight.
-      const chunks: Array<typeof msgs> = [];
-      for (let i = 0; i < msgs.length; i += 50) chunks.push(msgs.slice(i, i + 50));
-      let next = 0;
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (next < chunks.length) await bus.send(prodTopic, chunks[next++]);
-      }));
-      const prodRate = prodEvents.length / ((performance.now() - t0) / 1000);
-      console.log(`bus producer alone (envelopes of 100 events, 50 per send, 8 in flight): ${fmt(prodRate)} events/s`);
+        // 2. Producer alone.
+        const prodEvents = fakeEvents(200_000, { now: Date.now(), spreadMs: 60_000, tracks: 2000, sessions: 2000 });
+        const msgs: Array<{ key: string; value: string }> = [];
+        for (let i = 0; i < prodEvents.length; i += 100) {
+          const sid = `prod${i}`;
+          const env = toEnvelopes(prodEvents.slice(i, i + 100).map((e) => ({ ...e, sessionId: sid })), Date.now(), null)[0];
+          msgs.push({ key: env.sessionId, value: JSON.stringify(env) });
+        }
+        const prodTopic = `${topic}.producer`;
+        await bus.ensureTopic(prodTopic, { partitions: 6 });
+        t0 = performance.now();
+        // Same shape as the collector: up to 500 messages per send, several sends in flight.
+        const chunks: Array<typeof msgs> = [];
+        for (let i = 0; i < msgs.length; i += 50) chunks.push(msgs.slice(i, i + 50));
+        let next = 0;
+        await Promise.all(Array.from({ length: 8 }, async () => {
+          while (next < chunks.length) await bus.send(prodTopic, chunks[next++]);
+        }));
+        const prodRate = prodEvents.length / ((performance.now() - t0) / 1000);
+        console.log(`bus producer alone (envelopes of 100 events, 50 per send, 8 in flight): ${fmt(prodRate)} events/s`);
+        return { plainRate, chRate, prodRate };
+      })();
 
       // 3. End to end: first as fast as it goes (throughput), then at half that rate (freshness when not saturated).
       const consumer = await createAnalyticsConsumer({ olap, bus, logger, metrics, config }, { topic, groupId: `analytics-writer-bench-${suffix}` });
