@@ -22,7 +22,7 @@ import type { Registry } from 'prom-client';
 import { BEACON_TYPES, PLAYBACK_EVENTS_TOPIC, type TBeaconEnvelope } from '@platform/models';
 import { EVENT_COLUMN_NAMES, ensureAnalyticsSchema } from './schema';
 import { insertRaw } from '@platform/olap';
-import { chTime, envelopeRows, rowsBody, type EventRow } from './rows';
+import { ROW_TOKEN_LENGTH, RowText, assembleRows, chTime, parseUuid, rowsBody, type EventRow, type RowPick } from './rows';
 import { analyticsMetrics, type AnalyticsMetrics } from './metrics';
 
 export interface AnalyticsConsumerDeps {
@@ -82,8 +82,8 @@ interface Contribution {
   member: number;
   /** When it was handed over (ms). */
   at: number;
-  rows: EventRow[];
-  receivedAtMs: number[];
+  /** Its rows, as text written while parsing (no object per event). */
+  rows: RowText;
   /** Rows may already be in ClickHouse (redelivery): look their ids up before inserting. */
   uncertain: boolean;
   heartbeat: () => Promise<void>;
@@ -96,10 +96,6 @@ class StoppedError extends Error {
     super('analytics consumer stopping: batch left uncommitted for redelivery');
   }
 }
-
-// Hex digit values of lower-case hex, for every UTF-16 code unit (anything else: -1).
-const HEX = new Int8Array(65536).fill(-1);
-for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = i;
 
 /**
  * A set of lower-case UUIDs held as 128-bit keys in a typed array (open addressing, linear probing, at
@@ -156,31 +152,6 @@ class UuidTable {
     this.hasNil = false;
     this.size = 0;
   }
-}
-
-/**
- * Parses a lower-case UUID into out[at..at+3] (four 32-bit words); false (out unspecified) for any other
- * string.
- */
-export function parseUuid(id: string, out: Int32Array, at: number): boolean {
-  if (id.length !== 36 || id.charCodeAt(8) !== 45 || id.charCodeAt(13) !== 45 || id.charCodeAt(18) !== 45 || id.charCodeAt(23) !== 45) return false;
-  let bad = 0;
-  let acc = 0;
-  let digits = 0;
-  let k = at;
-  for (let i = 0; i < 36; i++) {
-    const c = id.charCodeAt(i);
-    if (c === 45) continue;
-    const v = HEX[c];
-    bad |= v;
-    acc = (acc << 4) | v;
-    if (++digits === 8) {
-      out[k++] = acc;
-      acc = 0;
-      digits = 0;
-    }
-  }
-  return bad >= 0 && k === at + 4;
 }
 
 /**
@@ -282,7 +253,7 @@ class BatchWriter {
     if (this.stopping) return Promise.reject(new StoppedError());
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ ...c, at: Date.now(), resolve, reject });
-      this.pendingRows += c.rows.length;
+      this.pendingRows += c.rows.count;
       if (this.pendingRows >= this.opts.maxBatchRows || this.nothingMoreComing()) this.flushSoon(0);
       else this.flushSoon(this.opts.lingerMs);
     });
@@ -318,10 +289,10 @@ class BatchWriter {
     if (this.writing || this.pending.length === 0) return;
     const batch: Contribution[] = [];
     let rows = 0;
-    while (this.pending.length > 0 && (batch.length === 0 || rows + this.pending[0].rows.length <= this.opts.maxBatchRows)) {
+    while (this.pending.length > 0 && (batch.length === 0 || rows + this.pending[0].rows.count <= this.opts.maxBatchRows)) {
       const c = this.pending.shift()!;
       batch.push(c);
-      rows += c.rows.length;
+      rows += c.rows.count;
     }
     this.pendingRows -= rows;
     this.writing = true;
@@ -368,102 +339,109 @@ class BatchWriter {
     // (UUIDs, which is all the consumer stores, into 128-bit keys): the in-batch check, the memory's
     // check and, after the insert, the memory's add all use that key.
     let total = 0;
-    for (const c of batch) total += c.rows.length;
-    let keys = new Int32Array(total * 4);
-    let isUuid = new Uint8Array(total);
+    for (const c of batch) total += c.rows.count;
     const batchUuids = new UuidTable(total);
-    const batchOther = new Set<string>();
-    let rows: EventRow[] = [];
-    let received: number[] = [];
+    // keep[i] of each part: 1 for a row to insert (then the number of its block, when a batch spans days).
+    const parts: RowPick[] = batch.map((c) => ({ text: c.rows, keep: new Uint8Array(c.rows.count) }));
+    let kept = 0;
     let duplicates = 0;
-    for (const c of batch) {
-      const cr = c.rows;
-      for (let i = 0; i < cr.length; i++) {
-        const r = cr[i];
-        const at = rows.length * 4;
-        if (parseUuid(r.eventId, keys, at)) {
-          const a = keys[at], b = keys[at + 1], cc = keys[at + 2], d = keys[at + 3];
-          if (batchUuids.has(a, b, cc, d) || this.recent.hasKey(keys, at)) {
-            duplicates++;
-            continue;
-          }
-          batchUuids.add(a, b, cc, d);
-          isUuid[rows.length] = 1;
-        } else {
-          if (batchOther.has(r.eventId) || this.recent.has(r.eventId)) {
-            duplicates++;
-            continue;
-          }
-          batchOther.add(r.eventId);
-          isUuid[rows.length] = 0;
+    for (const { text, keep } of parts) {
+      const keys = text.keys;
+      for (let i = 0; i < text.count; i++) {
+        const at = i * 4;
+        const a = keys[at], b = keys[at + 1], cc = keys[at + 2], d = keys[at + 3];
+        if (batchUuids.has(a, b, cc, d) || this.recent.hasKey(keys, at)) {
+          duplicates++;
+          continue;
         }
-        rows.push(r);
-        received.push(c.receivedAtMs[i]);
+        batchUuids.add(a, b, cc, d);
+        keep[i] = 1;
+        kept++;
       }
     }
-    if (batch.some((c) => c.uncertain) && rows.length > 0) {
+    if (batch.some((c) => c.uncertain) && kept > 0) {
       // A redelivery: some of these may be stored already, by a consumer that died before committing,
       // perhaps between the two inserts or in the middle of the second. Replay step 2 for their blocks
       // (deduplicated per table by token), and do not insert them again.
-      const present = await this.withRetry(batch, () => this.lookupExisting(rows));
+      const present = await this.withRetry(batch, () => this.lookupExisting(parts));
       if (present.size > 0) {
         for (const token of new Set(present.values())) await this.withRetry(batch, () => this.replayStage(token));
-        const keptKeys = new Int32Array(rows.length * 4);
-        const keptIsUuid = new Uint8Array(rows.length);
-        const keptRows: EventRow[] = [];
-        const keptReceived: number[] = [];
-        for (let i = 0; i < rows.length; i++) {
-          if (present.has(rows[i].eventId)) continue;
-          keptKeys.set(keys.subarray(i * 4, i * 4 + 4), keptRows.length * 4);
-          keptIsUuid[keptRows.length] = isUuid[i];
-          keptRows.push(rows[i]);
-          keptReceived.push(received[i]);
+        for (const { text, keep } of parts) {
+          for (let i = 0; i < text.count; i++) {
+            if (keep[i] && present.has(text.id(i))) {
+              keep[i] = 0;
+              kept--;
+              duplicates++;
+            }
+          }
         }
-        duplicates += rows.length - keptRows.length;
-        rows = keptRows;
-        received = keptReceived;
-        keys = keptKeys;
-        isUuid = keptIsUuid;
       }
     }
     if (duplicates > 0) {
       this.stats.duplicates += duplicates;
       this.m.consumerEvents.inc({ outcome: 'duplicate' }, duplicates);
     }
-    if (rows.length === 0) return;
-    // One block per day: a block then lands in one raw partition, so step 1 is all-or-nothing. (Nearly
-    // always one day: checked without a string per row.)
-    const byDay = new Map<string, EventRow[]>();
-    const firstDay = rows[0].eventTime.slice(0, 10);
-    let oneDay = true;
-    for (let i = 1; i < rows.length && oneDay; i++) oneDay = rows[i].eventTime.startsWith(firstDay);
-    if (oneDay) byDay.set(firstDay, rows);
-    else {
-      for (const r of rows) {
-        const day = r.eventTime.slice(0, 10);
-        const list = byDay.get(day);
-        if (list) list.push(r);
-        else byDay.set(day, [r]);
+    if (kept === 0) return;
+    // One block per day: a block then lands in one raw partition, so step 1 is all-or-nothing. Nearly
+    // always one day; otherwise keep[i] becomes the row's block number (1, 2, ...).
+    const days = new Map<number, number>();
+    for (const { text, keep } of parts) {
+      for (let i = 0; i < text.count; i++) {
+        if (!keep[i]) continue;
+        const day = Math.floor(text.eventTimes[i] / DAY_MS);
+        let mark = days.get(day);
+        if (mark === undefined) days.set(day, (mark = days.size + 1));
+        keep[i] = mark;
       }
     }
-    for (const block of byDay.values()) {
-      // Same rows -> same token: a retry is skipped by every table that already took the block.
-      const token = createHash('sha256').update(block.map((r) => r.eventId).join(',')).digest('hex').slice(0, 40);
+    for (let mark = 1; mark <= days.size; mark++) {
+      const block = this.blockOf(parts, mark);
       await this.withRetry(batch, async () => {
         const end = this.m.insertSeconds.startTimer();
-        await writeEventBlock(this.olap, block, token);
+        await writeBody(this.olap, assembleRows(parts, mark, block.token), block.token, block.bounds);
         end();
       });
     }
     const now = Date.now();
-    for (let i = 0; i < rows.length; i++) {
-      if (isUuid[i]) this.recent.addKey(keys, i * 4);
-      else this.recent.add(rows[i].eventId);
+    let receivedAt = NaN;
+    let age = 0;
+    for (const { text, keep } of parts) {
+      for (let i = 0; i < text.count; i++) {
+        if (!keep[i]) continue;
+        this.recent.addKey(text.keys, i * 4);
+        // Freshness per event; the events of one envelope share their receivedAt.
+        if (text.receivedAts[i] !== receivedAt) age = (now - (receivedAt = text.receivedAts[i])) / 1000;
+        this.m.freshness.observe(age);
+      }
     }
-    for (const t of received) this.m.freshness.observe((now - t) / 1000);
-    this.stats.inserted += rows.length;
+    this.stats.inserted += kept;
     this.stats.batches++;
-    this.m.consumerEvents.inc({ outcome: 'inserted' }, rows.length);
+    this.m.consumerEvents.inc({ outcome: 'inserted' }, kept);
+  }
+
+  /**
+   * The token and time bounds of the block of rows marked `mark`. Same rows -> same token (a hash of
+   * their ids), so a retry is skipped by every table that already took the block.
+   */
+  private blockOf(parts: readonly RowPick[], mark: number): { token: string; bounds: { min: string; max: string } } {
+    let n = 0;
+    for (const { text, keep } of parts) for (let i = 0; i < text.count; i++) if (keep[i] === mark) n++;
+    const ids = new Int32Array(n * 4);
+    let min = Infinity;
+    let max = -Infinity;
+    let k = 0;
+    for (const { text, keep } of parts) {
+      for (let i = 0; i < text.count; i++) {
+        if (keep[i] !== mark) continue;
+        ids.set(text.keys.subarray(i * 4, i * 4 + 4), k);
+        k += 4;
+        const t = text.eventTimes[i];
+        if (t < min) min = t;
+        if (t > max) max = t;
+      }
+    }
+    const token = createHash('sha256').update(new Uint8Array(ids.buffer)).digest('hex').slice(0, ROW_TOKEN_LENGTH);
+    return { token, bounds: { min: chTime(min), max: chTime(max) } };
   }
 
   /** After a redelivery: feed the views again with a stored block, under its token (applied only where missing). */
@@ -503,22 +481,28 @@ class BatchWriter {
     });
   }
 
-  private async lookupExisting(rows: EventRow[]): Promise<Map<string, string>> {
+  private async lookupExisting(parts: readonly RowPick[]): Promise<Map<string, string>> {
     this.stats.lookups++;
-    let min = rows[0].eventTime;
-    let max = rows[0].eventTime;
-    for (const r of rows) {
-      if (r.eventTime < min) min = r.eventTime;
-      if (r.eventTime > max) max = r.eventTime;
+    const ids: string[] = [];
+    let min = Infinity;
+    let max = -Infinity;
+    for (const { text, keep } of parts) {
+      for (let i = 0; i < text.count; i++) {
+        if (!keep[i]) continue;
+        ids.push(text.id(i));
+        const t = text.eventTimes[i];
+        if (t < min) min = t;
+        if (t > max) max = t;
+      }
     }
     const present = new Map<string, string>();
     // Ids are validated UUIDs (lower-case hex and dashes), safe to inline; chunks keep the SQL small.
-    for (let i = 0; i < rows.length; i += 5000) {
-      const ids = rows.slice(i, i + 5000).map((r) => `'${r.eventId}'`).join(',');
+    for (let i = 0; i < ids.length; i += 5000) {
+      const list = ids.slice(i, i + 5000).map((id) => `'${id}'`).join(',');
       const rs = await this.olap.query({
         query: `SELECT toString(eventId) AS id, any(batchToken) AS token FROM playback_events
-          WHERE eventTime >= toDateTime64('${min}', 3, 'UTC') AND eventTime <= toDateTime64('${max}', 3, 'UTC')
-            AND eventId IN (${ids}) GROUP BY eventId`,
+          WHERE eventTime >= toDateTime64('${chTime(min)}', 3, 'UTC') AND eventTime <= toDateTime64('${chTime(max)}', 3, 'UTC')
+            AND eventId IN (${list}) GROUP BY eventId`,
         format: 'JSONEachRow',
       });
       for (const r of await rs.json<{ id: string; token: string }>()) present.set(r.id, r.token);
@@ -527,6 +511,8 @@ class BatchWriter {
   }
 }
 
+const DAY_MS = 86_400_000;
+
 const STAGE_COLUMNS = EVENT_COLUMN_NAMES.join(', ');
 
 /**
@@ -534,6 +520,18 @@ const STAGE_COLUMNS = EVENT_COLUMN_NAMES.join(', ');
  * token, step 2 the views fed from raw under the same token. Exported for the benchmark's anchor.
  */
 export async function writeEventBlock(olap: ClickHouseClient, block: EventRow[], token: string): Promise<void> {
+  checkToken(token);
+  let min = block[0].eventTime;
+  let max = min;
+  for (const r of block) {
+    if (r.eventTime < min) min = r.eventTime;
+    else if (r.eventTime > max) max = r.eventTime;
+  }
+  await writeBody(olap, rowsBody(block, token), token, { min, max });
+}
+
+/** writeEventBlock for rows already serialized with their token (`body`), eventTime within `bounds`. */
+async function writeBody(olap: ClickHouseClient, body: Buffer, token: string, bounds: { min: string; max: string }): Promise<void> {
   checkToken(token);
   // Serialized here and handed over as bytes (olap insertRaw): on chDB the engine's parser reads them
   // as they are, instead of the client stringifying rows into the SQL text (~1.5x the CPU per row).
@@ -544,16 +542,10 @@ export async function writeEventBlock(olap: ClickHouseClient, block: EventRow[],
     table: 'playback_events_in',
     columns: [...EVENT_COLUMN_NAMES],
     format: 'JSONCompactEachRow',
-    body: rowsBody(block, token),
+    body,
     settings: { insert_deduplication_token: token, deduplicate_blocks_in_dependent_materialized_views: 1 },
   });
-  let min = block[0].eventTime;
-  let max = min;
-  for (const r of block) {
-    if (r.eventTime < min) min = r.eventTime;
-    else if (r.eventTime > max) max = r.eventTime;
-  }
-  await feedViews(olap, token, { min, max });
+  await feedViews(olap, token, bounds);
 }
 
 /** Tokens are inlined into SQL (feedViews): ours are hex or UUIDs; anything else is refused. */
@@ -620,15 +612,14 @@ function isStorableEnvelope(x: unknown): x is TBeaconEnvelope {
 }
 
 /** Parse one bus message; invalid ones (other producers, corruption) are counted and skipped. */
-function parseMessage(m: ReceivedMessage): { rows: EventRow[]; receivedAt: number } | null {
+function parseMessage(m: ReceivedMessage): TBeaconEnvelope | null {
   let json: unknown;
   try {
     json = JSON.parse(m.value.toString('utf8'));
   } catch {
     return null;
   }
-  if (!isStorableEnvelope(json)) return null;
-  return { rows: envelopeRows(json), receivedAt: json.receivedAt };
+  return isStorableEnvelope(json) ? json : null;
 }
 
 export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, options: AnalyticsConsumerOptions = {}): Promise<AnalyticsConsumer> {
@@ -675,19 +666,18 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
       if (messages.length === 0) return;
       const partition = ctx.partition;
       const uncertain = expected.get(partition) !== messages[0].offset;
-      const rows: EventRow[] = [];
-      const receivedAtMs: number[] = [];
+      // Envelopes are turned into row text as they are parsed (RowText): the parsed objects die young.
+      let bytes = 0;
+      for (const msg of messages) bytes += msg.value.length;
+      const rows = new RowText(Math.max(16, messages.length * 8), Math.ceil(bytes * 1.25) + 4096);
       let invalid = 0;
       for (const msg of messages) {
-        const parsed = parseMessage(msg);
-        if (!parsed) {
+        const env = parseMessage(msg);
+        if (!env) {
           invalid++;
           continue;
         }
-        for (const r of parsed.rows) {
-          rows.push(r);
-          receivedAtMs.push(parsed.receivedAt);
-        }
+        rows.add(env);
       }
       if (invalid > 0) {
         stats.invalid += invalid;
@@ -695,7 +685,7 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
         logger.warn({ partition, invalid }, 'analytics: skipped messages that are not beacon envelopes');
       }
       expected.delete(partition);
-      if (rows.length > 0) await writer.submit({ member, rows, receivedAtMs, uncertain, heartbeat: ctx.heartbeat });
+      if (rows.count > 0) await writer.submit({ member, rows, uncertain, heartbeat: ctx.heartbeat });
       expected.set(partition, (BigInt(messages[messages.length - 1].offset) + 1n).toString());
     },
   });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TBeaconEnvelope } from '@platform/models';
-import { chTime, envelopeRows, rowsBody, rowValues } from '../src/rows';
+import { ROW_TOKEN_LENGTH, RowText, assembleRows, chTime, envelopeRows, parseUuid, rowsBody, rowValues } from '../src/rows';
 
 const iso = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
 
@@ -59,4 +59,60 @@ test('rowsBody: repeated and alternating values (its per-block memo of JSON text
   ];
   const expected = rows.map((r) => JSON.stringify([...rowValues(r), 'tok'])).join('\n') + '\n';
   assert.equal(rowsBody(rows, 'tok').toString('utf8'), expected);
+});
+
+test('RowText + assembleRows: the same text as rowsBody for the rows kept, token in every row; ids, keys and times per row', () => {
+  const token = 'f'.repeat(ROW_TOKEN_LENGTH);
+  const envs: TBeaconEnvelope[] = [];
+  for (let k = 0; k < 40; k++) {
+    const events = Array.from({ length: 1 + (k % 7) * 20 }, (_, i) => ({
+      v: 1,
+      eventId: `aaaaaaaa-${String(k).padStart(4, '0')}-4000-8000-${String(i).padStart(12, '0')}`,
+      sessionId: k % 5 === 1 ? `sess-ü-${k}` : `sess-${k}`,
+      trackId: i % 2 ? 't\\1' : `t${Math.floor(i / 3)}`,
+      type: ['heartbeat', 'skip', 'error', 'first_audio'][i % 4],
+      ts: 1_732_600_000_000 + k * 997 + i,
+      eventTime: 1_732_600_000_000 + k * 997 + i,
+      positionMs: i,
+      ...(i % 4 === 3 ? { startupMs: 120, bufferMs: 0 } : {}),
+      rendition: i % 4 ? { codec: i % 8 ? 'aac' : 'op"us', bitrateKbps: 96 } : undefined,
+      errorCode: i % 4 === 2 ? `E\n${k % 3 ? 'x' : '漢字 🎵'}` : undefined,
+      edgeId: `edge-${i % 3}`,
+      cmcd: i % 11 ? undefined : { sid: `s${i}\t` },
+      ...(i % 5 === 4 ? { durationMs: 10_000 } : {}),
+    }));
+    envs.push({ v: 1, receivedAt: 1_732_600_000_500 + k * 1000, userId: k % 3 ? `u${k % 2 ? '\u2028' : ''}` : null, sessionId: 'x', events } as unknown as TBeaconEnvelope);
+  }
+  const texts = [new RowText(4, 64), new RowText()];
+  envs.forEach((env, k) => texts[k % 2].add(env));
+  const parts = texts.map((text) => ({ text, keep: new Uint8Array(text.count) }));
+  const keptRows: ReturnType<typeof envelopeRows> = [];
+  envs.forEach((env, k) => {
+    const part = parts[k % 2];
+    const first = envs.slice(0, k).filter((_, j) => j % 2 === k % 2).reduce((n, e) => n + e.events.length, 0);
+    envelopeRows(env).forEach((row, i) => {
+      if ((k + i) % 3 === 0) return; // dropped (a duplicate)
+      part.keep[first + i] = 2;
+      keptRows.push(row);
+    });
+  });
+  // assembleRows keeps the parts' order: rows of part 0, then part 1.
+  const ordered = [...keptRows.filter((r) => envs.indexOf(envs.find((e) => e.events.some((x) => x.eventId === r.eventId))!) % 2 === 0), ...keptRows.filter((r) => envs.indexOf(envs.find((e) => e.events.some((x) => x.eventId === r.eventId))!) % 2 === 1)];
+  assert.equal(assembleRows(parts, 2, token).toString('utf8'), rowsBody(ordered, token).toString('utf8'));
+  assert.equal(assembleRows(parts, 3, token).length, 0);
+  // Per row: the id back from the text, its key, its times.
+  const key = new Int32Array(4);
+  envs.forEach((env, k) => {
+    const text = texts[k % 2];
+    const first = envs.slice(0, k).filter((_, j) => j % 2 === k % 2).reduce((n, e) => n + e.events.length, 0);
+    env.events.forEach((e, i) => {
+      assert.equal(text.id(first + i), e.eventId);
+      assert.ok(parseUuid(e.eventId, key, 0));
+      assert.deepEqual([...text.keys.subarray((first + i) * 4, (first + i) * 4 + 4)], [...key]);
+      assert.equal(text.eventTimes[first + i], e.eventTime);
+      assert.equal(text.receivedAts[first + i], env.receivedAt);
+    });
+  });
+  assert.throws(() => assembleRows(parts, 2, 'short'), /40 ASCII/);
+  assert.throws(() => new RowText().add({ ...envs[0], events: [{ ...envs[0].events[0], eventId: 'AAAAAAAA-0000-4000-8000-000000000000' }] }), /lower-case UUID/);
 });
