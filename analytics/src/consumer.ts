@@ -580,8 +580,6 @@ async function feedViews(olap: ClickHouseClient, token: string, bounds?: { min: 
   });
 }
 
-const SCRATCH_KEY = new Int32Array(4);
-
 const TYPES = new Set<string>(BEACON_TYPES);
 const isUInt32 = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 const optUInt32 = (v: unknown) => v === undefined || v === null || isUInt32(v);
@@ -599,7 +597,7 @@ function isStorableEnvelope(x: unknown): x is TBeaconEnvelope {
   if (!(env.userId === null || isStr(env.userId, 64))) return false;
   for (const e of env.events) {
     if (!e || typeof e !== 'object') return false;
-    if (typeof e.eventId !== 'string' || !parseUuid(e.eventId, SCRATCH_KEY, 0)) return false; // a lower-case UUID
+    if (typeof e.eventId !== 'string') return false; // a lower-case UUID: RowText.add parses it (once) and refuses the envelope otherwise
     if (!isStr(e.sessionId, 128) || !isStr(e.trackId, 64) || !TYPES.has(e.type)) return false;
     if (!isTime(e.eventTime) || !Number.isSafeInteger(e.ts) || !isUInt32(e.positionMs)) return false;
     if (!optUInt32(e.startupMs) || !optUInt32(e.bufferMs) || !optUInt32(e.durationMs)) return false;
@@ -673,11 +671,7 @@ export async function createAnalyticsConsumer(deps: AnalyticsConsumerDeps, optio
       let invalid = 0;
       for (const msg of messages) {
         const env = parseMessage(msg);
-        if (!env) {
-          invalid++;
-          continue;
-        }
-        rows.add(env);
+        if (!env || !rows.add(env)) invalid++;
       }
       if (invalid > 0) {
         stats.invalid += invalid;

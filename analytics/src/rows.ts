@@ -228,10 +228,19 @@ export class RowText {
     }
   }
 
-  /** Appends the envelope's events as rows. */
-  add(env: TBeaconEnvelope): void {
+  /**
+   * Appends the envelope's events as rows; false, adding nothing, when an event id is not a lower-case
+   * UUID (each id is parsed once, here: its key is what the consumer's duplicate checks use).
+   */
+  add(env: TBeaconEnvelope): boolean {
     const events = env.events;
     const n = events.length;
+    this.grow(n, 0);
+    const first = this.count;
+    for (let i = 0; i < n; i++) {
+      const id = events[i].eventId;
+      if (typeof id !== 'string' || !parseUuid(id, this.keys, (first + i) * 4)) return false;
+    }
     const head = `","${chTime(env.receivedAt)}",`;
     const userJson = env.userId ? str(env.userId) : '""';
     const lengths = rowLengths.length >= n ? rowLengths : (rowLengths = new Int32Array(n * 2));
@@ -256,7 +265,6 @@ export class RowText {
     this.grow(n, out.length * 3);
     const at = this.used;
     const written = this.buf.write(out, at);
-    const first = this.count;
     const starts = this.starts;
     if (written === out.length) {
       // All ASCII (the usual case): byte offsets are string offsets.
@@ -277,12 +285,11 @@ export class RowText {
     this.used = at + written;
     starts[first + n] = this.used;
     for (let i = 0; i < n; i++) {
-      const e = events[i];
-      if (!parseUuid(e.eventId, this.keys, (first + i) * 4)) throw new Error(`RowText: event id ${JSON.stringify(e.eventId)} is not a lower-case UUID`);
-      this.eventTimes[first + i] = e.eventTime;
+      this.eventTimes[first + i] = events[i].eventTime;
       this.receivedAts[first + i] = env.receivedAt;
     }
     this.count = first + n;
+    return true;
   }
 }
 let rowLengths = new Int32Array(256);

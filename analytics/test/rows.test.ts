@@ -114,5 +114,11 @@ test('RowText + assembleRows: the same text as rowsBody for the rows kept, token
     });
   });
   assert.throws(() => assembleRows(parts, 2, 'short'), /40 ASCII/);
-  assert.throws(() => new RowText().add({ ...envs[0], events: [{ ...envs[0].events[0], eventId: 'AAAAAAAA-0000-4000-8000-000000000000' }] }), /lower-case UUID/);
+  // An envelope with one id that is not a lower-case UUID is refused whole, and leaves the text as it was.
+  const before = texts[0].count;
+  const used = texts[0].used;
+  assert.equal(texts[0].add({ ...envs[0], events: [envs[0].events[0], { ...envs[0].events[0], eventId: 'AAAAAAAA-0000-4000-8000-000000000000' }] }), false);
+  assert.equal(texts[0].add({ ...envs[0], events: [{ ...envs[0].events[0], eventId: 42 as unknown as string }] }), false);
+  assert.equal(texts[0].count, before);
+  assert.equal(texts[0].used, used);
 });
