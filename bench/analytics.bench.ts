@@ -510,9 +510,10 @@ async function main(): Promise<void> {
     })).json<{ view: string; ms: string; read_rows: string }>();
     const refreshMs = new Map(refreshes.map((r) => [r.view.replace(/^chart_top_|_mv$/g, ''), Number(r.ms)]));
     const periods = new Map(Object.entries(CHART_SNAPSHOT_WINDOWS).map(([w, p]) => [refreshMs.has(w) ? w : 'short', p]));
+    const shortWindows = Object.keys(CHART_SNAPSHOT_WINDOWS).filter((w) => !refreshMs.has(w)).join('+');
     console.log(
       `chart snapshots refreshed in ${((performance.now() - t0) / 1000).toFixed(2)} s; one refresh (every period): ` +
-        [...periods].map(([v, p]) => `${v === 'short' ? '1m+5m+15m+30m' : v} ${refreshMs.get(v) ?? '?'} ms/${p} s`).join(', ') + `; ${load()}`,
+        [...periods].map(([v, p]) => `${v === 'short' ? shortWindows : v} ${refreshMs.get(v) ?? '?'} ms/${p} s`).join(', ') + `; ${load()}`,
     );
     // Freshness of the served chart: plays written (the consumer's write path), then the 5m chart as a
     // cache miss computes it polled every 20 ms until it shows them. A probe track gets 500 plays (one
