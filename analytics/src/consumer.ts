@@ -342,7 +342,7 @@ class BatchWriter {
     for (const c of batch) total += c.rows.count;
     const batchUuids = new UuidTable(total);
     // keep[i] of each part: 1 for a row to insert (then the number of its block, when a batch spans days).
-    const parts: RowPick[] = batch.map((c) => ({ text: c.rows, keep: new Uint8Array(c.rows.count) }));
+    const parts: RowPick[] = batch.map((c) => ({ text: c.rows, keep: new Uint32Array(c.rows.count) }));
     let kept = 0;
     let duplicates = 0;
     for (const { text, keep } of parts) {

@@ -55,7 +55,7 @@ export interface ChartTop {
 /**
  * The top chart as the API serves it on a cache miss: the newest snapshot the refreshable views wrote
  * for the window (a point read; exact as of its `asOf`, one refresh period old at most: 1 s for windows
- * under an hour, 5 s to 5 min for longer ones). A snapshot that is missing or overdue (views not yet
+ * up to 15m, 5 s to 5 min for longer ones). A snapshot that is missing or overdue (views not yet
  * run, refused by an old server, failing or lagging) is not served: the window is computed live.
  */
 export async function chartTop(olap: ClickHouseClient, windowText: string, limit: number, now = Date.now()): Promise<ChartTop> {

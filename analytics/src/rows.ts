@@ -90,17 +90,9 @@ export function rowsBody(block: EventRow[], token: string): Buffer {
   let used = 0;
   let out = '';
   // JSON text of values that repeat, computed once: session, user and (from real players) track run
-  // over a whole envelope, and type, codec, error code and edge take few values. JSON.stringify per
-  // field was a fresh string each time (garbage for the writer's collector).
-  const few = new Map<string, string>();
-  const json = (v: string) => {
-    let j = few.get(v);
-    if (j === undefined) {
-      j = str(v);
-      if (few.size < 4096) few.set(v, j);
-    }
-    return j;
-  };
+  // over a whole envelope (the last one remembered below), and type, codec, error code and edge take few
+  // values (fewJson). JSON.stringify per field was a fresh string each time (garbage for the collector).
+  const json = fewJson;
   let sid: string | undefined;
   let sidJson = '';
   let uid: string | undefined;
@@ -309,7 +301,8 @@ function fewJson(v: string): string {
 /** The rows of one block: rows of `text` where `keep[i]` equals `mark`, for each part. */
 export interface RowPick {
   text: RowText;
-  keep: Uint8Array;
+  /** Block numbers are days of event time: a byte could wrap (a foreign producer's batch spanning > 255 days). */
+  keep: Uint32Array;
 }
 
 /**

@@ -248,9 +248,9 @@ export function playsInWindowSql(from: string, hourFrom: string, limit: string):
 }
 
 /**
- * Every chart window is served from a snapshot; how often each is recomputed (seconds). Windows under an
- * hour: every second, all four by one view in one pass over the minute table (a play shows in the 5m/15m
- * chart within ~1 s of reaching ClickHouse); longer ones as often as the chart cache already refreshed
+ * Every chart window is served from a snapshot; how often each is recomputed (seconds). Windows up to
+ * 15m: every second, all three by one view in one pass over the minute table (a play shows in the 5m/15m
+ * chart within ~1 s of reaching ClickHouse); 30m every 5 s (see SHORT_WINDOWS); longer ones as often as the chart cache already refreshed
  * them. README "Charts over 10M events: snapshots" has the measurements behind these choices.
  */
 export const CHART_SNAPSHOT_WINDOWS: Readonly<Record<string, number>> = {
@@ -287,7 +287,7 @@ const ONE_THREAD = 'SETTINGS max_threads = 1';
 const TARGET = `APPEND TO chart_top_snapshots
   (chartWindow String, asOf DateTime('UTC'), trackIds Array(String), plays Array(UInt64))`;
 
-/** The refreshable view computing a window's snapshot (`chart_top_short_mv` for windows under an hour). */
+/** The refreshable view computing a window's snapshot (`chart_top_short_mv` for SHORT_WINDOWS). */
 export function chartSnapshotView(window: string): { name: string; sql: string } {
   const seconds = CHART_SNAPSHOT_WINDOWS[window];
   if (SHORT_WINDOWS.includes(window)) {
@@ -346,7 +346,7 @@ export const CHART_SNAPSHOT_TABLE_DDL = `CREATE TABLE IF NOT EXISTS chart_top_sn
   PRIMARY KEY chartWindow`;
 
 /**
- * Create the snapshot table and the refreshable materialized views (one for the windows under an hour,
+ * Create the snapshot table and the refreshable materialized views (one for the windows up to 15m,
  * one per longer window; ClickHouse runs them: on a server once for all web processes, on chDB in the
  * process that owns the data). Returns false when the engine refuses them (a server older than 24.10
  * without the experimental setting, or without EmbeddedRocksDB): charts then query every window live.

@@ -85,7 +85,7 @@ test('RowText + assembleRows: the same text as rowsBody for the rows kept, token
   }
   const texts = [new RowText(4, 64), new RowText()];
   envs.forEach((env, k) => texts[k % 2].add(env));
-  const parts = texts.map((text) => ({ text, keep: new Uint8Array(text.count) }));
+  const parts = texts.map((text) => ({ text, keep: new Uint32Array(text.count) }));
   const keptRows: ReturnType<typeof envelopeRows> = [];
   envs.forEach((env, k) => {
     const part = parts[k % 2];

@@ -6,8 +6,9 @@
  *   grant (HMAC, memoized per grant) -> memory LRU -> [slow path] disk tier -> parent edge chosen by
  *   consistent hashing -> origin.
  *
- * The hot path (a fresh hit) is raw node:http writing a cached Buffer with a header array built when
- * the object entered the cache: no framework, no per-request allocation beyond what node needs.
+ * The hot path (a fresh hit) is raw node:http with a header array built when the object entered the
+ * cache: no framework, no per-request allocation beyond what node needs. Segment bodies live in shared
+ * memory and go to the socket by sendfile (zero-copy.ts), others as a cached Buffer.
  * The cache key is the object key alone: grants, CMCD and any other query never enter it.
  *
  * Freshness follows the origin's Cache-Control: immutable segments stay fresh; manifests are served
