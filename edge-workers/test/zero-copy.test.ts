@@ -30,6 +30,8 @@ const grant = () => signGrant(stack.keys[0], { trackId: track, version: 1, exp: 
 const pathOf = (g: string, file: string) => `/g/${g}/tracks/${track}/v1/${file}`;
 
 interface Parsed {
+  /** The head as sent, status line to the last header line. */
+  head: string;
   status: number;
   headers: Record<string, string>;
   body: Buffer;
@@ -47,7 +49,7 @@ function parseResponses(data: Buffer, methods: string[]): Parsed[] {
     const headers: Record<string, string> = {};
     for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
     const length = method === 'HEAD' || status === 304 ? 0 : Number(headers['content-length']);
-    out.push({ status, headers, body: data.subarray(end + 4, end + 4 + length) });
+    out.push({ head: lines.join('\r\n'), status, headers, body: data.subarray(end + 4, end + 4 + length) });
     at = end + 4 + length;
   }
   assert.equal(at, data.length, 'no bytes after the last response');
@@ -123,6 +125,44 @@ for (const mode of ['auto', 'off'] as const) {
     else assert.ok(sent >= 1 && sent <= 6 * 3 + 2 * 3, `zero-copy responses: ${sent}`);
   });
 }
+
+for (const mode of ['auto', 'off'] as const) {
+  test(`EDGE_ZERO_COPY=${mode}: a HIT's prebuilt head is byte for byte the head writeHead makes; a closing connection still gets node's`, async () => {
+    const { url, edge } = await stack.startEdge({ prefetchSegments: 0, zeroCopy: mode });
+    const g = grant();
+    const f = 'aac_128/6.m4s';
+    const before = edge.stats().prebuiltHeads;
+    // A MISS (writeHead) on a keep-alive response (another object closes that connection), then on a
+    // second connection two keep-alive HITs (prebuilt) and a HIT for a request that asks to close (writeHead).
+    const first = await exchange(url, closing([request(pathOf(g, f)), request(pathOf(g, 'aac_128/playlist.m3u8'))]), Infinity);
+    const [miss] = parseResponses(first, ['GET', 'GET']);
+    const data = await exchange(url, closing([request(pathOf(g, f)), request(pathOf(g, f)), request(pathOf(g, f))]), Infinity);
+    const [hit, hit2, last] = parseResponses(data, ['GET', 'GET', 'GET']);
+    for (const r of [miss, hit, hit2, last]) assert.ok(r.body.equals(bodies.get(f)!), 'body intact');
+    assert.deepEqual([miss.headers['x-cache'], hit.headers['x-cache'], hit2.headers['x-cache'], last.headers['x-cache']], ['MISS', 'HIT', 'HIT', 'HIT']);
+    const norm = (h: string) => h.replace(/^Date: .*$/m, 'Date: -').replace('x-cache: MISS', 'x-cache: HIT');
+    assert.match(hit.head, /^Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/m);
+    assert.equal(norm(hit.head), norm(miss.head));
+    assert.equal(hit2.head.replace(/^Date: .*$/m, ''), hit.head.replace(/^Date: .*$/m, ''));
+    assert.match(hit.head, /\r\nConnection: keep-alive\r\nKeep-Alive: timeout=\d+$/);
+    assert.match(last.head, /\r\nConnection: close$/);
+    assert.equal(edge.stats().prebuiltHeads - before, 2, 'the two keep-alive HITs, not the MISS nor the closing one');
+  });
+}
+
+test('HTTP/1.0 without keep-alive gets a closing head from node, not the prebuilt one', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  const f = 'aac_128/5.m4s';
+  assert.equal((await rawGet(url, pathOf(g, f))).status, 200);
+  const before = edge.stats().prebuiltHeads;
+  const data = await exchange(url, `GET ${pathOf(g, f)} HTTP/1.0\r\nHost: edge\r\n\r\n`, Infinity);
+  const [r] = parseResponses(data, ['GET']);
+  assert.equal(r.headers['x-cache'], 'HIT');
+  assert.ok(r.body.equals(bodies.get(f)!));
+  assert.doesNotMatch(r.head, /keep-alive/i);
+  assert.equal(edge.stats().prebuiltHeads, before);
+});
 
 test('an object far larger than the socket buffers, read by a slow client: sendfile stops short, node sends the rest, bytes intact', async () => {
   const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
