@@ -41,6 +41,11 @@ const LOW_CONNECTIONS = Number(process.env.BENCH_LOW_CONNECTIONS ?? 32);
 const OBJECTS = 16;
 const SIZE = 100 * 1024;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// wrk, h2load, nginx, Varnish from Debian when missing (infra/local/bench-tools.sh; a fresh machine has none of them).
+if (['wrk', 'h2load', 'nginx'].some((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) || !existsSync('/usr/sbin/varnishd')) {
+  const r = spawnSync('bash', [path.join(root, 'infra/local/bench-tools.sh')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('installing the benchmark tools failed (infra/local/bench-tools.sh)');
+}
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
 const pin = (core: number, cmd: string, args: string[]): [string, string[]] => (hasTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
 
@@ -104,6 +109,42 @@ async function wrk(base: string, paths: string[], dir: string, seconds = SECONDS
   );
   const [cmd, args] = pin(1, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, base]);
   return parseWrk(spawnSync(cmd, args, { encoding: 'utf8' }).stdout);
+}
+
+interface H2Result extends WrkResult {
+  p999: number;
+  max: number;
+}
+
+/**
+ * The same closed loop from a second client, h2load (nghttp2) over HTTP/1.1: its per-request log gives
+ * exact percentiles (wrk's come from its own histogram), and a figure two clients agree on is not an
+ * artifact of one of them. Requests that started in the first second (warm-up) are left out.
+ */
+async function h2load(base: string, paths: string[], dir: string, seconds = SECONDS, connections = CONNECTIONS): Promise<H2Result> {
+  const urls = path.join(dir, `h2-urls-${randomUUID()}.txt`);
+  const log = path.join(dir, `h2-log-${randomUUID()}.tsv`);
+  await fs.writeFile(urls, paths.map((p) => `${base}${p}\n`).join(''));
+  const [cmd, args] = pin(1, 'h2load', ['--h1', `-c${connections}`, `-D${seconds}`, '--warm-up-time=1', '-i', urls, `--log-file=${log}`]);
+  const out = spawnSync(cmd, args, { encoding: 'utf8' }).stdout ?? '';
+  const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
+  const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? NaN);
+  const lines = (await fs.readFile(log, 'utf8').catch(() => '')).split('\n');
+  await fs.rm(log, { force: true });
+  const starts: number[] = [];
+  const durations: number[] = [];
+  let non2xx = 0;
+  for (const line of lines) {
+    const [start, status, us] = line.split('\t');
+    if (us === undefined) continue;
+    starts.push(Number(start));
+    durations.push(Number(us) / 1000);
+    if (!status.startsWith('2')) non2xx++;
+  }
+  const from = Math.min(...starts) + 1_000_000;
+  const kept = Float64Array.from(durations.filter((_, i) => starts[i] >= from)).sort();
+  const at = (q: number) => (kept.length ? kept[Math.min(kept.length - 1, Math.floor(q * kept.length))] : NaN);
+  return { requests: kept.length, rps, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: kept.length ? kept[kept.length - 1] : NaN, non2xx, errors: failed ? `${failed} failed` : '' };
 }
 
 function parseWrk(out: string): WrkResult {
@@ -360,6 +401,30 @@ async function main(): Promise<void> {
     if (hasVarnish) {
       console.log(`  edge / varnish throughput, per round: ${spread(perRound(EDGE, 'varnish (malloc)'), 2)}x`);
     } else console.log('  varnish: not installed (apt-get install varnish), skipped');
+
+    // The same closed loop from the second client: h2load's req/s and exact percentiles (its request log).
+    const h2Targets = targets.filter((t) => t.name === NGINX || t.name === EDGE || t.name === BARE);
+    const h2 = new Map<string, H2Result[]>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (let i = 0; i < h2Targets.length; i++) {
+        const t = h2Targets[(i + round - 1) % h2Targets.length];
+        const pid = pidOf.get(t.name);
+        const cpu0 = await cpuSecondsOf(pid);
+        const r = await h2load(t.base, t.paths, dir);
+        // CPU over the whole run (warm-up second included) against every request h2load reports in it.
+        r.cpuSeconds = (await cpuSecondsOf(pid)) - cpu0;
+        const us = (r.cpuSeconds * 1e6) / (r.rps * (SECONDS + 1));
+        console.log(`  h2load round ${round} ${t.name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  p99.9 ${r.p999.toFixed(2)} ms  max ${r.max.toFixed(1)} ms  cpu ${us.toFixed(1)} us/req${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}${r.errors ? `  ${r.errors}` : ''}`);
+        h2.set(t.name, [...(h2.get(t.name) ?? []), r]);
+      }
+    }
+    console.log(`\nsecond client, h2load at ${CONNECTIONS} connections (min-max over ${ROUNDS} rounds, median):`);
+    for (const name of [NGINX, EDGE, BARE]) {
+      const rs = h2.get(name)!;
+      console.log(`  ${name.padEnd(18)} ${spread(rs.map((r) => r.rps)).padEnd(28)} req/s  p50 ${spread(rs.map((r) => r.p50), 2)} ms  p99 ${spread(rs.map((r) => r.p99), 2)} ms  max ${spread(rs.map((r) => r.max), 1)} ms`);
+    }
+    const h2Ratio = h2.get(EDGE)!.map((r, i) => r.rps / h2.get(NGINX)![i].rps);
+    console.log(`  edge / nginx throughput (h2load), per round: ${h2Ratio.map((x) => x.toFixed(2)).join(', ')} -> ${spread(h2Ratio, 2)}x (goal >= 1.0)`);
 
     // Latency at 256 open connections below saturation. A closed loop at saturation measures the queue
     // (Little's law above), not the service: here the offered rate is fixed (open loop), at fractions of
