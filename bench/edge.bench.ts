@@ -141,7 +141,9 @@ async function h2load(base: string, paths: string[], dir: string, seconds = SECO
     durations.push(Number(us) / 1000);
     if (!status.startsWith('2')) non2xx++;
   }
-  const from = Math.min(...starts) + 1_000_000;
+  let first = Infinity;
+  for (const t of starts) if (t < first) first = t;
+  const from = first + 1_000_000;
   const kept = Float64Array.from(durations.filter((_, i) => starts[i] >= from)).sort();
   const at = (q: number) => (kept.length ? kept[Math.min(kept.length - 1, Math.floor(q * kept.length))] : NaN);
   return { requests: kept.length, rps, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: kept.length ? kept[kept.length - 1] : NaN, non2xx, errors: failed ? `${failed} failed` : '' };
