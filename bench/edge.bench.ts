@@ -136,10 +136,12 @@ async function h2load(base: string, paths: string[], dir: string, seconds = SECO
   let non2xx = 0;
   for (const line of lines) {
     const [start, status, us] = line.split('\t');
-    if (us === undefined) continue;
+    const code = Number(status);
+    // A request cut off by the end of the run is logged without a status (-1): not a response.
+    if (us === undefined || !(code > 0)) continue;
     starts.push(Number(start));
     durations.push(Number(us) / 1000);
-    if (!status.startsWith('2')) non2xx++;
+    if (code >= 300) non2xx++;
   }
   let first = Infinity;
   for (const t of starts) if (t < first) first = t;
