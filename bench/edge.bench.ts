@@ -137,7 +137,7 @@ async function h2load(base: string, paths: string[], dir: string, seconds = SECO
   for (const line of lines) {
     const [start, status, us] = line.split('\t');
     const code = Number(status);
-    // A request cut off by the end of the run is logged without a status (-1): not a response.
+    // h2load logs a few requests with status 0 (no response parsed: cut off by a phase change of the run): not responses.
     if (us === undefined || !(code > 0)) continue;
     starts.push(Number(start));
     durations.push(Number(us) / 1000);
