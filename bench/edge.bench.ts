@@ -18,7 +18,7 @@
  * node server (both from /proc, same run) are the figures to compare. Latency at 256 connections in a
  * closed loop is the queue of a saturated server, bounded below by Little's law (mean = 256 /
  * throughput), which the output prints next to p99. So latency is also measured with 256 connections
- * held open at fixed offered rates (BENCH_PACED, default 0.5,0.8 of nginx's saturated median in this
+ * held open at fixed offered rates (BENCH_PACED, default 0.25,0.5,0.8 of nginx's saturated median in this
  * run; open loop, see wrkPaced for coordinated omission) for nginx, the edge and bare node, and in a
  * closed loop at BENCH_LOW_CONNECTIONS (default 32).
  * nginx's CPU per request (its worker, /proc) is printed beside the edge's: on a shared machine the
@@ -434,7 +434,7 @@ async function main(): Promise<void> {
     // (Little's law above), not the service: here the offered rate is fixed (open loop), at fractions of
     // nginx's saturated rate in this run, for nginx and the edge alike.
     const nginxSaturated = median(high.get(NGINX)!.map((r) => r.rps));
-    const fractions = (process.env.BENCH_PACED ?? '0.5,0.8').split(',').map(Number).filter((f) => f > 0);
+    const fractions = (process.env.BENCH_PACED ?? '0.25,0.5,0.8').split(',').map(Number).filter((f) => f > 0);
     // bare node too: it separates what node:http does at a partial load from what the edge adds.
     const pacedTargets = targets.filter((t) => t.name === NGINX || t.name === EDGE || t.name === BARE);
     const paced = new Map<string, PacedResult[]>();
