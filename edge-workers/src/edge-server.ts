@@ -107,6 +107,8 @@ interface Entry {
   lastModified: string;
   cacheControl: string;
   storedAt: number;
+  /** Seconds of age the object already had when it was stored (the upstream's Age: a parent edge's residence). */
+  initialAge: number;
   /** Until then served as HIT; Infinity for immutable objects. */
   freshUntil: number;
   /** Until then served STALE immediately while one background revalidation runs. */
@@ -132,6 +134,13 @@ interface Entry {
 }
 
 const MAX_URL_CHARS = 1024;
+
+/** An upstream Age header (delta-seconds, RFC 9111 5.1); anything else counts as 0. */
+function parseAge(v: string | string[] | undefined): number {
+  const t = Array.isArray(v) ? v[0] : v;
+  if (t === undefined || !/^\d{1,10}$/.test(t)) return 0;
+  return Math.min(Number(t), 2 ** 31 - 1);
+}
 /** Smaller bodies (manifests) are copied: one fd per object buys little below a few pages. */
 const ZERO_COPY_MIN_BYTES = 16 * 1024;
 const ENTRY_OVERHEAD = 512;
@@ -424,6 +433,11 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     ];
   }
 
+  /** Current age in whole seconds: the age it arrived with plus its residence here (RFC 9111 4.2.3, simplified: no response delay). */
+  function ageOf(e: Entry, now: number): number {
+    return e.initialAge + Math.max(0, Math.floor((now - e.storedAt) / 1000));
+  }
+
   function notModifiedHeadersFor(e: Entry, result: CacheResult): string[] {
     return ['etag', e.etag, 'cache-control', e.cacheControl, 'x-cache', result, ...CORS_HEADERS];
   }
@@ -467,6 +481,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       lastModified: (res.headers['last-modified'] as string | undefined) ?? new Date(now).toUTCString(),
       cacheControl: (res.headers['cache-control'] as string | undefined) ?? 'public, max-age=10',
       storedAt: now,
+      initialAge: parseAge(res.headers.age),
       freshUntil,
       swrUntil: freshUntil + cc.swr * 1000,
       // Without an explicit stale-if-error we still prefer an old copy to an error for a day.
@@ -484,7 +499,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   function negativeEntry(key: string, now: number): Entry {
     return {
       key, status: 404, body: PROBLEMS.objectNotFound.body, fd: -1, size: ENTRY_OVERHEAD, etag: '', contentType: 'application/problem+json',
-      lastModified: '', cacheControl: 'no-store', storedAt: now, freshUntil: now + opts.negativeTtlMs, swrUntil: 0, errorUntil: 0,
+      lastModified: '', cacheControl: 'no-store', storedAt: now, initialAge: 0, freshUntil: now + opts.negativeTtlMs, swrUntil: 0, errorUntil: 0,
       hitHeaders: [], notModifiedHeaders: [], hitHeadStart: '', hasPrefetched: true, isSegment: false, isFromDisk: false,
     };
   }
@@ -493,7 +508,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const { body, fd } = shareBody(read);
     const e: Entry = {
       key: meta.key, status: 200, body, fd, size: body.length + ENTRY_OVERHEAD, etag: meta.etag, contentType: meta.contentType,
-      lastModified: meta.lastModified, cacheControl: meta.cacheControl, storedAt: meta.storedAt,
+      lastModified: meta.lastModified, cacheControl: meta.cacheControl, storedAt: meta.storedAt, initialAge: 0,
       freshUntil: meta.freshUntil ?? Infinity, swrUntil: meta.swrUntil ?? Infinity, errorUntil: meta.errorUntil ?? Infinity,
       hitHeaders: [], notModifiedHeaders: [], hitHeadStart: '', hasPrefetched: false, isSegment: !/\.(m3u8|mpd|json)$/.test(meta.key), isFromDisk: true,
     };
@@ -658,9 +673,13 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       return 404;
     }
     const headers = result === 'HIT' ? e.hitHeaders : headersFor(e, result);
+    // Age (RFC 9111 5.1): how long this copy has been cached, here and upstream. A player's cache then
+    // counts a manifest's max-age from when the origin made it, and a STALE copy shows that it is stale.
+    const now = Date.now();
+    const age = String(ageOf(e, now));
     const inm = req.headers['if-none-match'];
     if (inm !== undefined && etagMatches(inm, e.etag)) {
-      res.writeHead(304, result === 'HIT' ? e.notModifiedHeaders : notModifiedHeadersFor(e, result));
+      res.writeHead(304, [...(result === 'HIT' ? e.notModifiedHeaders : notModifiedHeadersFor(e, result)), 'age', age]);
       res.end();
       return 304;
     }
@@ -675,7 +694,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         const part = e.body.subarray(r.start, r.end + 1);
         const h = headers.slice();
         h[3] = String(part.length);
-        h.push('content-range', `bytes ${r.start}-${r.end}/${e.body.length}`);
+        h.push('content-range', `bytes ${r.start}-${r.end}/${e.body.length}`, 'age', age);
         res.writeHead(206, h);
         if (req.method === 'HEAD') res.end();
         else {
@@ -686,11 +705,11 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       }
     }
     if (req.method === 'HEAD') {
-      res.writeHead(200, headers);
+      res.writeHead(200, [...headers, 'age', age]);
       res.end();
       return 200;
     }
-    if (result !== 'HIT' || !storeHitHead(res, e)) res.writeHead(200, headers);
+    if (result !== 'HIT' || !storeHitHead(res, e, age, now)) res.writeHead(200, [...headers, 'age', age]);
     s.bytesServed += e.body.length;
     if (e.fd < 0 || !sendFromSharedMemory(res, e, 0, e.body.length)) res.end(e.body);
     return 200;
@@ -710,7 +729,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
    * anything else (a closing connection, headers already set, a node whose fields differ) returns
    * false and the caller uses writeHead. test/zero-copy.test.ts compares both heads byte for byte.
    */
-  function storeHitHead(res: ServerResponse, e: Entry): boolean {
+  function storeHitHead(res: ServerResponse, e: Entry, age: string, now: number): boolean {
     const out = res as ServerResponse & {
       _header?: unknown; _headerSent?: unknown; shouldKeepAlive?: unknown; _removedConnection?: unknown; maxRequestsOnConnectionReached?: unknown;
       _defaultKeepAlive?: unknown; _keepAliveTimeout?: unknown; _maxRequestsPerSocket?: unknown; sendDate?: unknown; chunkedEncoding?: unknown;
@@ -720,7 +739,6 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       out.maxRequestsOnConnectionReached !== false || out._defaultKeepAlive !== true || out.sendDate !== true || out.chunkedEncoding !== false ||
       typeof out._keepAliveTimeout !== 'number' || (out._maxRequestsPerSocket as number) > 0 || !fastHeadAllowed(res)
     ) return false;
-    const now = Date.now();
     const second = Math.floor(now / 1000);
     if (second !== dateSecond) {
       dateSecond = second;
@@ -731,7 +749,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       keepAliveLines = keepAliveMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n` : 'Connection: keep-alive\r\n';
     }
     res.statusCode = 200;
-    out._header = `${e.hitHeadStart}${dateLine}${keepAliveLines}\r\n`;
+    out._header = `${e.hitHeadStart}age: ${age}\r\n${dateLine}${keepAliveLines}\r\n`;
     s.prebuiltHeads++;
     return true;
   }

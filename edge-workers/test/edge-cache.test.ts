@@ -139,6 +139,7 @@ test('origin stopped -> cached segments and stale manifests are still served; or
     const manifest = await rawGet(url, mediaPath(g, 'aac_128/playlist.m3u8'));
     assert.equal(manifest.status, 200);
     assert.equal(manifest.headers['x-cache'], 'STALE');
+    assert.match(manifest.headers.age ?? '', /^\d+$/, 'a stale copy says how old it is');
     assert.equal(manifest.body.toString(), files.get(`tracks/${track}/v1/aac_128/playlist.m3u8`)!.toString());
     const cold = await rawGet(url, mediaPath(g, 'aac_128/6.m4s'));
     assert.equal(cold.status, 502, 'nothing cached and no origin: a clear 502');
@@ -241,6 +242,32 @@ test('tiered cache: children forward misses to the parent that owns the key; the
   await parent.edge.close();
   const c = await rawGet(c1.url, mediaPath(grant(), 'opus_96/6.m4s'));
   assert.equal(c.status, 200);
+});
+
+test('Age: a copy reports how long it has been cached, here and at the parent it came from (RFC 9111 5.1)', async () => {
+  const parent = await stack.startEdge({ prefetchSegments: 0 });
+  const c1 = await stack.startEdge({ prefetchSegments: 0, parents: [parent.url] });
+  const c2 = await stack.startEdge({ prefetchSegments: 0, parents: [parent.url] });
+  const file = 'opus_96/2.m4s';
+  const first = await rawGet(c1.url, mediaPath(grant(), file));
+  assert.equal(first.headers['x-cache'], 'MISS');
+  assert.equal(first.headers.age, '0', 'fresh from the origin');
+  await new Promise((r) => setTimeout(r, 1200));
+  const hit = await rawGet(c1.url, mediaPath(grant(), file));
+  assert.equal(hit.headers['x-cache'], 'HIT');
+  assert.ok(Number(hit.headers.age) >= 1 && Number(hit.headers.age) <= 3, `age after ~1.2 s in cache: ${hit.headers.age}`);
+  // A second child has never seen it: a MISS for that child, but the copy it got from the parent is
+  // already ~1 s old, and says so.
+  const viaParent = await rawGet(c2.url, mediaPath(grant(), file));
+  assert.equal(viaParent.headers['x-cache'], 'MISS');
+  assert.ok(Number(viaParent.headers.age) >= 1, `age carried from the parent: ${viaParent.headers.age}`);
+  // Range and 304 answers carry it too.
+  const part = await rawGet(c1.url, mediaPath(grant(), file), { range: 'bytes=0-99' });
+  assert.equal(part.status, 206);
+  assert.match(part.headers.age ?? '', /^\d+$/);
+  const notModified = await rawGet(c1.url, mediaPath(grant(), file), { 'if-none-match': hit.headers.etag! });
+  assert.equal(notModified.status, 304);
+  assert.match(notModified.headers.age ?? '', /^\d+$/);
 });
 
 test('CMCD keys land in the access log; metrics expose hit ratio, bytes and origin fetches', async () => {
