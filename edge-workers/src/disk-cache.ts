@@ -18,6 +18,8 @@ export interface DiskMeta {
   lastModified: string;
   cacheControl: string;
   storedAt: number;
+  /** Age the copy arrived with (seconds); absent in metadata written before Age was kept. */
+  initialAge?: number;
   freshUntil: number | null;
   swrUntil: number | null;
   errorUntil: number | null;

@@ -508,7 +508,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const { body, fd } = shareBody(read);
     const e: Entry = {
       key: meta.key, status: 200, body, fd, size: body.length + ENTRY_OVERHEAD, etag: meta.etag, contentType: meta.contentType,
-      lastModified: meta.lastModified, cacheControl: meta.cacheControl, storedAt: meta.storedAt, initialAge: 0,
+      lastModified: meta.lastModified, cacheControl: meta.cacheControl, storedAt: meta.storedAt,
+      initialAge: typeof meta.initialAge === 'number' && Number.isSafeInteger(meta.initialAge) && meta.initialAge >= 0 ? meta.initialAge : 0,
       freshUntil: meta.freshUntil ?? Infinity, swrUntil: meta.swrUntil ?? Infinity, errorUntil: meta.errorUntil ?? Infinity,
       hitHeaders: [], notModifiedHeaders: [], hitHeadStart: '', hasPrefetched: false, isSegment: !/\.(m3u8|mpd|json)$/.test(meta.key), isFromDisk: true,
     };
@@ -523,7 +524,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       const nullIfInf = (n: number) => (Number.isFinite(n) ? n : null);
       disk
         .write({ key: e.key, status: 200, etag: e.etag, contentType: e.contentType, lastModified: e.lastModified, cacheControl: e.cacheControl,
-          storedAt: e.storedAt, freshUntil: nullIfInf(e.freshUntil), swrUntil: nullIfInf(e.swrUntil), errorUntil: nullIfInf(e.errorUntil) }, e.body)
+          storedAt: e.storedAt, initialAge: e.initialAge, freshUntil: nullIfInf(e.freshUntil), swrUntil: nullIfInf(e.swrUntil), errorUntil: nullIfInf(e.errorUntil) }, e.body)
         .catch((err) => logger.warn({ err, key: e.key }, 'disk cache write failed'));
     }
   }
