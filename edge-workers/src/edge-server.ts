@@ -120,7 +120,7 @@ interface Entry {
   notModifiedHeaders: string[];
   /**
    * The head of a 200 HIT up to the per-connection lines (status line and `hitHeaders` as node would
-   * write them), built once: see hitHead(). '' when a value would not pass node's header checks (then
+   * write them), built once: see storeHitHead(). '' when a value would not pass node's header checks (then
    * writeHead is used and reports it).
    */
   hitHeadStart: string;
@@ -135,15 +135,16 @@ interface Entry {
 
 const MAX_URL_CHARS = 1024;
 
+/** Smaller bodies (manifests) are copied: one fd per object buys little below a few pages. */
+const ZERO_COPY_MIN_BYTES = 16 * 1024;
+const ENTRY_OVERHEAD = 512;
+
 /** An upstream Age header (delta-seconds, RFC 9111 5.1); anything else counts as 0. */
 function parseAge(v: string | string[] | undefined): number {
   const t = Array.isArray(v) ? v[0] : v;
   if (t === undefined || !/^\d{1,10}$/.test(t)) return 0;
   return Math.min(Number(t), 2 ** 31 - 1);
 }
-/** Smaller bodies (manifests) are copied: one fd per object buys little below a few pages. */
-const ZERO_COPY_MIN_BYTES = 16 * 1024;
-const ENTRY_OVERHEAD = 512;
 
 const CORS_HEADERS = [
   'access-control-allow-origin', '*',
@@ -722,8 +723,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   let keepAliveLines = '';
 
   /**
-   * A 200 HIT's head without writeHead: the entry's stored status line and headers, then the lines
-   * node's `_storeHeader` adds for this connection (Date, Connection: keep-alive, Keep-Alive), stored in
+   * A 200 HIT's head without writeHead: the entry's stored status line and headers, its current `age`,
+   * then the lines node's `_storeHeader` adds for this connection (Date, Connection: keep-alive, Keep-Alive), stored in
    * `res._header` exactly where writeHead leaves it; node sends it before the body as usual (or the
    * addon does). writeHead re-validated and re-joined the same ~10 constant headers on every hit:
    * ~5 % of the edge's busy time in a profile at 100 KB. Only the plain keep-alive case is taken;
