@@ -762,7 +762,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   }
 
   /**
-   * The response head node:http built (writeHead) and the body, handed to the kernel by the addon:
+   * The response head (built by writeHead or storeHitHead) and the body, handed to the kernel by the addon:
    * head with MSG_MORE, body by sendfile from the entry's memfd. Only when nothing of this socket is
    * queued in node or libuv (so bytes stay in order) and the socket is plain TCP; what the kernel did
    * not take without blocking goes through node's normal write path after it. false: nothing was
