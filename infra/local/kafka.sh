@@ -73,11 +73,23 @@ up() {
     java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" >>"$LOG_DIR/kafka-format.log" 2>&1 \
       || die "formatting Kafka storage failed (see $LOG_DIR/kafka-format.log)"
   fi
+  wait_port_unused kafka "$KAFKA_PORT"
+  wait_port_unused kafka "$KAFKA_CONTROLLER_PORT"
   log "kafka: starting on 127.0.0.1:$KAFKA_PORT"
   nohup java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS" >"$LOG_DIR/kafka.log" 2>&1 &
-  echo $! >"$(pidfile kafka)"
+  local pid=$!
+  echo "$pid" >"$(pidfile kafka)"
   mark_started kafka
-  wait_for "kafka" 120 port_open "$KAFKA_PORT" || die "kafka not answering on $KAFKA_PORT (see $LOG_DIR/kafka.log)"
+  # Not only a timeout: a broker that exits during startup is reported at once, with its reason.
+  local deadline=$((SECONDS + 120))
+  until port_open "$KAFKA_PORT"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      die "kafka exited during startup: $(grep -m1 -oE 'Caused by: [^:]+: .*' "$LOG_DIR/kafka.log" | tail -1) (see $LOG_DIR/kafka.log)"
+    fi
+    ((SECONDS < deadline)) || die "kafka not answering on $KAFKA_PORT (see $LOG_DIR/kafka.log)"
+    sleep 0.3
+  done
+  log "kafka is ready"
 }
 
 down() { stop_pid kafka 30; }

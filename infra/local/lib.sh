@@ -42,6 +42,19 @@ wait_for() {
   log "$what is ready"
 }
 
+# wait_port_unused <what> <port>: waits (up to 75 s) while a local TCP socket still holds the port. The ports
+# of infra/local lie in the kernel's ephemeral range (32768-60999), so a client connection of a load test can
+# hold one, in TIME_WAIT for a minute after it closed; Kafka's listener then fails with "Address already in use".
+wait_port_unused() {
+  local what="$1" port="$2" deadline=$((SECONDS + 75)) said=0
+  command -v ss >/dev/null || return 0
+  while [[ -n "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]]; do
+    if ((said == 0)); then log "$what: port $port is held by another socket (a client's TIME_WAIT?): waiting up to 75 s"; said=1; fi
+    if ((SECONDS >= deadline)); then log "$what: port $port still held after 75 s: starting anyway"; return 0; fi
+    sleep 1
+  done
+}
+
 pidfile() { echo "$RUN_DIR/$1.pid"; }
 
 # Pid from the service's pid file when that process is alive.
