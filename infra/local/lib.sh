@@ -12,13 +12,14 @@ RUN_DIR="$INFRA_DIR/run"
 LOG_DIR="$INFRA_DIR/logs"
 mkdir -p "$CACHE_DIR/bin" "$DATA_DIR_INFRA" "$RUN_DIR" "$LOG_DIR"
 
-# Loopback ports of the test services (CONTRACT: tests get them as IT_* variables).
-PG_PORT="${IT_PG_PORT:-55432}"
-REDIS_PORT="${IT_REDIS_PORT:-56379}"
-KAFKA_PORT="${IT_KAFKA_PORT:-59092}"
-KAFKA_CONTROLLER_PORT="${IT_KAFKA_CONTROLLER_PORT:-59093}"
-MINIO_PORT="${IT_MINIO_PORT:-59000}"
-MINIO_CONSOLE_PORT="${IT_MINIO_CONSOLE_PORT:-59001}"
+# Loopback ports of the test services (CONTRACT: tests get them as IT_* variables), below Linux's default
+# ephemeral range so that no outgoing connection (npm, Maven, a load test's clients) can be holding one.
+PG_PORT="${IT_PG_PORT:-25432}"
+REDIS_PORT="${IT_REDIS_PORT:-26379}"
+KAFKA_PORT="${IT_KAFKA_PORT:-29092}"
+KAFKA_CONTROLLER_PORT="${IT_KAFKA_CONTROLLER_PORT:-29093}"
+MINIO_PORT="${IT_MINIO_PORT:-29000}"
+MINIO_CONSOLE_PORT="${IT_MINIO_CONSOLE_PORT:-29001}"
 
 PG_PASSWORD="platform-test"
 S3_ACCESS_KEY="platformtest"
@@ -43,8 +44,9 @@ wait_for() {
 }
 
 # wait_port_unused <what> <port>: waits (up to 75 s) while a local TCP socket still holds the port. The ports
-# of infra/local lie in the kernel's ephemeral range (32768-60999), so a client connection of a load test can
-# hold one, in TIME_WAIT for a minute after it closed; Kafka's listener then fails with "Address already in use".
+# above sit below Linux's default ephemeral range (32768-60999): when they sat inside it, an outgoing
+# connection once held 59092 and Kafka's listener failed with "Address already in use". The wait covers a
+# machine whose ephemeral range is wider, or a client that bound one of them on purpose.
 wait_port_unused() {
   local what="$1" port="$2" deadline=$((SECONDS + 75)) said=0
   command -v ss >/dev/null || return 0

@@ -214,7 +214,7 @@ export async function startEmbeddedPostgres(opts: {
   dir: string;
   database: string;
   logger: Logger;
-  /** First port to try (default 5433; 55432 belongs to infra/local). */
+  /** First port to try (default 5433; 25432 belongs to infra/local). */
   portFrom?: number;
 }): Promise<EmbeddedPostgresHandle> {
   const { logger } = opts;
