@@ -111,6 +111,12 @@ async function wrk(base: string, paths: string[], dir: string, seconds = SECONDS
   return parseWrk(spawnSync(cmd, args, { encoding: 'utf8' }).stdout);
 }
 
+interface Target {
+  name: string;
+  base: string;
+  paths: string[];
+}
+
 interface H2Result extends WrkResult {
   p999: number;
   max: number;
@@ -119,7 +125,7 @@ interface H2Result extends WrkResult {
 /**
  * The same closed loop from a second client, h2load (nghttp2) over HTTP/1.1: its per-request log gives
  * exact percentiles (wrk's come from its own histogram), and a figure two clients agree on is not an
- * artifact of one of them. Requests that started in the first second (warm-up) are left out.
+ * artifact of one of them. h2load logs only the measured period, not its one-second warm-up.
  */
 async function h2load(base: string, paths: string[], dir: string, seconds = SECONDS, connections = CONNECTIONS): Promise<H2Result> {
   const urls = path.join(dir, `h2-urls-${randomUUID()}.txt`);
@@ -131,24 +137,20 @@ async function h2load(base: string, paths: string[], dir: string, seconds = SECO
   const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? NaN);
   const lines = (await fs.readFile(log, 'utf8').catch(() => '')).split('\n');
   await fs.rm(log, { force: true });
-  const starts: number[] = [];
   const durations: number[] = [];
   let non2xx = 0;
   for (const line of lines) {
-    const [start, status, us] = line.split('\t');
+    const [, status, us] = line.split('\t');
     const code = Number(status);
     // h2load logs a few requests with status 0 (no response parsed: cut off by a phase change of the run): not responses.
     if (us === undefined || !(code > 0)) continue;
-    starts.push(Number(start));
     durations.push(Number(us) / 1000);
     if (code >= 300) non2xx++;
   }
-  let first = Infinity;
-  for (const t of starts) if (t < first) first = t;
-  const from = first + 1_000_000;
-  const kept = Float64Array.from(durations.filter((_, i) => starts[i] >= from)).sort();
-  const at = (q: number) => (kept.length ? kept[Math.min(kept.length - 1, Math.floor(q * kept.length))] : NaN);
-  return { requests: kept.length, rps, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: kept.length ? kept[kept.length - 1] : NaN, non2xx, errors: failed ? `${failed} failed` : '' };
+  const sorted = Float64Array.from(durations).sort();
+  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
+  // requests: the responses the server's CPU was read over, the unlogged warm-up second included (at the measured rate).
+  return { requests: Math.round(rps * (seconds + 1)), rps, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted.length ? sorted[sorted.length - 1] : NaN, non2xx, errors: failed ? `${failed} failed` : '' };
 }
 
 function parseWrk(out: string): WrkResult {
@@ -346,7 +348,7 @@ async function main(): Promise<void> {
     }
 
     console.log(`${OBJECTS} objects of ${SIZE / 1024} KB, ${CONNECTIONS} connections, ${SECONDS}s per run, ${ROUNDS} rounds${hasTaskset ? ', servers on core 0 (one nginx worker, one node process), wrk on core 1' : ''}`);
-    const targets: { name: string; base: string; paths: string[] }[] = [
+    const targets: Target[] = [
       { name: 'nginx (sendfile)', base: `http://127.0.0.1:${nginxPort}`, paths: plainPaths },
       { name: 'edge (grant+LRU)', base: edgeBase, paths: edgePaths },
       { name: 'bare node (Buffer)', base: `http://127.0.0.1:${barePort}`, paths: plainPaths },
@@ -360,27 +362,29 @@ async function main(): Promise<void> {
     const pidOf = new Map<string, number | undefined>([[EDGE, edgeProcess.pid], [BARE, bareProcess.pid], [NGINX, nginxWorker]]);
 
     /** Every target once per round, in a rotated order (a neighbour's burst should not always hit the same server). */
-    async function rounds(connections: number, label: string): Promise<Map<string, WrkResult[]>> {
-      const all = new Map<string, WrkResult[]>();
-      const list = connections === CONNECTIONS ? targets : targets.filter((t) => t.name !== 'varnish (malloc)');
+    const cpuUs = (r: WrkResult) => (r.cpuSeconds !== undefined && r.requests > 0 ? (r.cpuSeconds * 1e6) / r.requests : NaN);
+    /** Every target of `list` once per round with `run`, in a rotated order (a neighbour's burst should not always hit the same server). */
+    async function rounds<R extends WrkResult>(label: string, list: Target[], run: (t: Target) => Promise<R>, extra: (r: R) => string = () => ''): Promise<Map<string, R[]>> {
+      const all = new Map<string, R[]>();
       for (let round = 1; round <= ROUNDS; round++) {
         for (let i = 0; i < list.length; i++) {
           const t = list[(i + round - 1) % list.length];
           const pid = pidOf.get(t.name);
           const cpu0 = pid ? await cpuSecondsOf(pid) : NaN;
-          const r = await wrk(t.base, t.paths, dir, SECONDS, connections);
+          const r = await run(t);
           if (pid) r.cpuSeconds = (await cpuSecondsOf(pid)) - cpu0;
-          const cpuUs = r.cpuSeconds !== undefined && r.requests > 0 ? (r.cpuSeconds * 1e6) / r.requests : NaN;
-          console.log(`  ${label} round ${round} ${t.name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${Number.isFinite(cpuUs) ? `  cpu ${cpuUs.toFixed(1)} us/req` : ''}${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}${r.errors ? `  ${r.errors}` : ''}`);
+          const us = cpuUs(r);
+          console.log(`  ${label} round ${round} ${t.name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${extra(r)}${Number.isFinite(us) ? `  cpu ${us.toFixed(1)} us/req` : ''}${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}${r.errors ? `  ${r.errors}` : ''}`);
           all.set(t.name, [...(all.get(t.name) ?? []), r]);
         }
       }
       return all;
     }
-    const cpuUs = (r: WrkResult) => (r.cpuSeconds !== undefined && r.requests > 0 ? (r.cpuSeconds * 1e6) / r.requests : NaN);
+    const closedLoop = (connections: number) =>
+      rounds(`c${connections}`, connections === CONNECTIONS ? targets : targets.filter((t) => t.name !== 'varnish (malloc)'), (t) => wrk(t.base, t.paths, dir, SECONDS, connections));
     const bestOf = (rs: WrkResult[]) => rs.reduce((a, b) => (b.rps > a.rps ? b : a));
 
-    const high = await rounds(CONNECTIONS, `c${CONNECTIONS}`);
+    const high = await closedLoop(CONNECTIONS);
     console.log(`\nresult at ${CONNECTIONS} connections (req/s: min-max over ${ROUNDS} rounds, median; best run's latency):`);
     for (const t of targets) {
       const rs = high.get(t.name)!;
@@ -411,20 +415,7 @@ async function main(): Promise<void> {
 
     // The same closed loop from the second client: h2load's req/s and exact percentiles (its request log).
     const h2Targets = targets.filter((t) => t.name === NGINX || t.name === EDGE || t.name === BARE);
-    const h2 = new Map<string, H2Result[]>();
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (let i = 0; i < h2Targets.length; i++) {
-        const t = h2Targets[(i + round - 1) % h2Targets.length];
-        const pid = pidOf.get(t.name);
-        const cpu0 = await cpuSecondsOf(pid);
-        const r = await h2load(t.base, t.paths, dir);
-        // CPU over the whole run (warm-up second included) against every request h2load reports in it.
-        r.cpuSeconds = (await cpuSecondsOf(pid)) - cpu0;
-        const us = (r.cpuSeconds * 1e6) / (r.rps * (SECONDS + 1));
-        console.log(`  h2load round ${round} ${t.name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  p99.9 ${r.p999.toFixed(2)} ms  max ${r.max.toFixed(1)} ms  cpu ${us.toFixed(1)} us/req${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}${r.errors ? `  ${r.errors}` : ''}`);
-        h2.set(t.name, [...(h2.get(t.name) ?? []), r]);
-      }
-    }
+    const h2 = await rounds('h2load', h2Targets, (t) => h2load(t.base, t.paths, dir), (r) => `  p99.9 ${r.p999.toFixed(2)} ms  max ${r.max.toFixed(1)} ms`);
     console.log(`\nsecond client, h2load at ${CONNECTIONS} connections (min-max over ${ROUNDS} rounds, median):`);
     for (const name of [NGINX, EDGE, BARE]) {
       const rs = h2.get(name)!;
@@ -472,7 +463,7 @@ async function main(): Promise<void> {
     console.log('  true p99 lies between the p99 shown and p99 + lag max. The schedule has 1 ms granularity (wrk delay()), so sends leave in');
     console.log('  bursts of rate/1000 requests per millisecond, which a real population of players would smooth out.');
 
-    const low = await rounds(LOW_CONNECTIONS, `c${LOW_CONNECTIONS}`);
+    const low = await closedLoop(LOW_CONNECTIONS);
     console.log(`\nlatency at ${LOW_CONNECTIONS} connections, where the 5 ms goal is reachable (Little's floor ${LOW_CONNECTIONS} / throughput):`);
     for (const name of [NGINX, EDGE, BARE]) {
       const rs = low.get(name)!;

@@ -465,12 +465,13 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     return e;
   }
 
-  function makeEntry(media: MediaKey, res: UpstreamResponse, now: number): Entry {
+  /** `shared`: the body already in shared memory (a revalidated copy keeps its memfd instead of a second one). */
+  function makeEntry(media: MediaKey, res: UpstreamResponse, now: number, shared?: { body: Buffer; fd: number }): Entry {
     const cc = parseCacheControl(res.headers['cache-control'] as string | undefined);
     const isManifest = isManifestExt(media.ext);
     let freshUntil = cc.isImmutable ? Infinity : now + cc.maxAge * 1000;
     if (isManifest && opts.maxManifestFreshMs !== undefined) freshUntil = Math.min(freshUntil, now + opts.maxManifestFreshMs);
-    const { body, fd } = shareBody(res.body);
+    const { body, fd } = shared ?? shareBody(res.body);
     const e: Entry = {
       key: media.key,
       status: 200,
@@ -573,7 +574,12 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     }
     if (res.status === 304 && previous) {
       // Same bytes; only the freshness moves forward.
-      const e = makeEntry(media, { ...res, body: previous.body, headers: { ...res.headers, etag: previous.etag, 'cache-control': res.headers['cache-control'] ?? previous.cacheControl } }, now);
+      const e = makeEntry(
+        media,
+        { ...res, body: previous.body, headers: { ...res.headers, etag: previous.etag, 'cache-control': res.headers['cache-control'] ?? previous.cacheControl } },
+        now,
+        { body: previous.body, fd: previous.fd },
+      );
       store(e, media);
       return e;
     }
@@ -739,7 +745,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     if (
       e.hitHeadStart === '' || out._header !== null || out._headerSent !== false || out.shouldKeepAlive !== true || out._removedConnection !== false ||
       out.maxRequestsOnConnectionReached !== false || out._defaultKeepAlive !== true || out.sendDate !== true || out.chunkedEncoding !== false ||
-      typeof out._keepAliveTimeout !== 'number' || (out._maxRequestsPerSocket as number) > 0 || !fastHeadAllowed(res)
+      typeof out._keepAliveTimeout !== 'number' || (out._maxRequestsPerSocket as number) > 0 ||
+      // No header set on this response before (the edge sets none; a hook or a future change might).
+      res.getHeaderNames().length !== 0
     ) return false;
     const second = Math.floor(now / 1000);
     if (second !== dateSecond) {
@@ -754,11 +762,6 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     out._header = `${e.hitHeadStart}age: ${age}\r\n${dateLine}${keepAliveLines}\r\n`;
     s.prebuiltHeads++;
     return true;
-  }
-
-  /** No header was set on this response before (the edge sets none; a hook or a future change might). */
-  function fastHeadAllowed(res: ServerResponse): boolean {
-    return res.getHeaderNames().length === 0;
   }
 
   /**
