@@ -14,6 +14,16 @@ interface Slot<V> {
   isReferenced: boolean;
 }
 
+export interface ByteLruHooks<V> {
+  /** Every entry that leaves other than by being replaced with set(): evicted, deleted, deletePrefix. */
+  onRemove?(key: string, value: V): void;
+  /**
+   * Uses of an entry the cache did not see through get() (another reader of the same objects, such as
+   * the edge's native hit path): true counts as referenced for the second chance, and should reset it.
+   */
+  wasUsed?(value: V): boolean;
+}
+
 export class ByteLru<V extends Sized> {
   private readonly map = new Map<string, Slot<V>>();
   private used = 0;
@@ -21,6 +31,7 @@ export class ByteLru<V extends Sized> {
   constructor(
     readonly maxBytes: number,
     private readonly onEvict?: (key: string, value: V) => void,
+    private readonly hooks: ByteLruHooks<V> = {},
   ) {}
 
   get bytes(): number {
@@ -61,7 +72,7 @@ export class ByteLru<V extends Sized> {
       if (oldest.done) break;
       const [k, slot] = oldest.value;
       this.map.delete(k);
-      if (slot.isReferenced || k === key) {
+      if (slot.isReferenced || k === key || this.hooks.wasUsed?.(slot.value)) {
         // Second chance: used since the hand last passed, so it moves to the young end unmarked (and the
         // entry being stored is never its own victim).
         slot.isReferenced = false;
@@ -70,6 +81,7 @@ export class ByteLru<V extends Sized> {
       }
       this.used -= slot.value.size;
       this.onEvict?.(k, slot.value);
+      this.hooks.onRemove?.(k, slot.value);
     }
     return true;
   }
@@ -81,6 +93,7 @@ export class ByteLru<V extends Sized> {
       if (k.startsWith(prefix) && when(k, slot.value)) {
         this.map.delete(k);
         this.used -= slot.value.size;
+        this.hooks.onRemove?.(k, slot.value);
         n++;
       }
     }
@@ -92,6 +105,7 @@ export class ByteLru<V extends Sized> {
     if (slot === undefined) return false;
     this.map.delete(key);
     this.used -= slot.value.size;
+    this.hooks.onRemove?.(key, slot.value);
     return true;
   }
 }

@@ -17,7 +17,8 @@
  * one key share one upstream fetch (coalescing).
  */
 import http, { type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import fs from 'node:fs';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { PlatformDeps } from '@platform/runtime';
 import { AppError, toProblem, type ErrorCode } from '@platform/errors';
@@ -47,6 +48,7 @@ import { nextSegmentKeys } from './next-segments';
 import { Upstream, UpstreamError, type UpstreamResponse } from './upstream';
 import { PurgeList, subscribePurges, type PurgeSubscription } from './purge';
 import { loadZeroCopy, type ZeroCopy } from './zero-copy';
+import { FAST_EVENT_PREFETCH, FAST_EVENT_SAMPLED_HIT, loadFastPath, parseRawHead, type FastPathAddon, type FastPathStats, type Handle } from './fast-path';
 import type { TCachePurge } from '@platform/models';
 
 export interface EdgeOptions {
@@ -87,6 +89,8 @@ export interface EdgeOptions {
   purgeTtlMs: number;
   /** Default EDGE_ZERO_COPY: 'auto' sends cached bodies with sendfile from shared memory when the addon builds (zero-copy.ts). */
   zeroCopy: 'auto' | 'off';
+  /** Default EDGE_FAST_PATH: 'auto' answers plain fresh hits in native code when the addon builds (fast-path.ts). */
+  fastPath: 'auto' | 'off';
 }
 
 /** With `bus`, the edge consumes `cache.purge` (deleted and republished tracks) from listen() to close(). */
@@ -131,9 +135,13 @@ interface Entry {
   isFromDisk: boolean;
   /** An expired disk copy handed out because upstream failed (reported as STALE). */
   isStaleFallback?: boolean;
+  /** Its slot in the native hit path's use marks (fast-path.ts), -1 when not registered there. */
+  fastSlot: number;
 }
 
 const MAX_URL_CHARS = 1024;
+const LATENCY_BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const BINDING_CODE = { off: 0, 'when-present': 1, required: 2 } as const;
 
 /** Smaller bodies (manifests) are copied: one fd per object buys little below a few pages. */
 const ZERO_COPY_MIN_BYTES = 16 * 1024;
@@ -238,6 +246,11 @@ export interface EdgeStats {
   zeroCopyPartial: number;
   /** 200 HITs sent with the entry's prebuilt head instead of writeHead (storeHitHead). */
   prebuiltHeads: number;
+  /** Of `hits`, those answered by the native hit path (fast-path.ts); connections it gave to node:http. */
+  nativeHits: number;
+  nativeHandoffs: number;
+  /** Connections the native path holds now. */
+  nativeConnections: number;
 }
 
 export function createEdgeServer(deps: EdgeDeps): EdgeServer {
@@ -261,6 +274,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     maxManifestFreshMs: deps.maxManifestFreshMs,
     purgeTtlMs: deps.purgeTtlMs ?? config.PLAYBACK_GRANT_TTL,
     zeroCopy: deps.zeroCopy ?? config.EDGE_ZERO_COPY,
+    fastPath: deps.fastPath ?? config.EDGE_FAST_PATH,
   };
   const verifier = new GrantVerifier(opts.signingKeys);
   const isEdgeCredential = createEdgeCredentialCheck(opts.edgeOriginSecret);
@@ -272,7 +286,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   const upstreamAuth = { [EDGE_AUTH_HEADER]: opts.edgeOriginSecret };
 
   // Plain numbers on the hot path; prom-client reads them when /metrics is scraped.
-  const s: EdgeStats = { hits: 0, misses: 0, stale: 0, refused: 0, originFetches: 0, parentFetches: 0, bytesServed: 0, cacheBytes: 0, cacheEntries: 0, purges: 0, purgedObjects: 0, gone: 0, zeroCopyResponses: 0, zeroCopyPartial: 0, prebuiltHeads: 0 };
+  const s: EdgeStats = { hits: 0, misses: 0, stale: 0, refused: 0, originFetches: 0, parentFetches: 0, bytesServed: 0, cacheBytes: 0, cacheEntries: 0, purges: 0, purgedObjects: 0, gone: 0, zeroCopyResponses: 0, zeroCopyPartial: 0, prebuiltHeads: 0, nativeHits: 0, nativeHandoffs: 0, nativeConnections: 0 };
   let evictions = 0;
   let upstreamErrors = 0;
   let zc: ZeroCopy | null = null;
@@ -294,7 +308,42 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       return { body, fd: -1 };
     }
   }
-  const lru = new ByteLru<Entry>(opts.cacheBytes, () => evictions++);
+  // The native hit path: started by listen(), fed every cached object (mirror of `lru`), closed by close().
+  let fastAddon: FastPathAddon | null = null;
+  if (opts.fastPath !== 'off') {
+    const loaded = loadFastPath();
+    fastAddon = loaded.addon;
+    if (!fastAddon) logger.warn({ reason: loaded.reason }, 'native hit path off: every request goes through node:http');
+  }
+  let fast: { h: Handle; used: Uint8Array; addon: FastPathAddon } | null = null;
+  /** Its last counters, kept when it closes (stats() after close() still adds them in). */
+  let fastFinal: FastPathStats | null = null;
+  const fastStats = (): FastPathStats | null => (fast ? fast.addon.stats(fast.h) : fastFinal);
+  const lru = new ByteLru<Entry>(opts.cacheBytes, () => evictions++, {
+    onRemove(key, e) {
+      if (fast && e.fastSlot >= 0) fast.addon.delete(fast.h, key);
+    },
+    wasUsed(e) {
+      if (fast === null || e.fastSlot < 0 || fast.used[e.fastSlot] === 0) return false;
+      fast.used[e.fastSlot] = 0;
+      return true;
+    },
+  });
+  /** Largest body the native path keeps its own copy of (bigger ones it sends from their memfd only). */
+  const FAST_COPY_MAX = 64 * 1024;
+  /** lru.set, and the same object registered with the native hit path when it can serve it there (else removed from it). */
+  function cacheSet(e: Entry, media: MediaKey): void {
+    const kept = lru.set(e.key, e);
+    if (fast === null) return;
+    const now = Date.now();
+    if (kept && e.status === 200 && e.hitHeadStart !== '' && e.body.length > 0 && (e.fd >= 0 || e.body.length <= FAST_COPY_MAX) && now < e.freshUntil && !e.isStaleFallback) {
+      e.fastSlot = fast.addon.put(fast.h, e.key, media.trackId, media.version, e.fd, e.body, e.hitHeadStart, e.storedAt, e.initialAge, e.freshUntil,
+        e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0);
+    } else {
+      e.fastSlot = -1;
+      fast.addon.delete(fast.h, e.key);
+    }
+  }
   const disk = opts.diskCacheDir ? new DiskCache(opts.diskCacheDir, opts.diskCacheBytes, (err) => logger.warn({ err }, 'disk cache error')) : null;
   const inflight = new Map<string, Promise<Entry>>();
   // Tombstones of purged track versions: checked on the slow path and before anything is stored, so
@@ -356,6 +405,23 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     return r;
   };
 
+  /** The edge's counters with the native hit path's added in (its hits are hits, its bytes are bytes served). */
+  function merged(): EdgeStats {
+    const f = fastStats();
+    const out = { ...s, cacheBytes: lru.bytes, cacheEntries: lru.count };
+    if (f === null) return out;
+    return {
+      ...out,
+      hits: s.hits + f.hits,
+      bytesServed: s.bytesServed + f.bytes,
+      zeroCopyResponses: s.zeroCopyResponses + f.zeroCopy,
+      zeroCopyPartial: s.zeroCopyPartial + f.partial,
+      nativeHits: f.hits,
+      nativeHandoffs: f.handoffs,
+      nativeConnections: f.connections,
+    };
+  }
+
   const registers = [metrics];
   new Counter({
     name: 'edge_cache_requests_total',
@@ -364,9 +430,10 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     registers,
     collect() {
       this.reset();
-      this.labels('HIT').inc(s.hits);
-      this.labels('MISS').inc(s.misses);
-      this.labels('STALE').inc(s.stale);
+      const m = merged();
+      this.labels('HIT').inc(m.hits);
+      this.labels('MISS').inc(m.misses);
+      this.labels('STALE').inc(m.stale);
     },
   });
   new Gauge({
@@ -374,8 +441,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     help: 'Share of media requests served from cache (HIT + STALE) since start.',
     registers,
     collect() {
-      const total = s.hits + s.misses + s.stale;
-      this.set(total === 0 ? 0 : (s.hits + s.stale) / total);
+      const m = merged();
+      const total = m.hits + m.misses + m.stale;
+      this.set(total === 0 ? 0 : (m.hits + m.stale) / total);
     },
   });
   new Counter({ name: 'edge_refused_total', help: 'Requests refused before the cache (bad URL, bad or missing grant).', registers, collect() { this.reset(); this.inc(s.refused); } });
@@ -391,13 +459,16 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     },
   });
   new Counter({ name: 'edge_upstream_errors_total', help: 'Upstream fetches that failed (timeout, network, 5xx).', registers, collect() { this.reset(); this.inc(upstreamErrors); } });
-  new Counter({ name: 'edge_bytes_served_total', help: 'Body bytes sent to clients.', registers, collect() { this.reset(); this.inc(s.bytesServed); } });
+  new Counter({ name: 'edge_bytes_served_total', help: 'Body bytes sent to clients.', registers, collect() { this.reset(); this.inc(merged().bytesServed); } });
   new Gauge({ name: 'edge_cache_bytes', help: 'Bytes held by the in-memory cache.', registers, collect() { this.set(lru.bytes); } });
   new Gauge({ name: 'edge_cache_entries', help: 'Objects held by the in-memory cache.', registers, collect() { this.set(lru.count); } });
   new Counter({ name: 'edge_purges_total', help: 'cache.purge messages applied (deleted or republished tracks).', registers, collect() { this.reset(); this.inc(s.purges); } });
   new Counter({ name: 'edge_purged_objects_total', help: 'Cached objects evicted by purges.', registers, collect() { this.reset(); this.inc(s.purgedObjects); } });
   new Counter({ name: 'edge_gone_total', help: 'Requests answered 410 because their track version was purged.', registers, collect() { this.reset(); this.inc(s.gone); } });
-  new Counter({ name: 'edge_zero_copy_responses_total', help: 'Responses whose body was sent by sendfile from shared memory, not copied.', registers, collect() { this.reset(); this.inc(s.zeroCopyResponses); } });
+  new Counter({ name: 'edge_zero_copy_responses_total', help: 'Responses whose body was sent by sendfile from shared memory, not copied.', registers, collect() { this.reset(); this.inc(merged().zeroCopyResponses); } });
+  new Counter({ name: 'edge_native_hits_total', help: 'Hits answered by the native hit path (included in edge_cache_requests_total).', registers, collect() { this.reset(); this.inc(fastStats()?.hits ?? 0); } });
+  new Counter({ name: 'edge_native_handoffs_total', help: 'Connections the native hit path gave to node:http (a request it does not answer itself).', registers, collect() { this.reset(); this.inc(fastStats()?.handoffs ?? 0); } });
+  new Gauge({ name: 'edge_native_connections', help: 'Client connections held by the native hit path.', registers, collect() { this.set(fastStats()?.connections ?? 0); } });
   new Gauge({ name: 'edge_zero_copy_objects', help: 'Cached objects held in shared memory for sendfile (alive until collected).', registers, collect() { this.set(zc ? zc.addon.stats().regions : 0); } });
   new Counter({ name: 'edge_cache_evictions_total', help: 'Objects evicted from memory to stay within EDGE_CACHE_BYTES.', registers, collect() { this.reset(); this.inc(evictions); } });
   // Observed on every request: a plain-number histogram, not prom-client's (see plain-histogram.ts).
@@ -405,10 +476,13 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     'edge_request_duration_seconds',
     'Time from request to response end for media requests, by X-Cache result.',
     'result',
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    LATENCY_BOUNDS,
     registers,
   );
-  const latencyHit = latency.labels('HIT');
+  const latencyHit = latency.labels('HIT', () => {
+    const f = fastStats();
+    return f ? { counts: f.latencyCounts, sum: f.latencySum } : null;
+  });
   const latencyMiss = latency.labels('MISS');
   const latencyStale = latency.labels('STALE');
   const upstreamLatency = new Histogram({
@@ -494,6 +568,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       hasPrefetched: false,
       isSegment: !isManifest,
       isFromDisk: false,
+      fastSlot: -1,
     };
     return withHitHeaders(e);
   }
@@ -502,7 +577,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     return {
       key, status: 404, body: PROBLEMS.objectNotFound.body, fd: -1, size: ENTRY_OVERHEAD, etag: '', contentType: 'application/problem+json',
       lastModified: '', cacheControl: 'no-store', storedAt: now, initialAge: 0, freshUntil: now + opts.negativeTtlMs, swrUntil: 0, errorUntil: 0,
-      hitHeaders: [], notModifiedHeaders: [], hitHeadStart: '', hasPrefetched: true, isSegment: false, isFromDisk: false,
+      hitHeaders: [], notModifiedHeaders: [], hitHeadStart: '', hasPrefetched: true, isSegment: false, isFromDisk: false, fastSlot: -1,
     };
   }
 
@@ -513,7 +588,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       lastModified: meta.lastModified, cacheControl: meta.cacheControl, storedAt: meta.storedAt,
       initialAge: typeof meta.initialAge === 'number' && Number.isSafeInteger(meta.initialAge) && meta.initialAge >= 0 ? meta.initialAge : 0,
       freshUntil: meta.freshUntil ?? Infinity, swrUntil: meta.swrUntil ?? Infinity, errorUntil: meta.errorUntil ?? Infinity,
-      hitHeaders: [], notModifiedHeaders: [], hitHeadStart: '', hasPrefetched: false, isSegment: !/\.(m3u8|mpd|json)$/.test(meta.key), isFromDisk: true,
+      hitHeaders: [], notModifiedHeaders: [], hitHeadStart: '', hasPrefetched: false, isSegment: !/\.(m3u8|mpd|json)$/.test(meta.key), isFromDisk: true, fastSlot: -1,
     };
     return withHitHeaders(e);
   }
@@ -521,7 +596,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   function store(e: Entry, media: MediaKey): void {
     // A fetch that was in flight when its purge arrived must not put the object back.
     if (purged.isPurged(media.trackId, media.version)) return;
-    lru.set(e.key, e);
+    cacheSet(e, media);
     if (disk && e.status === 200) {
       const nullIfInf = (n: number) => (Number.isFinite(n) ? n : null);
       disk
@@ -586,7 +661,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     // 410: a parent edge already has this version's purge; remember it as missing like a 404.
     if (res.status === 404 || res.status === 410) {
       const e = negativeEntry(media.key, now);
-      lru.set(e.key, e);
+      cacheSet(e, media);
       return e;
     }
     upstreamErrors++;
@@ -604,7 +679,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         if (d && d.meta.status === 200) {
           const e = entryFromDisk(d.meta, d.body);
           if (e.freshUntil > Date.now()) {
-            if (!purged.isPurged(media.trackId, media.version)) lru.set(e.key, e);
+            if (!purged.isPurged(media.trackId, media.version)) cacheSet(e, media);
             return e;
           }
           previous = e;
@@ -617,7 +692,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         if (previous?.isFromDisk && Date.now() < previous.errorUntil) {
           previous.isFromDisk = false;
           previous.isStaleFallback = true;
-          if (!purged.isPurged(media.trackId, media.version)) lru.set(previous.key, previous);
+          if (!purged.isPurged(media.trackId, media.version)) cacheSet(previous, media);
           return previous;
         }
         throw err;
@@ -969,9 +1044,85 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     else socket.destroy();
   });
 
+  // ---- the native hit path ------------------------------------------------------------------
+  // Every accepted connection starts there (fast-path.ts); at its first request the native path does
+  // not answer, it comes back here with the bytes read so far and node:http serves it from then on.
+
+  const httpConnectionListener = server.listeners('connection')[0] as (socket: Socket) => void;
+
+  function startFastPath(): void {
+    if (fastAddon === null || fast !== null || typeof httpConnectionListener !== 'function') return;
+    try {
+      const started = fastAddon.start(
+        {
+          keys: opts.signingKeys.map((k) => ({ kid: k.kid, secret: Buffer.from(k.secret, 'utf8') })),
+          binding: BINDING_CODE[opts.sessionBinding],
+          keepAliveMs: server.keepAliveTimeout,
+          headersTimeoutMs: server.headersTimeout,
+          requestTimeoutMs: server.requestTimeout,
+          sampleEvery: opts.accessLogSampleEvery,
+          bounds: LATENCY_BOUNDS,
+        },
+        adoptFromFastPath,
+        onFastEvent,
+      );
+      fast = { h: started.handle, used: started.used, addon: fastAddon };
+    } catch (err) {
+      logger.warn({ err }, 'native hit path off: it did not start');
+      return;
+    }
+    server.removeListener('connection', httpConnectionListener);
+    server.on('connection', onConnection);
+    logger.info('native hit path on: plain fresh hits are answered outside node:http');
+  }
+
+  function onConnection(socket: Socket): void {
+    const fd = (socket as Socket & { _handle?: { fd?: unknown } | null })._handle?.fd;
+    // The addon keeps its own dup of the fd: closing node's socket leaves the connection open (no FIN
+    // while another descriptor holds it), and node has read nothing from it yet (reading starts on the
+    // next turn of the loop).
+    if (fast !== null && typeof fd === 'number' && fd >= 0 && fast.addon.take(fast.h, fd)) socket.destroy();
+    else httpConnectionListener.call(server, socket);
+  }
+
+  /** A connection the native path will not serve: node:http takes it, starting with the bytes already read. */
+  function adoptFromFastPath(fd: number, bytes: Buffer | null): void {
+    let socket: Socket;
+    try {
+      socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+    } catch (err) {
+      logger.warn({ err }, 'native hit path: a connection could not be handed to node:http; closed');
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already gone */
+      }
+      return;
+    }
+    // As net.Server does for the sockets it accepts, so server.close() waits for this one too.
+    const srv = server as Server & { _connections: number };
+    srv._connections++;
+    Object.assign(socket, { server, _server: server });
+    httpConnectionListener.call(server, socket);
+    if (bytes !== null) socket.emit('data', bytes);
+  }
+
+  function onFastEvent(kind: number, key: string, rawHead: string | null, bytes: number): void {
+    if (kind === FAST_EVENT_PREFETCH) {
+      const e = lru.peek(key);
+      const media = e && e.isSegment && !e.hasPrefetched ? parseKey(key) : null;
+      if (e && media) prefetchAfter(e, media, false);
+    } else if (kind === FAST_EVENT_SAMPLED_HIT && rawHead !== null) {
+      const r = parseRawHead(rawHead);
+      const q = r.url.indexOf('?');
+      logger.info({ m: r.method, key, status: 200, cache: 'HIT', bytes, native: true, cmcd: readCmcd(q < 0 ? '' : r.url.slice(q + 1), r.headers) ?? undefined, ua: r.headers['user-agent'] }, 'access');
+    }
+  }
+
   return {
     server,
     listen(port = config.EDGE_PORT, host = config.HOST) {
+      startFastPath();
       return new Promise<Server>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -986,15 +1137,25 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     async close() {
       await purgeSubscription?.stop();
       purgeSubscription = null;
+      const native = fast;
+      if (native !== null) {
+        // Idle native connections close now, busy ones after their response; the objects it holds stay valid until then.
+        fastFinal = native.addon.stats(native.h);
+        native.addon.close(native.h, false);
+        fast = null;
+      }
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
         // Give in-flight responses a moment, then drop whatever is left (players reconnect).
-        setTimeout(() => server.closeAllConnections(), 2000).unref();
+        setTimeout(() => {
+          server.closeAllConnections();
+          native?.addon.close(native.h, true);
+        }, 2000).unref();
       });
       upstream.close();
     },
-    stats: () => ({ ...s, cacheBytes: lru.bytes, cacheEntries: lru.count }),
+    stats: merged,
     purge: applyPurge,
   };
 }

@@ -13,3 +13,5 @@ export { ByteLru } from './byte-lru';
 export { PurgeList } from './purge';
 export { loadZeroCopy } from './zero-copy';
 export type { ZeroCopy, ZeroCopyAddon } from './zero-copy';
+export { loadFastPath } from './fast-path';
+export type { FastPathAddon, FastPathStats } from './fast-path';

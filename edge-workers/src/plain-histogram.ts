@@ -13,6 +13,8 @@ export interface PlainSeries {
 
 interface Series {
   labelValue: string;
+  /** Observations made elsewhere (the native hit path), added in when scraped: same bounds, non-cumulative counts. */
+  extra?: () => { counts: ArrayLike<number>; sum: number } | null;
   /** Per-bucket (non-cumulative) counts; the last slot is +Inf. */
   counts: Float64Array;
   sum: number;
@@ -35,8 +37,8 @@ export class PlainHistogram {
   }
 
   /** One series per label value; keep the returned object and call observe() on it. */
-  labels(labelValue: string): PlainSeries {
-    const s: Series = { labelValue, counts: new Float64Array(this.buckets.length + 1), sum: 0, count: 0 };
+  labels(labelValue: string, extra?: Series['extra']): PlainSeries {
+    const s: Series = { labelValue, counts: new Float64Array(this.buckets.length + 1), sum: 0, count: 0, extra };
     this.series.push(s);
     const bounds = this.buckets;
     const n = bounds.length;
@@ -62,14 +64,16 @@ export class PlainHistogram {
   async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] }> {
     const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
     for (const s of this.series) {
+      const x = s.extra?.() ?? null;
       let acc = 0;
       for (let i = 0; i < this.buckets.length; i++) {
-        acc += s.counts[i];
+        acc += s.counts[i] + (x?.counts[i] ?? 0);
         values.push({ labels: { le: this.buckets[i], [this.labelName]: s.labelValue }, value: acc, metricName: `${this.name}_bucket` });
       }
-      values.push({ labels: { le: '+Inf', [this.labelName]: s.labelValue }, value: s.count, metricName: `${this.name}_bucket` });
-      values.push({ labels: { [this.labelName]: s.labelValue }, value: s.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { [this.labelName]: s.labelValue }, value: s.count, metricName: `${this.name}_count` });
+      const count = acc + s.counts[this.buckets.length] + (x?.counts[this.buckets.length] ?? 0);
+      values.push({ labels: { le: '+Inf', [this.labelName]: s.labelValue }, value: count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { [this.labelName]: s.labelValue }, value: s.sum + (x?.sum ?? 0), metricName: `${this.name}_sum` });
+      values.push({ labels: { [this.labelName]: s.labelValue }, value: count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }

@@ -35,7 +35,6 @@ export interface ZeroCopy {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const source = path.resolve(here, '../native/zerocopy.c');
 let loaded: { zc: ZeroCopy | null; reason: string } | null = null;
 
 /** The addon, or null with the reason it is not used (logged once by the caller). */
@@ -46,36 +45,9 @@ export function loadZeroCopy(): { zc: ZeroCopy | null; reason: string } {
 }
 
 function load(): { zc: ZeroCopy | null; reason: string } {
-  if (process.platform !== 'linux') return { zc: null, reason: `sendfile from memfd is Linux-only (platform ${process.platform})` };
-  const include = [path.resolve(path.dirname(process.execPath), '../include/node'), '/usr/include/node', '/usr/local/include/node'].find((d) =>
-    existsSync(path.join(d, 'node_api.h')),
-  );
-  if (!include) return { zc: null, reason: 'node headers (node_api.h) not found next to the node binary' };
-  let code: Buffer;
-  try {
-    code = readFileSync(source);
-  } catch (e) {
-    return { zc: null, reason: `addon source missing: ${(e as Error).message}` };
-  }
-  const id = createHash('sha256').update(code).update(process.version).update(process.arch).digest('hex').slice(0, 16);
-  const dir = path.resolve(here, '../native/build');
-  const file = path.join(dir, `zerocopy-${id}.node`);
-  if (!existsSync(file)) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    try {
-      mkdirSync(dir, { recursive: true });
-      execFileSync('cc', ['-O2', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=zerocopy', `-I${include}`, source, '-o', tmp], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        timeout: 60_000,
-      });
-      // Atomic: edges starting together each build their own temp file; the last rename wins, same bytes.
-      renameSync(tmp, file);
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0];
-      return { zc: null, reason: `addon build failed: ${stderr || (e as Error).message}` };
-    }
-  }
+  const built = buildAddon('zerocopy');
+  if ('reason' in built) return { zc: null, reason: built.reason };
+  const { file } = built;
   try {
     const addon = createRequire(import.meta.url)(file) as ZeroCopyAddon;
     const limit = addon.raiseFdLimit();
@@ -85,5 +57,43 @@ function load(): { zc: ZeroCopy | null; reason: string } {
     return { zc: { addon, maxRegions }, reason: 'ok' };
   } catch (e) {
     return { zc: null, reason: `addon load failed: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * native/{name}.c compiled into native/build/{name}-{hash}.node (hash of the source, node version and
+ * arch), once; the path, or why not. Shared by the addons of this package.
+ */
+export function buildAddon(name: string): { file: string } | { reason: string } {
+  if (process.platform !== 'linux') return { reason: `the ${name} addon is Linux-only (platform ${process.platform})` };
+  const include = [path.resolve(path.dirname(process.execPath), '../include/node'), '/usr/include/node', '/usr/local/include/node'].find((d) =>
+    existsSync(path.join(d, 'node_api.h')),
+  );
+  if (!include) return { reason: 'node headers (node_api.h) not found next to the node binary' };
+  const source = path.resolve(here, `../native/${name}.c`);
+  let code: Buffer;
+  try {
+    code = readFileSync(source);
+  } catch (e) {
+    return { reason: `addon source missing: ${(e as Error).message}` };
+  }
+  const id = createHash('sha256').update(code).update(process.version).update(process.arch).digest('hex').slice(0, 16);
+  const dir = path.resolve(here, '../native/build');
+  const file = path.join(dir, `${name}-${id}.node`);
+  if (existsSync(file)) return { file };
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('cc', ['-O2', '-shared', '-fPIC', `-DNODE_GYP_MODULE_NAME=${name}`, `-I${include}`, source, '-o', tmp], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 60_000,
+    });
+    // Atomic: edges starting together each build their own temp file; the last rename wins, same bytes.
+    renameSync(tmp, file);
+    return { file };
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0];
+    return { reason: `addon build failed: ${stderr || (e as Error).message}` };
   }
 }

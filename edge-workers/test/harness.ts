@@ -5,7 +5,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
+import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { loadConfig, type Config } from '@platform/config';
@@ -152,3 +154,69 @@ export async function metricValue(base: string, name: string, labels = ''): Prom
   if (!line) return 0;
   return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
+
+export interface Parsed {
+  /** The head as sent, status line to the last header line. */
+  head: string;
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** Parse `count` HTTP/1.1 responses (Content-Length framed) off a byte stream, in order. */
+export function parseResponses(data: Buffer, methods: string[]): Parsed[] {
+  const out: Parsed[] = [];
+  let at = 0;
+  for (const method of methods) {
+    const end = data.indexOf('\r\n\r\n', at);
+    assert.ok(end > 0, `response ${out.length + 1} has a complete head`);
+    const lines = data.subarray(at, end).toString('latin1').split('\r\n');
+    const status = Number(lines[0].split(' ')[1]);
+    const headers: Record<string, string> = {};
+    for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+    const length = method === 'HEAD' || status === 304 ? 0 : Number(headers['content-length']);
+    out.push({ head: lines.join('\r\n'), status, headers, body: data.subarray(end + 4, end + 4 + length) });
+    at = end + 4 + length;
+  }
+  assert.equal(at, data.length, 'no bytes after the last response');
+  return out;
+}
+
+/**
+ * Send raw requests on one connection (all at once: pipelined), read until `expectBytes` arrived, the
+ * server closed, or (endAfterMs) the connection stayed quiet that long after the last byte.
+ */
+export function exchange(url: string, raw: string, expectBytes: number, opts: { pauseMs?: number; endAfterMs?: number } = {}): Promise<Buffer> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const socket = net.connect(Number(u.port), u.hostname, () => {
+      socket.write(raw);
+      if (opts.pauseMs) {
+        // A slow client: nothing read for a while, so the kernel's socket buffers fill and sendfile stops short.
+        socket.pause();
+        setTimeout(() => socket.resume(), opts.pauseMs);
+      }
+    });
+    let quiet: NodeJS.Timeout | undefined;
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+      if (opts.endAfterMs !== undefined) {
+        clearTimeout(quiet);
+        quiet = setTimeout(() => socket.end(), opts.endAfterMs);
+      }
+      if (got >= expectBytes) {
+        socket.end();
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+export const request = (path: string, extra = '', method = 'GET') => `${method} ${path} HTTP/1.1\r\nHost: edge\r\n${extra}\r\n`;
+/** The last request of a pipeline asks the edge to close after it: the stream's end marks the end of the responses. */
+export const closing = (raws: string[]) => raws.map((r, i) => (i === raws.length - 1 ? r.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n') : r)).join('');

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { signGrant } from '@platform/grants';
 import { loadZeroCopy } from '@platform/edge-workers';
-import { metricValue, newTrackId, putObject, rawGet, startStack, type Stack } from './harness';
+import { closing, exchange, metricValue, newTrackId, parseResponses, putObject, rawGet, request, startStack, type Parsed, type Stack } from './harness';
 
 let stack: Stack;
 const track = newTrackId();
@@ -28,64 +28,6 @@ after(() => stack.close());
 
 const grant = () => signGrant(stack.keys[0], { trackId: track, version: 1, exp: Date.now() + 3600_000 });
 const pathOf = (g: string, file: string) => `/g/${g}/tracks/${track}/v1/${file}`;
-
-interface Parsed {
-  /** The head as sent, status line to the last header line. */
-  head: string;
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** Parse `count` HTTP/1.1 responses (Content-Length framed) off a byte stream, in order. */
-function parseResponses(data: Buffer, methods: string[]): Parsed[] {
-  const out: Parsed[] = [];
-  let at = 0;
-  for (const method of methods) {
-    const end = data.indexOf('\r\n\r\n', at);
-    assert.ok(end > 0, `response ${out.length + 1} has a complete head`);
-    const lines = data.subarray(at, end).toString('latin1').split('\r\n');
-    const status = Number(lines[0].split(' ')[1]);
-    const headers: Record<string, string> = {};
-    for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
-    const length = method === 'HEAD' || status === 304 ? 0 : Number(headers['content-length']);
-    out.push({ head: lines.join('\r\n'), status, headers, body: data.subarray(end + 4, end + 4 + length) });
-    at = end + 4 + length;
-  }
-  assert.equal(at, data.length, 'no bytes after the last response');
-  return out;
-}
-
-/** Send raw requests on one connection (all at once: pipelined), read until `expectBytes` arrived or the server closed. */
-function exchange(url: string, raw: string, expectBytes: number, opts: { pauseMs?: number } = {}): Promise<Buffer> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const socket = net.connect(Number(u.port), u.hostname, () => {
-      socket.write(raw);
-      if (opts.pauseMs) {
-        // A slow client: nothing read for a while, so the kernel's socket buffers fill and sendfile stops short.
-        socket.pause();
-        setTimeout(() => socket.resume(), opts.pauseMs);
-      }
-    });
-    socket.on('data', (c: Buffer) => {
-      chunks.push(c);
-      got += c.length;
-      if (got >= expectBytes) {
-        socket.end();
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(Buffer.concat(chunks)));
-  });
-}
-
-const request = (path: string, extra = '', method = 'GET') => `${method} ${path} HTTP/1.1\r\nHost: edge\r\n${extra}\r\n`;
-/** The last request of a pipeline asks the edge to close after it: the stream's end marks the end of the responses. */
-const closing = (raws: string[]) => raws.map((r, i) => (i === raws.length - 1 ? r.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n') : r)).join('');
 
 test('the addon builds and loads here (otherwise every other test below would only cover the fallback)', () => {
   const { zc, reason } = loadZeroCopy();
@@ -126,12 +68,14 @@ for (const mode of ['auto', 'off'] as const) {
   });
 }
 
-for (const mode of ['auto', 'off'] as const) {
-  test(`EDGE_ZERO_COPY=${mode}: a HIT's prebuilt head is byte for byte the head writeHead makes; a closing connection still gets node's`, async () => {
-    const { url, edge } = await stack.startEdge({ prefetchSegments: 0, zeroCopy: mode });
+for (const [mode, fastPath] of [['auto', 'off'], ['off', 'off'], ['auto', 'auto']] as const) {
+  const who = fastPath === 'auto' ? 'the native hit path' : 'storeHitHead';
+  test(`EDGE_ZERO_COPY=${mode} EDGE_FAST_PATH=${fastPath}: a HIT's head from ${who} is byte for byte the head writeHead makes; a closing connection still gets node's`, async () => {
+    const { url, edge } = await stack.startEdge({ prefetchSegments: 0, zeroCopy: mode, fastPath });
+    const counter = () => (fastPath === 'auto' ? edge.stats().nativeHits : edge.stats().prebuiltHeads);
     const g = grant();
     const f = 'aac_128/6.m4s';
-    const before = edge.stats().prebuiltHeads;
+    const before = counter();
     // A MISS (writeHead) on a keep-alive response (another object closes that connection), then on a
     // second connection two keep-alive HITs (prebuilt) and a HIT for a request that asks to close (writeHead).
     const first = await exchange(url, closing([request(pathOf(g, f)), request(pathOf(g, 'aac_128/playlist.m3u8'))]), Infinity);
@@ -147,7 +91,7 @@ for (const mode of ['auto', 'off'] as const) {
     assert.match(hit.head, /^age: \d+$/m);
     assert.match(hit.head, /\r\nConnection: keep-alive\r\nKeep-Alive: timeout=\d+$/);
     assert.match(last.head, /\r\nConnection: close$/);
-    assert.equal(edge.stats().prebuiltHeads - before, 2, 'the two keep-alive HITs, not the MISS nor the closing one');
+    assert.equal(counter() - before, 2, 'the two keep-alive HITs, not the MISS nor the closing one');
   });
 }
 

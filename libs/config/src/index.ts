@@ -119,6 +119,7 @@ export const ZEnv = z.object({
   EDGE_PARENTS: csv,
   /** 'auto': cache hits go out by sendfile from shared memory when the edge's addon builds (edge-workers/src/zero-copy.ts); 'off': always copied. */
   EDGE_ZERO_COPY: z.enum(['auto', 'off']).default('auto'),
+  EDGE_FAST_PATH: z.enum(['auto', 'off']).default('auto'),
   PLAYBACK_GRANT_TTL: duration('6h'),
 
   UPLOAD_MAX_BYTES: size('2GiB'),

@@ -1,0 +1,1198 @@
+/*
+ * The edge's native hit path (Linux, N-API; built and wrapped by src/fast-path.ts).
+ *
+ * node:http costs ~25-30 us of CPU per request in V8 and libuv before the edge's own code runs (request
+ * and response objects, events, timers); a cached hit needs a fraction of that. Here a connection is
+ * served in C, on node's own event loop (one uv_poll on a private epoll set, so no thread and no lock),
+ * as long as each request is a plain fresh hit:
+ *
+ *   GET /g/{grant}/{key} HTTP/1.1, no body, no Range / If-None-Match / Upgrade / Expect, Connection
+ *   absent or keep-alive, no CMCD `nor` hint, a grant this file verifies itself (HMAC-SHA256 with
+ *   OpenSSL, exactly the format of libs/grants: kid, expiry, scope = the object's track and version,
+ *   session tag when the grant is bound and the request carries a `sid` cookie), and an object the
+ *   JS cache registered here (put) that is still fresh.
+ *
+ * The answer is the same bytes node would send: the head JS built once for the object (status line and
+ * headers, as storeHitHead in edge-server.ts), `age`, `Date`, `Connection`/`Keep-Alive`, then the body
+ * by sendfile from the object's memfd (a dup of it: the object stays valid while a send is in flight,
+ * whatever JS evicts) or from a private copy for small ones.
+ *
+ * Anything else is never answered here: the connection is handed to node:http (handoff callback: the fd
+ * and every byte read so far, unparsed), which serves it from then on with the full edge logic (refusals
+ * and their JSON problems, misses, coalescing, stale, Range, 304, CMCD, metrics). So a request this file
+ * does not understand costs one handoff, never a wrong answer. Handed-off connections stay with node.
+ *
+ * Counters and a latency histogram are read by JS on /metrics; a sampled hit (1 in N) and the first hit
+ * of an object that wants its next segments prefetched are queued as events and given to JS after each
+ * batch of socket events, when no C state is being walked.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <uv.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IN_CAP 4096
+#define HEAD_CAP 2048
+#define MAX_TARGET 1024
+#define MAX_GRANT 128
+#define MAX_SID 128
+#define MAX_TRACK 64
+#define MAX_KEYS 16
+#define OBJ_BUCKETS 65536
+#define GRANT_BUCKETS 16384
+#define MAX_GRANTS 50000
+#define MAX_SLOTS 262144
+#define MAX_BUCKETS 32
+#define EVENTS_PER_WAIT 256
+
+typedef struct Obj {
+  struct Obj* next;
+  uint64_t hash;
+  char* key;
+  size_t key_len;
+  char track[MAX_TRACK + 1];
+  size_t track_len;
+  int64_t version;
+  int fd;       /* dup of the memfd, or -1 */
+  char* body;   /* private copy when fd < 0 */
+  size_t size;
+  char* head;   /* status line + headers, each ending CRLF, without age/Date/Connection */
+  size_t head_len;
+  double stored_at_ms;
+  int64_t initial_age;
+  double fresh_until_ms;
+  int wants_prefetch;
+  int in_table;
+  int refs;
+  int slot;
+} Obj;
+
+typedef struct Grant {
+  struct Grant* next;
+  uint64_t hash;
+  char token[MAX_GRANT + 1];
+  size_t token_len;
+  char track[MAX_TRACK + 1];
+  size_t track_len;
+  int64_t version;
+  double exp_ms;
+  int bound;
+  int key_index;
+  uint8_t tag[12];
+  char sid[MAX_SID + 1]; /* last session id checked against a bound grant, '' none */
+  size_t sid_len;
+} Grant;
+
+typedef struct Conn {
+  struct Conn *prev, *next;
+  struct Fast* fast;
+  int fd;
+  int want_out;
+  char in[IN_CAP];
+  size_t in_len;
+  double first_byte_ms; /* when the pending partial request started, 0 none */
+  double last_active_ms;
+  /* the response in flight */
+  char head[HEAD_CAP];
+  size_t head_len, head_off;
+  Obj* obj;
+  size_t body_off, body_end;
+  uint64_t started_ns;
+} Conn;
+
+typedef struct Event {
+  int kind; /* 1 prefetch, 2 sampled hit */
+  char* key;
+  char* raw; /* request head (kind 2) */
+  size_t raw_len;
+  double bytes;
+  double micros;
+} Event;
+
+typedef struct Handoff {
+  int fd;
+  char* bytes;
+  size_t len;
+} Handoff;
+
+typedef struct Fast {
+  napi_env env;
+  napi_ref on_handoff, on_event, self_ref;
+  napi_async_context actx;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int epfd;
+  int closing, closed, handles_open;
+  Conn conns; /* list head */
+  int64_t n_conns;
+  Obj* objs[OBJ_BUCKETS];
+  int64_t n_objs;
+  Grant* grants[GRANT_BUCKETS];
+  int64_t n_grants;
+  struct { char kid[33]; size_t kid_len; uint8_t* secret; size_t secret_len; } keys[MAX_KEYS];
+  int n_keys;
+  int binding; /* 0 off, 1 when-present, 2 required */
+  char keep_alive_lines[128];
+  size_t keep_alive_len;
+  double keep_alive_ms, headers_timeout_ms, request_timeout_ms;
+  int64_t sample_every, sample_counter;
+  uint8_t* used; /* MAX_SLOTS, shared with JS (second chance for the LRU) */
+  int free_slots[MAX_SLOTS];
+  int n_free;
+  double bounds[MAX_BUCKETS];
+  int n_bounds;
+  double hist[MAX_BUCKETS + 1];
+  double hist_sum;
+  /* counters */
+  double hits, bytes, zero_copy, partial, handoffs, taken, verified, closed_conns;
+  int64_t date_second;
+  char date_line[64];
+  size_t date_len;
+  Event* events;
+  size_t n_events, cap_events;
+  Handoff* handoffs_q;
+  size_t n_handoffs, cap_handoffs;
+} Fast;
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000000);
+}
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t fnv(const char* s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (uint8_t)s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+static int lower_eq(const char* a, size_t n, const char* lit) {
+  size_t m = strlen(lit);
+  if (n != m) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+    if (c != lit[i]) return 0;
+  }
+  return 1;
+}
+
+static int contains(const char* s, size_t n, const char* lit) {
+  size_t m = strlen(lit);
+  if (m > n) return 0;
+  return memmem(s, n, lit, m) != NULL;
+}
+
+static int is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
+  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* ---- objects (registered by JS) ----------------------------------------------------------- */
+
+static void obj_release(Fast* f, Obj* o) {
+  if (--o->refs > 0) return;
+  if (o->fd >= 0) close(o->fd);
+  if (o->slot >= 0) f->free_slots[f->n_free++] = o->slot;
+  free(o->body);
+  free(o->head);
+  free(o->key);
+  free(o);
+}
+
+static Obj* obj_find(Fast* f, const char* key, size_t len) {
+  uint64_t h = fnv(key, len);
+  for (Obj* o = f->objs[h & (OBJ_BUCKETS - 1)]; o; o = o->next)
+    if (o->hash == h && o->key_len == len && memcmp(o->key, key, len) == 0) return o;
+  return NULL;
+}
+
+static int obj_remove(Fast* f, const char* key, size_t len) {
+  uint64_t h = fnv(key, len);
+  Obj** p = &f->objs[h & (OBJ_BUCKETS - 1)];
+  for (; *p; p = &(*p)->next) {
+    Obj* o = *p;
+    if (o->hash == h && o->key_len == len && memcmp(o->key, key, len) == 0) {
+      *p = o->next;
+      o->in_table = 0;
+      f->n_objs--;
+      obj_release(f, o);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ---- grants: libs/grants/src/grant.ts, verification only --------------------------------- */
+
+static int b64url_val(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+
+/* Strict base64url without padding; returns decoded length or -1. */
+static int b64url_decode(const char* s, size_t n, uint8_t* out) {
+  if (n % 4 == 1) return -1;
+  size_t o = 0;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    int v = b64url_val((unsigned char)s[i]);
+    if (v < 0) return -1;
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (uint8_t)(acc >> bits);
+    }
+  }
+  /* Leftover bits must be zero (one encoding per byte string, as Node's decoder would round-trip). */
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return -1;
+  return (int)o;
+}
+
+static int hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* a, size_t a_len, const uint8_t* b, size_t b_len, uint8_t out[32]) {
+  uint8_t buf[MAX_GRANT + MAX_TRACK + 64];
+  if (a_len + b_len > sizeof buf) return 0;
+  memcpy(buf, a, a_len);
+  memcpy(buf + a_len, b, b_len);
+  unsigned int len = 0;
+  return HMAC(EVP_sha256(), key, (int)key_len, buf, a_len + b_len, out, &len) != NULL && len == 32;
+}
+
+/* A verified grant for (track, version) or NULL (any failure: JS decides and answers). */
+static Grant* grant_check(Fast* f, const char* tok, size_t tok_len, const Obj* o, double now) {
+  if (tok_len < 10 || tok_len > MAX_GRANT) return NULL;
+  uint64_t h = fnv(tok, tok_len);
+  Grant** bucket = &f->grants[h & (GRANT_BUCKETS - 1)];
+  for (Grant* g = *bucket; g; g = g->next) {
+    if (g->hash == h && g->token_len == tok_len && memcmp(g->token, tok, tok_len) == 0) {
+      if (g->track_len == o->track_len && memcmp(g->track, o->track, o->track_len) == 0 && g->version == o->version) return now < g->exp_ms ? g : NULL;
+      break; /* same token, other scope: verify from scratch (it will fail unless the MAC says otherwise) */
+    }
+  }
+  uint8_t raw[MAX_GRANT];
+  int n = b64url_decode(tok, tok_len, raw);
+  if (n < 7 + 1 + 32 || raw[0] != 1) return NULL;
+  int kid_len = raw[6], flags = raw[5];
+  if (kid_len < 1 || kid_len > 32 || (flags & ~1) != 0) return NULL;
+  int header_len = 7 + kid_len + ((flags & 1) ? 12 : 0);
+  if (n != header_len + 32) return NULL;
+  int ki = -1;
+  for (int i = 0; i < f->n_keys; i++)
+    if (f->keys[i].kid_len == (size_t)kid_len && memcmp(f->keys[i].kid, raw + 7, (size_t)kid_len) == 0) ki = i;
+  if (ki < 0) return NULL;
+  for (int i = 0; i < kid_len; i++) {
+    unsigned char c = raw[7 + i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return NULL;
+  }
+  char scope[MAX_TRACK + 32];
+  int scope_len = snprintf(scope, sizeof scope, "%c%.*s%c%lld", 0, (int)o->track_len, o->track, 0, (long long)o->version);
+  if (scope_len <= 0 || (size_t)scope_len >= sizeof scope) return NULL;
+  uint8_t mac[32];
+  if (!hmac_sha256(f->keys[ki].secret, f->keys[ki].secret_len, raw, (size_t)header_len, (const uint8_t*)scope, (size_t)scope_len, mac)) return NULL;
+  if (CRYPTO_memcmp(mac, raw + header_len, 32) != 0) return NULL;
+  uint32_t exp_s = ((uint32_t)raw[1] << 24) | ((uint32_t)raw[2] << 16) | ((uint32_t)raw[3] << 8) | raw[4];
+  double exp_ms = (double)exp_s * 1000.0;
+  if (now >= exp_ms) return NULL;
+  f->verified++;
+  /* Remember it (bounded: the whole memo is dropped when full, then refilled one HMAC per grant). */
+  if (f->n_grants >= MAX_GRANTS) {
+    for (int i = 0; i < GRANT_BUCKETS; i++) {
+      for (Grant* g = f->grants[i]; g;) {
+        Grant* nx = g->next;
+        free(g);
+        g = nx;
+      }
+      f->grants[i] = NULL;
+    }
+    f->n_grants = 0;
+  }
+  for (Grant** p = bucket; *p; p = &(*p)->next) {
+    if ((*p)->hash == h && (*p)->token_len == tok_len && memcmp((*p)->token, tok, tok_len) == 0) {
+      Grant* old = *p;
+      *p = old->next;
+      free(old);
+      f->n_grants--;
+      break;
+    }
+  }
+  Grant* g = calloc(1, sizeof(Grant));
+  if (!g) return NULL;
+  g->hash = h;
+  memcpy(g->token, tok, tok_len);
+  g->token_len = tok_len;
+  memcpy(g->track, o->track, o->track_len);
+  g->track_len = o->track_len;
+  g->version = o->version;
+  g->exp_ms = exp_ms;
+  g->bound = flags & 1;
+  g->key_index = ki;
+  if (g->bound) memcpy(g->tag, raw + 7 + kid_len, 12);
+  g->next = f->grants[h & (GRANT_BUCKETS - 1)];
+  f->grants[h & (GRANT_BUCKETS - 1)] = g;
+  f->n_grants++;
+  return g;
+}
+
+/* A bound grant against the request's `sid` cookie: 1 ok, 0 not here (JS decides). As edge-server.ts. */
+static int session_ok(Fast* f, Grant* g, const char* cookie, size_t cookie_len, int cookie_count) {
+  if (!g->bound || f->binding == 0) return 1;
+  if (cookie_count > 1) return 0;
+  const char* sid = NULL;
+  size_t sid_len = 0;
+  size_t i = 0;
+  while (cookie_count == 1 && i < cookie_len) {
+    size_t j = i;
+    while (j < cookie_len && cookie[j] != ';') j++;
+    size_t a = i, b = j;
+    while (a < b && (cookie[a] == ' ' || cookie[a] == '\t')) a++;
+    while (b > a && (cookie[b - 1] == ' ' || cookie[b - 1] == '\t')) b--;
+    if (b - a >= 4 && memcmp(cookie + a, "sid=", 4) == 0) {
+      sid = cookie + a + 4;
+      sid_len = b - a - 4;
+      break;
+    }
+    i = j + 1;
+  }
+  if (sid == NULL) return f->binding == 1;
+  if (sid_len > MAX_SID || memchr(sid, '%', sid_len) != NULL) return 0;
+  if (g->sid_len == sid_len && sid_len > 0 && memcmp(g->sid, sid, sid_len) == 0) return 1;
+  uint8_t mac[32];
+  if (!hmac_sha256(f->keys[g->key_index].secret, f->keys[g->key_index].secret_len, (const uint8_t*)"sid\0", 4, (const uint8_t*)sid, sid_len, mac)) return 0;
+  if (CRYPTO_memcmp(mac, g->tag, 12) != 0) return 0;
+  memcpy(g->sid, sid, sid_len);
+  g->sid_len = sid_len;
+  return 1;
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+static void conn_unlink(Fast* f, Conn* c) {
+  c->prev->next = c->next;
+  c->next->prev = c->prev;
+  f->n_conns--;
+  epoll_ctl(f->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  if (c->obj) {
+    obj_release(f, c->obj);
+    c->obj = NULL;
+  }
+}
+
+static void maybe_finish_close(Fast* f);
+
+static void conn_close(Fast* f, Conn* c) {
+  conn_unlink(f, c);
+  close(c->fd);
+  f->closed_conns++;
+  free(c);
+  if (f->closing) maybe_finish_close(f);
+}
+
+static void queue_handoff(Fast* f, Conn* c) {
+  if (f->n_handoffs == f->cap_handoffs) {
+    size_t cap = f->cap_handoffs ? f->cap_handoffs * 2 : 16;
+    Handoff* q = realloc(f->handoffs_q, cap * sizeof(Handoff));
+    if (!q) {
+      conn_close(f, c);
+      return;
+    }
+    f->handoffs_q = q;
+    f->cap_handoffs = cap;
+  }
+  Handoff* h = &f->handoffs_q[f->n_handoffs];
+  h->bytes = NULL;
+  h->len = c->in_len;
+  if (c->in_len > 0) {
+    h->bytes = malloc(c->in_len);
+    if (!h->bytes) {
+      conn_close(f, c);
+      return;
+    }
+    memcpy(h->bytes, c->in, c->in_len);
+  }
+  conn_unlink(f, c);
+  h->fd = c->fd;
+  f->n_handoffs++;
+  f->handoffs++;
+  free(c);
+}
+
+static void queue_event(Fast* f, int kind, const Obj* o, const char* raw, size_t raw_len, double bytes, double micros) {
+  if (f->n_events == f->cap_events) {
+    size_t cap = f->cap_events ? f->cap_events * 2 : 16;
+    Event* q = realloc(f->events, cap * sizeof(Event));
+    if (!q) return;
+    f->events = q;
+    f->cap_events = cap;
+  }
+  Event* e = &f->events[f->n_events];
+  e->kind = kind;
+  e->key = strndup(o->key, o->key_len);
+  e->raw = NULL;
+  e->raw_len = 0;
+  if (raw) {
+    e->raw = malloc(raw_len);
+    if (e->raw) {
+      memcpy(e->raw, raw, raw_len);
+      e->raw_len = raw_len;
+    }
+  }
+  e->bytes = bytes;
+  e->micros = micros;
+  if (e->key) f->n_events++;
+  else free(e->raw);
+}
+
+static void set_events(Fast* f, Conn* c, int want_out) {
+  if (c->want_out == want_out) return;
+  struct epoll_event ev = { .events = want_out ? EPOLLOUT : EPOLLIN, .data.ptr = c };
+  if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->want_out = want_out;
+}
+
+static void finish_response(Fast* f, Conn* c) {
+  double micros = (double)(mono_ns() - c->started_ns) / 1000.0;
+  double secs = micros / 1e6;
+  int i = 0;
+  while (i < f->n_bounds && secs > f->bounds[i]) i++;
+  f->hist[i]++;
+  f->hist_sum += secs;
+  obj_release(f, c->obj);
+  c->obj = NULL;
+  c->last_active_ms = now_ms();
+}
+
+/* Send what is left of the response; 1 done, 0 waiting for the socket, -1 the connection failed. */
+static int pump(Fast* f, Conn* c) {
+  Obj* o = c->obj;
+  while (c->head_off < c->head_len) {
+    ssize_t n;
+    if (o->fd >= 0) {
+      n = send(c->fd, c->head + c->head_off, c->head_len - c->head_off, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+    } else {
+      struct iovec iov[2] = { { c->head + c->head_off, c->head_len - c->head_off }, { o->body + c->body_off, c->body_end - c->body_off } };
+      n = writev(c->fd, iov, 2);
+      if (n > 0 && (size_t)n > c->head_len - c->head_off) {
+        c->body_off += (size_t)n - (c->head_len - c->head_off);
+        c->head_off = c->head_len;
+        break;
+      }
+    }
+    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : (errno == EINTR ? 0 : -1);
+    c->head_off += (size_t)n;
+  }
+  while (c->body_off < c->body_end) {
+    ssize_t n;
+    if (o->fd >= 0) {
+      off_t off = (off_t)c->body_off;
+      n = sendfile(c->fd, o->fd, &off, c->body_end - c->body_off);
+      if (n > 0) c->body_off = (size_t)off;
+    } else {
+      n = send(c->fd, o->body + c->body_off, c->body_end - c->body_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) c->body_off += (size_t)n;
+    }
+    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
+    if (n == 0) return -1;
+  }
+  return 1;
+}
+
+static void refresh_date(Fast* f, double now) {
+  int64_t sec = (int64_t)(now / 1000.0);
+  if (sec == f->date_second) return;
+  f->date_second = sec;
+  time_t t = (time_t)sec;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  static const char* days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+  static const char* months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+  int n = snprintf(f->date_line, sizeof f->date_line, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+                   tm.tm_hour, tm.tm_min, tm.tm_sec);
+  f->date_len = n > 0 ? (size_t)n : 0;
+}
+
+/*
+ * The first complete request in c->in: served (1), incomplete (0), or not ours (-1: hand the connection
+ * to node). Nothing is consumed unless it is served.
+ */
+static int serve_one(Fast* f, Conn* c) {
+  char* buf = c->in;
+  size_t len = c->in_len;
+  char* end = memmem(buf, len, "\r\n\r\n", 4);
+  if (end == NULL) return len >= IN_CAP ? -1 : 0;
+  size_t head_len = (size_t)(end - buf) + 4;
+  if (len < 4 || memcmp(buf, "GET ", 4) != 0) return -1;
+  char* target = buf + 4;
+  char* sp = memchr(target, ' ', (size_t)(end - target));
+  if (sp == NULL) return -1;
+  size_t target_len = (size_t)(sp - target);
+  if (target_len > MAX_TARGET || target_len < 4 || memcmp(target, "/g/", 3) != 0) return -1;
+  for (size_t i = 0; i < target_len; i++) {
+    unsigned char ch = (unsigned char)target[i];
+    if (ch <= 0x20 || ch >= 0x7f) return -1;
+  }
+  char* line_end = memmem(sp, (size_t)(end + 2 - sp), "\r\n", 2);
+  if (line_end == NULL || line_end - sp != 9 || memcmp(sp, " HTTP/1.1", 9) != 0) return -1;
+  char* q = memchr(target, '?', target_len);
+  size_t path_len = q ? (size_t)(q - target) : target_len;
+  if (q && contains(q, target_len - path_len, "nor")) return -1;
+  char* grant = target + 3;
+  char* slash = memchr(grant, '/', path_len - 3);
+  if (slash == NULL) return -1;
+  size_t grant_len = (size_t)(slash - grant);
+  char* key = slash + 1;
+  size_t key_len = path_len - 3 - grant_len - 1;
+
+  /* Header fields: anything unusual goes to node, which knows HTTP in full. */
+  const char* cookie = NULL;
+  size_t cookie_len = 0;
+  int cookie_count = 0, host_count = 0, fields = 0;
+  char* p = line_end + 2;
+  while (p < end + 2) {
+    char* le = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+    if (le == NULL || ++fields > 100) return -1;
+    char* colon = memchr(p, ':', (size_t)(le - p));
+    if (colon == NULL || colon == p) return -1;
+    for (char* k = p; k < colon; k++)
+      if (!is_tchar((unsigned char)*k)) return -1;
+    char* v = colon + 1;
+    char* ve = le;
+    while (v < ve && (*v == ' ' || *v == '\t')) v++;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+    for (char* k = v; k < ve; k++) {
+      unsigned char ch = (unsigned char)*k;
+      if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return -1;
+    }
+    size_t nl = (size_t)(colon - p), vl = (size_t)(ve - v);
+    switch (nl) {
+      case 4:
+        if (lower_eq(p, nl, "host")) host_count++;
+        break;
+      case 5:
+        if (lower_eq(p, nl, "range")) return -1;
+        break;
+      case 6:
+        if (lower_eq(p, nl, "cookie")) {
+          cookie = v;
+          cookie_len = vl;
+          cookie_count++;
+        } else if (lower_eq(p, nl, "expect")) return -1;
+        break;
+      case 7:
+        if (lower_eq(p, nl, "upgrade")) return -1;
+        break;
+      case 8:
+        if (lower_eq(p, nl, "if-range")) return -1;
+        break;
+      case 10:
+        if (lower_eq(p, nl, "connection") && !lower_eq(v, vl, "keep-alive")) return -1;
+        break;
+      case 12:
+        if (lower_eq(p, nl, "cmcd-request") && contains(v, vl, "nor=")) return -1;
+        break;
+      case 13:
+        if (lower_eq(p, nl, "if-none-match")) return -1;
+        break;
+      case 14:
+        if (lower_eq(p, nl, "content-length")) return -1;
+        break;
+      case 17:
+        if (lower_eq(p, nl, "transfer-encoding")) return -1;
+        break;
+      default:
+        break;
+    }
+    p = le + 2;
+  }
+  if (host_count != 1) return -1;
+
+  double now = now_ms();
+  Obj* o = obj_find(f, key, key_len);
+  if (o == NULL || !(now < o->fresh_until_ms)) return -1;
+  Grant* g = grant_check(f, grant, grant_len, o, now);
+  if (g == NULL || !session_ok(f, g, cookie, cookie_len, cookie_count)) return -1;
+
+  /* The head: the object's lines, then what node's _storeHeader adds for a keep-alive response. */
+  refresh_date(f, now);
+  double age_ms = now - o->stored_at_ms;
+  int64_t age = o->initial_age + (age_ms > 0 ? (int64_t)(age_ms / 1000.0) : 0);
+  char age_line[40];
+  int al = snprintf(age_line, sizeof age_line, "age: %lld\r\n", (long long)age);
+  size_t hl = o->head_len + (size_t)al + f->date_len + f->keep_alive_len + 2;
+  if (al <= 0 || hl > HEAD_CAP) return -1;
+  char* h = c->head;
+  memcpy(h, o->head, o->head_len);
+  h += o->head_len;
+  memcpy(h, age_line, (size_t)al);
+  h += al;
+  memcpy(h, f->date_line, f->date_len);
+  h += f->date_len;
+  memcpy(h, f->keep_alive_lines, f->keep_alive_len);
+  h += f->keep_alive_len;
+  memcpy(h, "\r\n", 2);
+  c->head_len = hl;
+  c->head_off = 0;
+  c->obj = o;
+  o->refs++;
+  c->body_off = 0;
+  c->body_end = o->size;
+  c->started_ns = mono_ns();
+  if (o->slot >= 0) f->used[o->slot] = 1;
+  f->hits++;
+  f->bytes += (double)o->size;
+  if (o->fd >= 0) f->zero_copy++;
+  if (o->wants_prefetch) {
+    o->wants_prefetch = 0;
+    queue_event(f, 1, o, NULL, 0, 0, 0);
+  }
+  if (++f->sample_counter >= f->sample_every) {
+    f->sample_counter = 0;
+    queue_event(f, 2, o, buf, head_len, (double)o->size, 0);
+  }
+  /* Consume the request. */
+  memmove(buf, buf + head_len, len - head_len);
+  c->in_len = len - head_len;
+  c->first_byte_ms = c->in_len > 0 ? now : 0;
+  return 1;
+}
+
+/* Serve complete requests while the socket takes the answers; hand the connection off at the first one that is not ours. */
+static void drive(Fast* f, Conn* c) {
+  for (;;) {
+    if (c->obj != NULL) {
+      int r = pump(f, c);
+      if (r < 0) {
+        conn_close(f, c);
+        return;
+      }
+      if (r == 0) {
+        if (!c->want_out) f->partial++;
+        set_events(f, c, 1);
+        return;
+      }
+      finish_response(f, c);
+      if (f->closing) {
+        conn_close(f, c);
+        return;
+      }
+    }
+    if (c->in_len == 0) {
+      set_events(f, c, 0);
+      return;
+    }
+    int r = serve_one(f, c);
+    if (r < 0) {
+      queue_handoff(f, c);
+      return;
+    }
+    if (r == 0) {
+      set_events(f, c, 0);
+      return;
+    }
+  }
+}
+
+static void on_readable(Fast* f, Conn* c) {
+  for (;;) {
+    if (c->in_len >= IN_CAP) break;
+    ssize_t n = read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
+    if (n > 0) {
+      if (c->in_len == 0) c->first_byte_ms = now_ms();
+      c->in_len += (size_t)n;
+      if (c->in_len < IN_CAP) break; /* one read per wakeup is enough unless the buffer filled */
+      continue;
+    }
+    if (n == 0) {
+      /* Peer closed. A request already here could still be answered, but a half-closed player is gone. */
+      conn_close(f, c);
+      return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+    conn_close(f, c);
+    return;
+  }
+  c->last_active_ms = now_ms();
+  drive(f, c);
+}
+
+/* ---- JS callbacks, after each batch ------------------------------------------------------- */
+
+static void call_js(Fast* f, napi_ref fn_ref, size_t argc, napi_value* argv) {
+  napi_env env = f->env;
+  napi_value fn, recv, result;
+  if (napi_get_reference_value(env, fn_ref, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &recv); /* make_callback wants an object as `this` */
+  if (napi_make_callback(env, f->actx, recv, fn, argc, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+static void flush_js(Fast* f) {
+  if (f->n_handoffs == 0 && f->n_events == 0) return;
+  napi_env env = f->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  /* Taken out first: a callback may re-enter (put/delete) and even queue more. */
+  while (f->n_handoffs > 0 || f->n_events > 0) {
+    if (f->n_handoffs > 0) {
+      Handoff h = f->handoffs_q[--f->n_handoffs];
+      napi_value argv[2];
+      napi_create_int32(env, h.fd, &argv[0]);
+      if (h.len > 0) {
+        void* data;
+        napi_create_buffer_copy(env, h.len, h.bytes, &data, &argv[1]);
+      } else {
+        napi_get_null(env, &argv[1]);
+      }
+      free(h.bytes);
+      call_js(f, f->on_handoff, 2, argv);
+      continue;
+    }
+    Event e = f->events[--f->n_events];
+    napi_value argv[5];
+    napi_create_int32(env, e.kind, &argv[0]);
+    napi_create_string_latin1(env, e.key, NAPI_AUTO_LENGTH, &argv[1]);
+    if (e.raw) napi_create_string_latin1(env, e.raw, e.raw_len, &argv[2]);
+    else napi_get_null(env, &argv[2]);
+    napi_create_double(env, e.bytes, &argv[3]);
+    napi_create_double(env, e.micros, &argv[4]);
+    free(e.key);
+    free(e.raw);
+    call_js(f, f->on_event, 5, argv);
+  }
+  napi_close_handle_scope(env, scope);
+  if (f->closing) maybe_finish_close(f);
+}
+
+static void on_poll(uv_poll_t* handle, int status, int events) {
+  Fast* f = handle->data;
+  struct epoll_event evs[EVENTS_PER_WAIT];
+  (void)status;
+  (void)events;
+  int n = epoll_wait(f->epfd, evs, EVENTS_PER_WAIT, 0);
+  for (int i = 0; i < n; i++) {
+    Conn* c = evs[i].data.ptr;
+    uint32_t ev = evs[i].events;
+    if (ev & EPOLLIN) on_readable(f, c);
+    else if (ev & EPOLLOUT) drive(f, c);
+    else if (ev & (EPOLLHUP | EPOLLERR)) conn_close(f, c);
+  }
+  flush_js(f);
+}
+
+static void on_timer(uv_timer_t* t) {
+  Fast* f = t->data;
+  double now = now_ms();
+  for (Conn* c = f->conns.next; c != &f->conns;) {
+    Conn* nx = c->next;
+    int idle = c->obj == NULL && c->in_len == 0;
+    if ((idle && now - c->last_active_ms > f->keep_alive_ms) || (c->obj == NULL && c->in_len > 0 && now - c->first_byte_ms > f->headers_timeout_ms) ||
+        (c->obj != NULL && now - c->last_active_ms > f->request_timeout_ms))
+      conn_close(f, c);
+    c = nx;
+  }
+}
+
+/* ---- N-API ---------------------------------------------------------------------------------- */
+
+#define CHECK_ARGS(n)                                              \
+  size_t argc = n;                                                 \
+  napi_value argv[n];                                              \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);           \
+  if (argc < n) {                                                  \
+    napi_throw_type_error(env, NULL, "fastpath: missing arguments"); \
+    return NULL;                                                   \
+  }
+
+/* The instance, or NULL once closed (then every call is a no-op). */
+static Fast* get_fast(napi_env env, napi_value v) {
+  void* p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "fastpath: not an instance");
+    return NULL;
+  }
+  return ((Fast*)p)->closed ? NULL : p;
+}
+
+static double get_num(napi_env env, napi_value obj, const char* name) {
+  napi_value v;
+  double d = 0;
+  if (napi_get_named_property(env, obj, name, &v) == napi_ok) napi_get_value_double(env, v, &d);
+  return d;
+}
+
+static void on_closed(uv_handle_t* h);
+
+/* After close(): once no connection is left, both handles close; the instance is freed when JS drops it. */
+static void maybe_finish_close(Fast* f) {
+  if (f->closed || f->n_conns > 0 || f->n_handoffs > 0 || f->n_events > 0) return;
+  f->closed = 1;
+  uv_close((uv_handle_t*)&f->poll, on_closed);
+  uv_close((uv_handle_t*)&f->timer, on_closed);
+}
+
+static void on_closed(uv_handle_t* h) {
+  Fast* f = h->data;
+  if (--f->handles_open > 0) return;
+  /* Both handles closed: nothing can call in any more. Objects and grants go with the instance. */
+  for (int i = 0; i < OBJ_BUCKETS; i++)
+    for (Obj* o = f->objs[i]; o;) {
+      Obj* nx = o->next;
+      o->in_table = 0;
+      obj_release(f, o);
+      o = nx;
+    }
+  for (int i = 0; i < GRANT_BUCKETS; i++)
+    for (Grant* g = f->grants[i]; g;) {
+      Grant* nx = g->next;
+      free(g);
+      g = nx;
+    }
+  for (int i = 0; i < f->n_keys; i++) {
+    OPENSSL_cleanse(f->keys[i].secret, f->keys[i].secret_len);
+    free(f->keys[i].secret);
+  }
+  close(f->epfd);
+  memset(f->objs, 0, sizeof f->objs);
+  memset(f->grants, 0, sizeof f->grants);
+  f->n_keys = 0;
+  napi_delete_reference(f->env, f->on_handoff);
+  napi_delete_reference(f->env, f->on_event);
+  napi_async_destroy(f->env, f->actx);
+  free(f->events);
+  free(f->handoffs_q);
+  f->events = NULL;
+  f->handoffs_q = NULL;
+  f->cap_events = f->cap_handoffs = 0;
+  /* The struct itself goes when JS drops its handle (finalize_fast): calls after close are no-ops. */
+  napi_delete_reference(f->env, f->self_ref);
+}
+
+static void finalize_fast(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static void finalize_used(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* start({ keys: [{kid, secret}], binding, keepAliveMs, headersTimeoutMs, requestTimeoutMs, sampleEvery, bounds: number[] }, onHandoff, onEvent) */
+static napi_value fp_start(napi_env env, napi_callback_info info) {
+  CHECK_ARGS(3);
+  Fast* f = calloc(1, sizeof(Fast));
+  if (!f) {
+    napi_throw_error(env, NULL, "fastpath: out of memory");
+    return NULL;
+  }
+  f->env = env;
+  f->conns.next = f->conns.prev = &f->conns;
+  f->date_second = -1;
+  napi_value keys, arr;
+  uint32_t nk = 0;
+  napi_get_named_property(env, argv[0], "keys", &keys);
+  napi_get_array_length(env, keys, &nk);
+  for (uint32_t i = 0; i < nk && f->n_keys < MAX_KEYS; i++) {
+    napi_value k, kid, secret;
+    napi_get_element(env, keys, i, &k);
+    napi_get_named_property(env, k, "kid", &kid);
+    napi_get_named_property(env, k, "secret", &secret);
+    size_t kl = 0, sl = 0;
+    napi_get_value_string_utf8(env, kid, f->keys[f->n_keys].kid, sizeof f->keys[f->n_keys].kid, &kl);
+    void* sdata;
+    if (napi_get_buffer_info(env, secret, &sdata, &sl) != napi_ok || sl == 0) continue;
+    f->keys[f->n_keys].kid_len = kl;
+    f->keys[f->n_keys].secret = malloc(sl);
+    memcpy(f->keys[f->n_keys].secret, sdata, sl);
+    f->keys[f->n_keys].secret_len = sl;
+    f->n_keys++;
+  }
+  f->binding = (int)get_num(env, argv[0], "binding");
+  f->keep_alive_ms = get_num(env, argv[0], "keepAliveMs");
+  f->headers_timeout_ms = get_num(env, argv[0], "headersTimeoutMs");
+  f->request_timeout_ms = get_num(env, argv[0], "requestTimeoutMs");
+  f->sample_every = (int64_t)get_num(env, argv[0], "sampleEvery");
+  if (f->sample_every < 1) f->sample_every = 1;
+  int ka = f->keep_alive_ms >= 1000 ? snprintf(f->keep_alive_lines, sizeof f->keep_alive_lines, "Connection: keep-alive\r\nKeep-Alive: timeout=%lld\r\n", (long long)(f->keep_alive_ms / 1000))
+                                     : snprintf(f->keep_alive_lines, sizeof f->keep_alive_lines, "Connection: keep-alive\r\n");
+  f->keep_alive_len = (size_t)ka;
+  uint32_t nb = 0;
+  napi_get_named_property(env, argv[0], "bounds", &arr);
+  napi_get_array_length(env, arr, &nb);
+  for (uint32_t i = 0; i < nb && i < MAX_BUCKETS; i++) {
+    napi_value v;
+    napi_get_element(env, arr, i, &v);
+    napi_get_value_double(env, v, &f->bounds[i]);
+    f->n_bounds++;
+  }
+  f->used = calloc(MAX_SLOTS, 1);
+  for (int i = MAX_SLOTS - 1; i >= 0; i--) f->free_slots[f->n_free++] = i;
+  f->epfd = epoll_create1(EPOLL_CLOEXEC);
+  uv_loop_t* loop;
+  if (!f->used || f->epfd < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok || f->n_keys == 0) {
+    if (f->epfd >= 0) close(f->epfd);
+    free(f->used);
+    free(f);
+    napi_throw_error(env, NULL, "fastpath: cannot start (epoll, event loop or keys)");
+    return NULL;
+  }
+  napi_create_reference(env, argv[1], 1, &f->on_handoff);
+  napi_create_reference(env, argv[2], 1, &f->on_event);
+  napi_value name;
+  napi_create_string_utf8(env, "edge-fastpath", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &f->actx);
+  uv_poll_init(loop, &f->poll, f->epfd);
+  f->poll.data = f;
+  uv_poll_start(&f->poll, UV_READABLE, on_poll);
+  uv_timer_init(loop, &f->timer);
+  f->timer.data = f;
+  uv_timer_start(&f->timer, on_timer, 1000, 1000);
+  /* Neither keeps the process alive: the edge's listening server does, and close() ends both. */
+  uv_unref((uv_handle_t*)&f->poll);
+  uv_unref((uv_handle_t*)&f->timer);
+  f->handles_open = 2;
+  napi_value ext, used, out;
+  napi_create_external(env, f, finalize_fast, NULL, &ext);
+  /* A strong reference until both handles are closed: the struct must outlive every libuv callback. */
+  napi_create_reference(env, ext, 1, &f->self_ref);
+  napi_value ab;
+  napi_create_external_arraybuffer(env, f->used, MAX_SLOTS, finalize_used, NULL, &ab);
+  napi_create_typedarray(env, napi_uint8_array, MAX_SLOTS, ab, 0, &used);
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "handle", ext);
+  napi_set_named_property(env, out, "used", used);
+  return out;
+}
+
+/* take(h, fd): serve this accepted socket here (a dup of it; the caller closes its own). */
+static napi_value fp_take(napi_env env, napi_callback_info info) {
+  CHECK_ARGS(2);
+  Fast* f = get_fast(env, argv[0]);
+  napi_value out;
+  int32_t fd = -1;
+  napi_get_value_int32(env, argv[1], &fd);
+  int ok = 0;
+  if (f && !f->closing && fd >= 0) {
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    Conn* c = d >= 0 ? calloc(1, sizeof(Conn)) : NULL;
+    if (c) {
+      int flags = fcntl(d, F_GETFL);
+      fcntl(d, F_SETFL, flags | O_NONBLOCK);
+      int one = 1;
+      setsockopt(d, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      c->fast = f;
+      c->fd = d;
+      c->last_active_ms = now_ms();
+      struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+      if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, d, &ev) == 0) {
+        c->next = &f->conns;
+        c->prev = f->conns.prev;
+        f->conns.prev->next = c;
+        f->conns.prev = c;
+        f->n_conns++;
+        f->taken++;
+        ok = 1;
+      } else {
+        close(d);
+        free(c);
+      }
+    } else if (d >= 0) {
+      close(d);
+    }
+  }
+  napi_get_boolean(env, ok, &out);
+  return out;
+}
+
+/* put(h, key, trackId, version, fd, body|null, head, storedAtMs, initialAge, freshUntilMs, wantsPrefetch) -> slot, or -1 (not kept). */
+static napi_value fp_put(napi_env env, napi_callback_info info) {
+  CHECK_ARGS(11);
+  Fast* f = get_fast(env, argv[0]);
+  napi_value out;
+  int32_t slot = -1;
+  if (!f || f->closing) goto done;
+  size_t key_len = 0, track_len = 0, head_len = 0;
+  napi_get_value_string_latin1(env, argv[1], NULL, 0, &key_len);
+  napi_get_value_string_latin1(env, argv[2], NULL, 0, &track_len);
+  napi_get_value_string_latin1(env, argv[6], NULL, 0, &head_len);
+  if (key_len == 0 || key_len > MAX_TARGET || track_len == 0 || track_len > MAX_TRACK || head_len == 0 || head_len > HEAD_CAP - 256 || f->n_free == 0) goto done;
+  Obj* o = calloc(1, sizeof(Obj));
+  if (!o) goto done;
+  o->fd = -1;
+  o->slot = -1;
+  o->key = malloc(key_len + 1);
+  o->head = malloc(head_len + 1);
+  if (!o->key || !o->head) goto fail;
+  napi_get_value_string_latin1(env, argv[1], o->key, key_len + 1, &o->key_len);
+  napi_get_value_string_latin1(env, argv[2], o->track, sizeof o->track, &o->track_len);
+  napi_get_value_string_latin1(env, argv[6], o->head, head_len + 1, &o->head_len);
+  double version = 0, stored = 0, initial_age = 0, fresh = 0;
+  int32_t fd = -1;
+  bool prefetch = false;
+  napi_get_value_double(env, argv[3], &version);
+  napi_get_value_int32(env, argv[4], &fd);
+  napi_get_value_double(env, argv[7], &stored);
+  napi_get_value_double(env, argv[8], &initial_age);
+  napi_get_value_double(env, argv[9], &fresh);
+  napi_get_value_bool(env, argv[10], &prefetch);
+  o->version = (int64_t)version;
+  o->stored_at_ms = stored;
+  o->initial_age = (int64_t)initial_age;
+  o->fresh_until_ms = fresh;
+  o->wants_prefetch = prefetch;
+  void* data = NULL;
+  size_t size = 0;
+  napi_valuetype bt;
+  napi_typeof(env, argv[5], &bt);
+  if (bt != napi_object || napi_get_buffer_info(env, argv[5], &data, &size) != napi_ok || size == 0) goto fail;
+  o->size = size;
+  if (fd >= 0) {
+    o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (o->fd < 0) goto fail;
+  } else {
+    o->body = malloc(size);
+    if (!o->body) goto fail;
+    memcpy(o->body, data, size);
+  }
+  o->hash = fnv(o->key, o->key_len);
+  obj_remove(f, o->key, o->key_len);
+  o->slot = f->free_slots[--f->n_free];
+  f->used[o->slot] = 0;
+  o->refs = 1;
+  o->in_table = 1;
+  o->next = f->objs[o->hash & (OBJ_BUCKETS - 1)];
+  f->objs[o->hash & (OBJ_BUCKETS - 1)] = o;
+  f->n_objs++;
+  slot = o->slot;
+  goto done;
+fail:
+  if (o->fd >= 0) close(o->fd);
+  free(o->body);
+  free(o->key);
+  free(o->head);
+  free(o);
+done:
+  napi_create_int32(env, slot, &out);
+  return out;
+}
+
+static napi_value fp_delete(napi_env env, napi_callback_info info) {
+  CHECK_ARGS(2);
+  Fast* f = get_fast(env, argv[0]);
+  napi_value out;
+  char key[MAX_TARGET + 1];
+  size_t len = 0, full = 0;
+  int ok = 0;
+  /* Longer keys are never put: measured first, so a truncated copy cannot name another object. */
+  if (f && napi_get_value_string_latin1(env, argv[1], NULL, 0, &full) == napi_ok && full <= MAX_TARGET &&
+      napi_get_value_string_latin1(env, argv[1], key, sizeof key, &len) == napi_ok)
+    ok = obj_remove(f, key, len);
+  napi_get_boolean(env, ok, &out);
+  return out;
+}
+
+static void set_num(napi_env env, napi_value obj, const char* name, double v) {
+  napi_value x;
+  napi_create_double(env, v, &x);
+  napi_set_named_property(env, obj, name, x);
+}
+
+static napi_value fp_stats(napi_env env, napi_callback_info info) {
+  CHECK_ARGS(1);
+  Fast* f = get_fast(env, argv[0]);
+  if (!f) return NULL;
+  napi_value out, hist;
+  napi_create_object(env, &out);
+  set_num(env, out, "hits", f->hits);
+  set_num(env, out, "bytes", f->bytes);
+  set_num(env, out, "zeroCopy", f->zero_copy);
+  set_num(env, out, "partial", f->partial);
+  set_num(env, out, "handoffs", f->handoffs);
+  set_num(env, out, "taken", f->taken);
+  set_num(env, out, "connections", (double)f->n_conns);
+  set_num(env, out, "objects", (double)f->n_objs);
+  set_num(env, out, "grants", (double)f->n_grants);
+  set_num(env, out, "grantVerifications", f->verified);
+  set_num(env, out, "latencySum", f->hist_sum);
+  napi_create_array_with_length(env, (size_t)f->n_bounds + 1, &hist);
+  for (int i = 0; i <= f->n_bounds; i++) {
+    napi_value x;
+    napi_create_double(env, f->hist[i], &x);
+    napi_set_element(env, hist, (uint32_t)i, x);
+  }
+  napi_set_named_property(env, out, "latencyCounts", hist);
+  return out;
+}
+
+/* close(h, force): no new connections; idle ones close now, busy ones after their response (or now, when forced). Returns how many remain. */
+static napi_value fp_close(napi_env env, napi_callback_info info) {
+  CHECK_ARGS(2);
+  Fast* f = get_fast(env, argv[0]);
+  bool force = false;
+  napi_get_value_bool(env, argv[1], &force);
+  napi_value out;
+  if (!f) {
+    napi_create_int64(env, 0, &out);
+    return out;
+  }
+  f->closing = 1;
+  for (Conn* c = f->conns.next; c != &f->conns;) {
+    Conn* nx = c->next;
+    if (force || c->obj == NULL) conn_close(f, c);
+    c = nx;
+  }
+  maybe_finish_close(f);
+  napi_create_int64(env, f->closed ? 0 : f->n_conns, &out);
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor d[] = {
+    { "start", NULL, fp_start, NULL, NULL, NULL, napi_default, NULL },
+    { "take", NULL, fp_take, NULL, NULL, NULL, napi_default, NULL },
+    { "put", NULL, fp_put, NULL, NULL, NULL, napi_default, NULL },
+    { "delete", NULL, fp_delete, NULL, NULL, NULL, napi_default, NULL },
+    { "stats", NULL, fp_stats, NULL, NULL, NULL, napi_default, NULL },
+    { "close", NULL, fp_close, NULL, NULL, NULL, napi_default, NULL },
+  };
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,296 @@
+/**
+ * The native hit path (src/fast-path.ts, native/fastpath.c). It may answer only plain fresh hits whose
+ * grant it verified itself; every other request, arriving on a connection it already served, must get
+ * exactly node:http's answer (the connection is handed over with the bytes read so far), and nothing it
+ * refuses may reach the origin. The head of a native hit equals writeHead's (zero-copy.test.ts).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { signGrant } from '@platform/grants';
+import { createLogger } from '@platform/logging';
+import { loadFastPath } from '@platform/edge-workers';
+import { closing, exchange, metricValue, newTrackId, parseResponses, putObject, rawGet, request, startStack, type Stack } from './harness';
+
+let stack: Stack;
+const track = newTrackId();
+const other = newTrackId();
+const bodies = new Map<string, Buffer>();
+
+before(async () => {
+  stack = await startStack();
+  for (let i = 1; i <= 6; i++) bodies.set(`aac_128/${i}.m4s`, randomBytes(40_000 + i * 977));
+  bodies.set('aac_128/playlist.m3u8', Buffer.from('#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n'));
+  for (const [file, body] of bodies) await putObject(stack.objects, `tracks/${track}/v1/${file}`, body);
+  await putObject(stack.objects, `tracks/${other}/v1/aac_128/1.m4s`, randomBytes(30_000));
+});
+after(() => stack.close());
+
+const grant = (opts: { trackId?: string; exp?: number; sid?: string; key?: number } = {}) =>
+  signGrant(stack.keys[opts.key ?? 0], { trackId: opts.trackId ?? track, version: 1, exp: opts.exp ?? Date.now() + 3600_000, sid: opts.sid });
+const pathOf = (g: string, file: string, trackId = track) => `/g/${g}/tracks/${trackId}/v1/${file}`;
+const originRequests = () => metricValue(stack.originUrl, 'origin_requests_total');
+/** One keep-alive request on a new connection (a closing one would be node's: the native path answers keep-alive only), its response. */
+const one = async (url: string, path: string) => parseResponses(await exchange(url, request(path), Infinity, { endAfterMs: 300 }), ['GET'])[0];
+
+test('the addon builds and loads here (otherwise the tests below would only cover node:http)', () => {
+  const { addon, reason } = loadFastPath();
+  assert.ok(addon, `native hit path unavailable: ${reason}`);
+});
+
+test('fresh hits on a new connection are answered natively, counted as hits, in the metrics and the latency histogram', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  for (const f of ['aac_128/1.m4s', 'aac_128/playlist.m3u8']) assert.equal((await rawGet(url, pathOf(g, f))).headers['x-cache'], 'MISS');
+  const s0 = edge.stats();
+  const histBefore = await metricValue(url, 'edge_request_duration_seconds_count', 'result="HIT"');
+  const data = await exchange(url, [1, 2, 3].map(() => request(pathOf(g, 'aac_128/1.m4s'))).join('') + request(pathOf(g, 'aac_128/playlist.m3u8')), Infinity, { endAfterMs: 500 });
+  const rs = parseResponses(data, ['GET', 'GET', 'GET', 'GET']);
+  for (const r of rs.slice(0, 3)) {
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-cache'], 'HIT');
+    assert.ok(r.body.equals(bodies.get('aac_128/1.m4s')!));
+  }
+  assert.ok(rs[3].body.equals(bodies.get('aac_128/playlist.m3u8')!), 'a small object (no memfd) from the native copy');
+  const s1 = edge.stats();
+  assert.equal(s1.nativeHits - s0.nativeHits, 4);
+  assert.equal(s1.hits - s0.hits, 4, 'native hits are hits');
+  assert.equal(s1.nativeHandoffs, s0.nativeHandoffs, 'no handoff');
+  assert.equal(await metricValue(url, 'edge_native_hits_total'), s1.nativeHits);
+  assert.equal(await metricValue(url, 'edge_cache_requests_total', 'result="HIT"'), s1.hits);
+  assert.equal((await metricValue(url, 'edge_request_duration_seconds_count', 'result="HIT"')) - histBefore, 4);
+});
+
+test('a request split across several packets is assembled and served natively', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  await rawGet(url, pathOf(g, 'aac_128/2.m4s'));
+  const before = edge.stats().nativeHits;
+  const raw = request(pathOf(g, 'aac_128/2.m4s'), 'Connection: keep-alive\r\n');
+  const u = new URL(url);
+  const data = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = net.connect(Number(u.port), u.hostname, async () => {
+      for (const part of [raw.slice(0, 7), raw.slice(7, 60), raw.slice(60, -2), raw.slice(-2)]) {
+        s.write(part);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    });
+    let got = 0;
+    s.on('data', (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+      if (got >= bodies.get('aac_128/2.m4s')!.length) setTimeout(() => s.end(), 50);
+    });
+    s.on('close', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+  });
+  const [r] = parseResponses(data, ['GET']);
+  assert.equal(r.status, 200);
+  assert.ok(r.body.equals(bodies.get('aac_128/2.m4s')!));
+  assert.equal(edge.stats().nativeHits - before, 1);
+});
+
+test('after native hits on one connection, every other kind of request gets node:http\'s answer on that same connection, and refusals never reach the origin', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  const seg = 'aac_128/3.m4s';
+  const body = bodies.get(seg)!;
+  await rawGet(url, pathOf(g, seg));
+  const etag = (await rawGet(url, pathOf(g, seg))).headers.etag!;
+  const forged = g.slice(0, -3) + (g.endsWith('AAA') ? 'BBB' : 'AAA');
+  const cases: { name: string; raw: string; method?: string; status: number; check?: (r: { headers: Record<string, string>; body: Buffer }) => void }[] = [
+    { name: 'tampered signature', raw: request(pathOf(forged, seg)), status: 403 },
+    { name: 'expired grant', raw: request(pathOf(grant({ exp: Date.now() - 1000 }), seg)), status: 403 },
+    { name: "another track's grant", raw: request(pathOf(grant({ trackId: other }), seg)), status: 403 },
+    { name: 'unknown key id', raw: request(pathOf(signGrant({ kid: 'nope', secret: 'x'.repeat(32) }, { trackId: track, version: 1, exp: Date.now() + 60_000 }), seg)), status: 403 },
+    { name: 'traversal', raw: request(`/g/${g}/tracks/${track}/v1/../v1/${seg}`), status: 400 },
+    { name: 'encoded traversal', raw: request(`/g/${g}/tracks/${track}/v1/%2e%2e/v1/${seg}`), status: 400 },
+    { name: 'absurdly long URL', raw: request(pathOf(g, seg) + '?' + 'x'.repeat(3000)), status: 400 },
+    { name: 'missing grant', raw: request(`/tracks/${track}/v1/${seg}`), status: 403 },
+    { name: 'Range', raw: request(pathOf(g, seg), 'Range: bytes=10-19\r\n'), status: 206, check: (r) => assert.ok(r.body.equals(body.subarray(10, 20))) },
+    { name: 'If-None-Match', raw: request(pathOf(g, seg), `If-None-Match: ${etag}\r\n`), status: 304 },
+    { name: 'HEAD', raw: request(pathOf(g, seg), '', 'HEAD'), method: 'HEAD', status: 200, check: (r) => assert.equal(r.headers['content-length'], String(body.length)) },
+    { name: 'OPTIONS preflight', raw: request(pathOf(g, seg), 'Origin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n', 'OPTIONS'), method: 'HEAD', status: 204 },
+    { name: 'a cold object (miss)', raw: request(pathOf(g, 'aac_128/4.m4s')), status: 200, check: (r) => assert.equal(r.headers['x-cache'], 'MISS') },
+    { name: 'health probe', raw: request('/healthz'), status: 200 },
+    { name: 'a header block larger than the native buffer', raw: request(pathOf(g, seg), `Cookie: pad=${'c'.repeat(6000)}\r\n`), status: 200, check: (r) => assert.ok(r.body.equals(body)) },
+    { name: 'POST', raw: `POST ${pathOf(g, seg)} HTTP/1.1\r\nHost: edge\r\nContent-Length: 5\r\n\r\nhello`, status: 405 },
+  ];
+  const fetchesBefore = await originRequests();
+  for (const c of cases) {
+    const hitsBefore = edge.stats().nativeHits;
+    const handoffsBefore = edge.stats().nativeHandoffs;
+    const data = await exchange(url, closing([request(pathOf(g, seg)), c.raw, request(pathOf(g, seg))]), Infinity);
+    const [first, r, last] = parseResponses(data, ['GET', c.method ?? 'GET', 'GET']);
+    assert.equal(first.headers['x-cache'], 'HIT', c.name);
+    assert.ok(first.body.equals(body), c.name);
+    assert.equal(r.status, c.status, `${c.name}: ${r.body.toString().slice(0, 200)}`);
+    if (r.status >= 400) assert.equal(r.headers['content-type'], 'application/problem+json', c.name);
+    c.check?.(r);
+    assert.equal(last.status, 200, `${c.name}: the connection goes on after it`);
+    assert.ok(last.body.equals(body), c.name);
+    assert.equal(edge.stats().nativeHits - hitsBefore, 1, `${c.name}: only the first request was native`);
+    assert.equal(edge.stats().nativeHandoffs - handoffsBefore, 1, `${c.name}: one handoff`);
+  }
+  // Only the cold object went upstream.
+  assert.equal((await originRequests()) - fetchesBefore, 1, 'refused requests never reached the origin');
+});
+
+test('a key removed from MEDIA_SIGNING_KEYS: its grants are refused on native connections too', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0, signingKeys: [stack.keys[0]] });
+  const seg = 'aac_128/1.m4s';
+  assert.equal((await rawGet(url, pathOf(grant(), seg))).status, 200);
+  const old = grant({ key: 1 });
+  const data = await exchange(url, closing([request(pathOf(grant(), seg)), request(pathOf(old, seg))]), Infinity);
+  const [hit, refused] = parseResponses(data, ['GET', 'GET']);
+  assert.equal(hit.status, 200);
+  assert.equal(refused.status, 403);
+  assert.match(refused.body.toString(), /key this edge does not know/);
+  assert.ok(edge.stats().nativeHits >= 1);
+});
+
+test('a grant that expires while its connection is open is refused at the next request', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const seg = 'aac_128/5.m4s';
+  const short = grant({ exp: Date.now() + 1500 });
+  assert.equal((await rawGet(url, pathOf(grant(), seg))).status, 200);
+  const u = new URL(url);
+  const socket = net.connect(Number(u.port), u.hostname);
+  const read = (n: number) =>
+    new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      let got = 0;
+      const on = (c: Buffer) => {
+        chunks.push(c);
+        got += c.length;
+        const all = Buffer.concat(chunks);
+        const end = all.indexOf('\r\n\r\n');
+        if (end > 0) {
+          const len = Number(/content-length: (\d+)/i.exec(all.subarray(0, end).toString())?.[1] ?? 0);
+          if (got >= end + 4 + len || got >= n) {
+            socket.off('data', on);
+            resolve(all);
+          }
+        }
+      };
+      socket.on('data', on);
+    });
+  await new Promise((r) => socket.once('connect', r));
+  const before = edge.stats().nativeHits;
+  socket.write(request(pathOf(short, seg)));
+  const [ok] = parseResponses(await read(Infinity), ['GET']);
+  assert.equal(ok.status, 200);
+  assert.equal(edge.stats().nativeHits - before, 1);
+  // Expiry has one-second precision, rounded up: at most 2.5 s from now.
+  await new Promise((r) => setTimeout(r, 2600));
+  socket.write(request(pathOf(short, seg)));
+  const [late] = parseResponses(await read(Infinity), ['GET']);
+  socket.destroy();
+  assert.equal(late.status, 403);
+  assert.match(late.body.toString(), /expired/);
+});
+
+test('session-bound grants: the right sid cookie is served natively, another sid is refused, none is refused when binding is required', async () => {
+  const seg = 'aac_128/6.m4s';
+  const bound = grant({ sid: 'session-1' });
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  assert.equal((await rawGet(url, pathOf(bound, seg), { cookie: 'sid=session-1' })).status, 200);
+  const before = edge.stats().nativeHits;
+  const data = await exchange(url, closing([
+    request(pathOf(bound, seg), 'Cookie: theme=dark; sid=session-1\r\n'),
+    request(pathOf(bound, seg), 'Cookie: sid=session-2\r\n'),
+  ]), Infinity);
+  const [mine, theirs] = parseResponses(data, ['GET', 'GET']);
+  assert.equal(mine.status, 200);
+  assert.equal(theirs.status, 403);
+  assert.match(theirs.body.toString(), /another session/);
+  assert.equal(edge.stats().nativeHits - before, 1);
+
+  const strict = await stack.startEdge({ prefetchSegments: 0, sessionBinding: 'required' });
+  assert.equal((await rawGet(strict.url, pathOf(bound, seg), { cookie: 'sid=session-1' })).status, 200);
+  const none = await one(strict.url, pathOf(bound, seg));
+  assert.equal(none.status, 403);
+});
+
+test('purge and eviction reach the native path: a purged version is 410, an evicted object is fetched again', async () => {
+  const seg = 'aac_128/1.m4s';
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  await rawGet(url, pathOf(g, seg));
+  const before = edge.stats().nativeHits;
+  assert.equal((await one(url, pathOf(g, seg))).headers['x-cache'], 'HIT');
+  assert.equal(edge.stats().nativeHits - before, 1);
+  edge.purge({ trackId: track, beforeVersion: 2 });
+  const gone = await one(url, pathOf(g, seg));
+  assert.equal(gone.status, 410);
+
+  // A cache that holds about one segment: each new object evicts the previous one, natively too.
+  const small = await stack.startEdge({ prefetchSegments: 0, cacheBytes: 60_000 });
+  await rawGet(small.url, pathOf(g, 'aac_128/2.m4s'));
+  await rawGet(small.url, pathOf(g, 'aac_128/3.m4s'));
+  const again = await one(small.url, pathOf(g, 'aac_128/2.m4s'));
+  assert.equal(again.headers['x-cache'], 'MISS');
+  assert.ok(again.body.equals(bodies.get('aac_128/2.m4s')!));
+});
+
+test('an expired manifest is not served natively: node:http answers it (stale while revalidating)', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0, maxManifestFreshMs: 300 });
+  const g = grant();
+  const m = 'aac_128/playlist.m3u8';
+  await rawGet(url, pathOf(g, m));
+  assert.equal((await one(url, pathOf(g, m))).headers['x-cache'], 'HIT');
+  await new Promise((r) => setTimeout(r, 400));
+  const before = edge.stats();
+  const r = await one(url, pathOf(g, m));
+  assert.notEqual(r.headers['x-cache'], 'HIT');
+  assert.ok(r.body.equals(bodies.get(m)!));
+  assert.equal(edge.stats().nativeHits, before.nativeHits);
+});
+
+test('a native hit of a prefetched segment prefetches the ones after it; sampled native hits are in the access log with their CMCD', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  const logger = createLogger({ name: 'edge-test', level: 'info' }, sink);
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 1, accessLogSampleEvery: 1, logger });
+  const g = grant();
+  await rawGet(url, pathOf(g, 'aac_128/1.m4s')); // MISS; prefetches 2
+  for (let i = 0; i < 100 && edge.stats().cacheEntries < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  const fetches = edge.stats().originFetches;
+  const before = edge.stats().nativeHits;
+  const hit = await one(url, `${pathOf(g, 'aac_128/2.m4s')}?CMCD=${encodeURIComponent('br=128,ot=a,sid="s9"')}`);
+  assert.equal(hit.headers['x-cache'], 'HIT');
+  assert.equal(edge.stats().nativeHits - before, 1, 'the prefetched segment was a native hit');
+  for (let i = 0; i < 50 && edge.stats().originFetches === fetches; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(edge.stats().originFetches, fetches + 1, 'and segment 3 was prefetched from it');
+  const third = await one(url, pathOf(g, 'aac_128/3.m4s'));
+  assert.equal(third.headers['x-cache'], 'HIT');
+  const native = lines.find((l) => l.msg === 'access' && l.native === true && l.key === `tracks/${track}/v1/aac_128/2.m4s`);
+  assert.ok(native, 'a sampled native hit is logged');
+  assert.equal((native.cmcd as Record<string, unknown>).sid, 's9');
+  assert.equal(native.cache, 'HIT');
+  assert.ok(!JSON.stringify(lines).includes(g), 'no grant in the logs');
+});
+
+test('close(): idle native connections are closed, the edge stops', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  await rawGet(url, pathOf(g, 'aac_128/1.m4s'));
+  const u = new URL(url);
+  const socket = net.connect(Number(u.port), u.hostname);
+  await new Promise((r) => socket.once('connect', r));
+  socket.write(request(pathOf(g, 'aac_128/1.m4s')));
+  await new Promise((r) => socket.once('data', r));
+  assert.equal(edge.stats().nativeConnections, 1);
+  const closed = new Promise((r) => socket.once('close', r));
+  socket.resume();
+  await edge.close();
+  await closed;
+});
