@@ -1071,8 +1071,10 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       logger.warn({ err }, 'native hit path off: it did not start');
       return;
     }
-    server.removeListener('connection', httpConnectionListener);
-    server.on('connection', onConnection);
+    if (server.listeners('connection').includes(httpConnectionListener)) {
+      server.removeListener('connection', httpConnectionListener);
+      server.on('connection', onConnection);
+    }
     logger.info('native hit path on: plain fresh hits are answered outside node:http');
   }
 
