@@ -74,9 +74,17 @@ typedef struct Obj {
   size_t size;
   char* head;   /* status line + headers, each ending CRLF, without age/Date/Connection */
   size_t head_len;
+  char* stale_head; /* the same for a STALE answer */
+  size_t stale_head_len;
+  char* nm_head; /* a 304 (fresh copy, If-None-Match equal to the ETag) */
+  size_t nm_head_len;
+  char* etag;
+  size_t etag_len;
   double stored_at_ms;
   int64_t initial_age;
   double fresh_until_ms;
+  double swr_until_ms; /* until then a stale copy is answered STALE while JS revalidates it */
+  double revalidate_asked_ms;
   int wants_prefetch;
   int in_table;
   int refs;
@@ -114,15 +122,17 @@ typedef struct Conn {
   Obj* obj;
   size_t body_off, body_end;
   uint64_t started_ns;
+  int stale; /* the response in flight is a STALE answer (its latency goes to that histogram) */
 } Conn;
 
 typedef struct Event {
-  int kind; /* 1 prefetch, 2 sampled hit */
+  int kind; /* 1 prefetch, 2 access log (sampled HIT, every STALE), 3 revalidate */
   char* key;
   char* raw; /* request head (kind 2) */
   size_t raw_len;
   double bytes;
-  double micros;
+  double status;
+  int stale;
 } Event;
 
 typedef struct Handoff {
@@ -159,8 +169,10 @@ typedef struct Fast {
   int n_bounds;
   double hist[MAX_BUCKETS + 1];
   double hist_sum;
+  double hist_stale[MAX_BUCKETS + 1];
+  double hist_stale_sum;
   /* counters */
-  double hits, bytes, zero_copy, partial, handoffs, taken, verified, closed_conns;
+  double hits, stale, not_modified, bytes, zero_copy, partial, handoffs, taken, verified, closed_conns;
   int64_t date_second;
   char date_line[64];
   size_t date_len;
@@ -223,6 +235,9 @@ static void obj_release(Fast* f, Obj* o) {
   if (o->slot >= 0) f->free_slots[f->n_free++] = o->slot;
   free(o->body);
   free(o->head);
+  free(o->stale_head);
+  free(o->nm_head);
+  free(o->etag);
   free(o->key);
   free(o);
 }
@@ -449,7 +464,7 @@ static void queue_handoff(Fast* f, Conn* c) {
   free(c);
 }
 
-static void queue_event(Fast* f, int kind, const Obj* o, const char* raw, size_t raw_len, double bytes, double micros) {
+static void queue_event(Fast* f, int kind, const Obj* o, const char* raw, size_t raw_len, double bytes, double status, int stale) {
   if (f->n_events == f->cap_events) {
     size_t cap = f->cap_events ? f->cap_events * 2 : 16;
     Event* q = realloc(f->events, cap * sizeof(Event));
@@ -470,7 +485,8 @@ static void queue_event(Fast* f, int kind, const Obj* o, const char* raw, size_t
     }
   }
   e->bytes = bytes;
-  e->micros = micros;
+  e->status = status;
+  e->stale = stale;
   if (e->key) f->n_events++;
   else free(e->raw);
 }
@@ -486,8 +502,13 @@ static void finish_response(Fast* f, Conn* c) {
   double secs = micros / 1e6;
   int i = 0;
   while (i < f->n_bounds && secs > f->bounds[i]) i++;
-  f->hist[i]++;
-  f->hist_sum += secs;
+  if (c->stale) {
+    f->hist_stale[i]++;
+    f->hist_stale_sum += secs;
+  } else {
+    f->hist[i]++;
+    f->hist_sum += secs;
+  }
   obj_release(f, c->obj);
   c->obj = NULL;
   c->last_active_ms = now_ms();
@@ -499,7 +520,8 @@ static int pump(Fast* f, Conn* c) {
   while (c->head_off < c->head_len) {
     ssize_t n;
     if (o->fd >= 0) {
-      n = send(c->fd, c->head + c->head_off, c->head_len - c->head_off, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+      /* MSG_MORE only when a body follows: a 304's head alone would wait for the cork timer. */
+      n = send(c->fd, c->head + c->head_off, c->head_len - c->head_off, (c->body_end > c->body_off ? MSG_MORE : 0) | MSG_DONTWAIT | MSG_NOSIGNAL);
     } else {
       struct iovec iov[2] = { { c->head + c->head_off, c->head_len - c->head_off }, { o->body + c->body_off, c->body_end - c->body_off } };
       n = writev(c->fd, iov, 2);
@@ -577,7 +599,9 @@ static int serve_one(Fast* f, Conn* c) {
   /* Header fields: anything unusual goes to node, which knows HTTP in full. */
   const char* cookie = NULL;
   size_t cookie_len = 0;
-  int cookie_count = 0, host_count = 0, fields = 0;
+  const char* inm = NULL;
+  size_t inm_len = 0;
+  int cookie_count = 0, host_count = 0, fields = 0, inm_count = 0;
   char* p = line_end + 2;
   while (p < end + 2) {
     char* le = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
@@ -622,7 +646,11 @@ static int serve_one(Fast* f, Conn* c) {
         if (lower_eq(p, nl, "cmcd-request") && contains(v, vl, "nor=")) return -1;
         break;
       case 13:
-        if (lower_eq(p, nl, "if-none-match")) return -1;
+        if (lower_eq(p, nl, "if-none-match")) {
+          inm = v;
+          inm_len = vl;
+          inm_count++;
+        }
         break;
       case 14:
         if (lower_eq(p, nl, "content-length")) return -1;
@@ -639,21 +667,37 @@ static int serve_one(Fast* f, Conn* c) {
 
   double now = now_ms();
   Obj* o = obj_find(f, key, key_len);
-  if (o == NULL || !(now < o->fresh_until_ms)) return -1;
+  if (o == NULL) return -1;
+  /* Fresh: HIT. Expired but inside stale-while-revalidate: STALE now, one revalidation in JS. Else node's. */
+  int stale = !(now < o->fresh_until_ms);
+  if (stale && !(now < o->swr_until_ms && o->stale_head != NULL)) return -1;
+  /* If-None-Match: one value equal to the ETag gets a 304 (fresh copies); any other form (lists, W/, *) is node's. */
+  int not_modified = 0;
+  if (inm_count > 1) return -1;
+  if (inm_count == 1) {
+    if (inm_len == o->etag_len && memcmp(inm, o->etag, inm_len) == 0) {
+      if (stale || o->nm_head == NULL) return -1;
+      not_modified = 1;
+    } else if (memchr(inm, ',', inm_len) != NULL || memchr(inm, '*', inm_len) != NULL || (inm_len >= 2 && inm[0] == 'W' && inm[1] == '/')) {
+      return -1;
+    }
+  }
   Grant* g = grant_check(f, grant, grant_len, o, now);
   if (g == NULL || !session_ok(f, g, cookie, cookie_len, cookie_count)) return -1;
 
   /* The head: the object's lines, then what node's _storeHeader adds for a keep-alive response. */
+  const char* lines = not_modified ? o->nm_head : stale ? o->stale_head : o->head;
+  size_t lines_len = not_modified ? o->nm_head_len : stale ? o->stale_head_len : o->head_len;
   refresh_date(f, now);
   double age_ms = now - o->stored_at_ms;
   int64_t age = o->initial_age + (age_ms > 0 ? (int64_t)(age_ms / 1000.0) : 0);
   char age_line[40];
   int al = snprintf(age_line, sizeof age_line, "age: %lld\r\n", (long long)age);
-  size_t hl = o->head_len + (size_t)al + f->date_len + f->keep_alive_len + 2;
+  size_t hl = lines_len + (size_t)al + f->date_len + f->keep_alive_len + 2;
   if (al <= 0 || hl > HEAD_CAP) return -1;
   char* h = c->head;
-  memcpy(h, o->head, o->head_len);
-  h += o->head_len;
+  memcpy(h, lines, lines_len);
+  h += lines_len;
   memcpy(h, age_line, (size_t)al);
   h += al;
   memcpy(h, f->date_line, f->date_len);
@@ -666,19 +710,28 @@ static int serve_one(Fast* f, Conn* c) {
   c->obj = o;
   o->refs++;
   c->body_off = 0;
-  c->body_end = o->size;
+  c->body_end = not_modified ? 0 : o->size;
   c->started_ns = mono_ns();
+  c->stale = stale;
   if (o->slot >= 0) f->used[o->slot] = 1;
-  f->hits++;
-  f->bytes += (double)o->size;
-  if (o->fd >= 0) f->zero_copy++;
+  if (stale) f->stale++;
+  else f->hits++;
+  if (not_modified) f->not_modified++;
+  f->bytes += (double)c->body_end;
+  if (o->fd >= 0 && !not_modified) f->zero_copy++;
   if (o->wants_prefetch) {
     o->wants_prefetch = 0;
-    queue_event(f, 1, o, NULL, 0, 0, 0);
+    queue_event(f, 1, o, NULL, 0, 0, 0, 0);
   }
-  if (++f->sample_counter >= f->sample_every) {
-    f->sample_counter = 0;
-    queue_event(f, 2, o, buf, head_len, (double)o->size, 0);
+  if (stale && now - o->revalidate_asked_ms >= 1000) {
+    /* At most one ask a second per object; JS coalesces with any fetch already running. */
+    o->revalidate_asked_ms = now;
+    queue_event(f, 3, o, NULL, 0, 0, 0, 0);
+  }
+  /* Every STALE answer is logged (as node's path does), hits 1 in N. */
+  if (stale || ++f->sample_counter >= f->sample_every) {
+    if (!stale) f->sample_counter = 0;
+    queue_event(f, 2, o, buf, head_len, (double)c->body_end, not_modified ? 304 : 200, stale);
   }
   /* Consume the request. */
   memmove(buf, buf + head_len, len - head_len);
@@ -782,16 +835,17 @@ static void flush_js(Fast* f) {
       continue;
     }
     Event e = f->events[--f->n_events];
-    napi_value argv[5];
+    napi_value argv[6];
     napi_create_int32(env, e.kind, &argv[0]);
     napi_create_string_latin1(env, e.key, NAPI_AUTO_LENGTH, &argv[1]);
     if (e.raw) napi_create_string_latin1(env, e.raw, e.raw_len, &argv[2]);
     else napi_get_null(env, &argv[2]);
     napi_create_double(env, e.bytes, &argv[3]);
-    napi_create_double(env, e.micros, &argv[4]);
+    napi_create_double(env, e.status, &argv[4]);
+    napi_get_boolean(env, e.stale, &argv[5]);
     free(e.key);
     free(e.raw);
-    call_js(f, f->on_event, 5, argv);
+    call_js(f, f->on_event, 6, argv);
   }
   napi_close_handle_scope(env, scope);
   if (f->closing) maybe_finish_close(f);
@@ -1040,41 +1094,68 @@ static napi_value fp_take(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* put(h, key, trackId, version, fd, body|null, head, storedAtMs, initialAge, freshUntilMs, wantsPrefetch) -> slot, or -1 (not kept). */
+/* A latin1 copy of a JS string of at most `max` chars (NULL when longer, empty or not a string). */
+static char* dup_latin1(napi_env env, napi_value v, size_t max, size_t* len) {
+  size_t n = 0;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_string || napi_get_value_string_latin1(env, v, NULL, 0, &n) != napi_ok || n == 0 || n > max) return NULL;
+  char* out = malloc(n + 1);
+  if (out && napi_get_value_string_latin1(env, v, out, n + 1, len) != napi_ok) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+/*
+ * put(h, key, trackId, version, fd, body, head, staleHead, notModifiedHead, etag, storedAtMs, initialAge,
+ *     freshUntilMs, swrUntilMs, wantsPrefetch) -> slot, or -1 (not kept: node serves it).
+ * staleHead / notModifiedHead may be '' (then a stale copy or a 304 is node's).
+ */
 static napi_value fp_put(napi_env env, napi_callback_info info) {
-  CHECK_ARGS(11);
+  CHECK_ARGS(15);
   Fast* f = get_fast(env, argv[0]);
   napi_value out;
   int32_t slot = -1;
-  if (!f || f->closing) goto done;
-  size_t key_len = 0, track_len = 0, head_len = 0;
-  napi_get_value_string_latin1(env, argv[1], NULL, 0, &key_len);
-  napi_get_value_string_latin1(env, argv[2], NULL, 0, &track_len);
-  napi_get_value_string_latin1(env, argv[6], NULL, 0, &head_len);
-  if (key_len == 0 || key_len > MAX_TARGET || track_len == 0 || track_len > MAX_TRACK || head_len == 0 || head_len > HEAD_CAP - 256 || f->n_free == 0) goto done;
-  Obj* o = calloc(1, sizeof(Obj));
+  Obj* o = NULL;
+  if (!f || f->closing || f->n_free == 0) goto done;
+  o = calloc(1, sizeof(Obj));
   if (!o) goto done;
   o->fd = -1;
   o->slot = -1;
-  o->key = malloc(key_len + 1);
-  o->head = malloc(head_len + 1);
-  if (!o->key || !o->head) goto fail;
-  napi_get_value_string_latin1(env, argv[1], o->key, key_len + 1, &o->key_len);
-  napi_get_value_string_latin1(env, argv[2], o->track, sizeof o->track, &o->track_len);
-  napi_get_value_string_latin1(env, argv[6], o->head, head_len + 1, &o->head_len);
-  double version = 0, stored = 0, initial_age = 0, fresh = 0;
+  size_t track_len = 0;
+  char* track = dup_latin1(env, argv[2], MAX_TRACK, &track_len);
+  if (track) {
+    memcpy(o->track, track, track_len);
+    o->track_len = track_len;
+    free(track);
+  }
+  o->key = dup_latin1(env, argv[1], MAX_TARGET, &o->key_len);
+  o->head = dup_latin1(env, argv[6], HEAD_CAP - 256, &o->head_len);
+  o->stale_head = dup_latin1(env, argv[7], HEAD_CAP - 256, &o->stale_head_len);
+  o->nm_head = dup_latin1(env, argv[8], HEAD_CAP - 256, &o->nm_head_len);
+  o->etag = dup_latin1(env, argv[9], 256, &o->etag_len);
+  if (!o->key || !o->head || o->track_len == 0) goto fail;
+  if (!o->etag) {
+    /* No ETag to compare: no native 304. */
+    free(o->nm_head);
+    o->nm_head = NULL;
+  }
+  double version = 0, stored = 0, initial_age = 0, fresh = 0, swr = 0;
   int32_t fd = -1;
   bool prefetch = false;
   napi_get_value_double(env, argv[3], &version);
   napi_get_value_int32(env, argv[4], &fd);
-  napi_get_value_double(env, argv[7], &stored);
-  napi_get_value_double(env, argv[8], &initial_age);
-  napi_get_value_double(env, argv[9], &fresh);
-  napi_get_value_bool(env, argv[10], &prefetch);
+  napi_get_value_double(env, argv[10], &stored);
+  napi_get_value_double(env, argv[11], &initial_age);
+  napi_get_value_double(env, argv[12], &fresh);
+  napi_get_value_double(env, argv[13], &swr);
+  napi_get_value_bool(env, argv[14], &prefetch);
   o->version = (int64_t)version;
   o->stored_at_ms = stored;
   o->initial_age = (int64_t)initial_age;
   o->fresh_until_ms = fresh;
+  o->swr_until_ms = swr;
   o->wants_prefetch = prefetch;
   void* data = NULL;
   size_t size = 0;
@@ -1106,6 +1187,9 @@ fail:
   free(o->body);
   free(o->key);
   free(o->head);
+  free(o->stale_head);
+  free(o->nm_head);
+  free(o->etag);
   free(o);
 done:
   napi_create_int32(env, slot, &out);
@@ -1140,6 +1224,8 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   napi_value out, hist;
   napi_create_object(env, &out);
   set_num(env, out, "hits", f->hits);
+  set_num(env, out, "stale", f->stale);
+  set_num(env, out, "notModified", f->not_modified);
   set_num(env, out, "bytes", f->bytes);
   set_num(env, out, "zeroCopy", f->zero_copy);
   set_num(env, out, "partial", f->partial);
@@ -1157,6 +1243,14 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
     napi_set_element(env, hist, (uint32_t)i, x);
   }
   napi_set_named_property(env, out, "latencyCounts", hist);
+  set_num(env, out, "staleLatencySum", f->hist_stale_sum);
+  napi_create_array_with_length(env, (size_t)f->n_bounds + 1, &hist);
+  for (int i = 0; i <= f->n_bounds; i++) {
+    napi_value x;
+    napi_create_double(env, f->hist_stale[i], &x);
+    napi_set_element(env, hist, (uint32_t)i, x);
+  }
+  napi_set_named_property(env, out, "staleLatencyCounts", hist);
   return out;
 }
 

@@ -48,7 +48,7 @@ import { nextSegmentKeys } from './next-segments';
 import { Upstream, UpstreamError, type UpstreamResponse } from './upstream';
 import { PurgeList, subscribePurges, type PurgeSubscription } from './purge';
 import { loadZeroCopy, type ZeroCopy } from './zero-copy';
-import { FAST_EVENT_PREFETCH, FAST_EVENT_SAMPLED_HIT, loadFastPath, parseRawHead, type FastPathAddon, type FastPathStats, type Handle } from './fast-path';
+import { FAST_EVENT_ACCESS, FAST_EVENT_PREFETCH, FAST_EVENT_REVALIDATE, loadFastPath, parseRawHead, type FastPathAddon, type FastPathStats, type Handle } from './fast-path';
 import type { TCachePurge } from '@platform/models';
 
 export interface EdgeOptions {
@@ -336,9 +336,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const kept = lru.set(e.key, e);
     if (fast === null) return;
     const now = Date.now();
-    if (kept && e.status === 200 && e.hitHeadStart !== '' && e.body.length > 0 && (e.fd >= 0 || e.body.length <= FAST_COPY_MAX) && now < e.freshUntil && !e.isStaleFallback) {
-      e.fastSlot = fast.addon.put(fast.h, e.key, media.trackId, media.version, e.fd, e.body, e.hitHeadStart, e.storedAt, e.initialAge, e.freshUntil,
-        e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0);
+    if (kept && e.status === 200 && e.hitHeadStart !== '' && e.body.length > 0 && (e.fd >= 0 || e.body.length <= FAST_COPY_MAX) && now < Math.max(e.freshUntil, e.swrUntil) && !e.isStaleFallback) {
+      e.fastSlot = fast.addon.put(fast.h, e.key, media.trackId, media.version, e.fd, e.body, e.hitHeadStart, headStartFor(headersFor(e, 'STALE')),
+        headStartFor(e.notModifiedHeaders, 304), e.etag, e.storedAt, e.initialAge, e.freshUntil, e.swrUntil, e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0);
     } else {
       e.fastSlot = -1;
       fast.addon.delete(fast.h, e.key);
@@ -416,7 +416,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       bytesServed: s.bytesServed + f.bytes,
       zeroCopyResponses: s.zeroCopyResponses + f.zeroCopy,
       zeroCopyPartial: s.zeroCopyPartial + f.partial,
-      nativeHits: f.hits,
+      stale: s.stale + f.stale,
+      nativeHits: f.hits + f.stale,
       nativeHandoffs: f.handoffs,
       nativeConnections: f.connections,
     };
@@ -484,7 +485,10 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     return f ? { counts: f.latencyCounts, sum: f.latencySum } : null;
   });
   const latencyMiss = latency.labels('MISS');
-  const latencyStale = latency.labels('STALE');
+  const latencyStale = latency.labels('STALE', () => {
+    const f = fastStats();
+    return f ? { counts: f.staleLatencyCounts, sum: f.staleLatencySum } : null;
+  });
   const upstreamLatency = new Histogram({
     name: 'edge_upstream_duration_seconds',
     help: 'Upstream fetch time (origin or parent).',
@@ -517,9 +521,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     return ['etag', e.etag, 'cache-control', e.cacheControl, 'x-cache', result, ...CORS_HEADERS];
   }
 
-  /** Status line and headers of a 200 HIT in node's own form (`name: value` CRLF), checked as writeHead checks them. */
-  function headStartFor(headers: string[]): string {
-    let head = 'HTTP/1.1 200 OK\r\n';
+  /** Status line and headers in node's own form (`name: value` CRLF), checked as writeHead checks them ('' when one fails). */
+  function headStartFor(headers: string[], status: 200 | 304 = 200): string {
+    let head = status === 200 ? 'HTTP/1.1 200 OK\r\n' : 'HTTP/1.1 304 Not Modified\r\n';
     for (let i = 0; i < headers.length; i += 2) {
       try {
         http.validateHeaderName(headers[i]);
@@ -1109,15 +1113,22 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     if (bytes !== null) socket.emit('data', bytes);
   }
 
-  function onFastEvent(kind: number, key: string, rawHead: string | null, bytes: number): void {
+  function onFastEvent(kind: number, key: string, rawHead: string | null, bytes: number, status: number, isStale: boolean): void {
     if (kind === FAST_EVENT_PREFETCH) {
       const e = lru.peek(key);
       const media = e && e.isSegment && !e.hasPrefetched ? parseKey(key) : null;
       if (e && media) prefetchAfter(e, media, false);
-    } else if (kind === FAST_EVENT_SAMPLED_HIT && rawHead !== null) {
+    } else if (kind === FAST_EVENT_REVALIDATE) {
+      // What serveSlow does for a STALE answer: one background revalidation (load() coalesces).
+      const e = lru.peek(key);
+      const media = parseKey(key);
+      if (e && media && e.status === 200 && Date.now() >= e.freshUntil && !purged.isPurged(media.trackId, media.version)) {
+        load(media, e, false).catch((err) => logger.warn({ key, err: (err as Error).message }, 'background revalidation failed'));
+      }
+    } else if (kind === FAST_EVENT_ACCESS && rawHead !== null) {
       const r = parseRawHead(rawHead);
       const q = r.url.indexOf('?');
-      logger.info({ m: r.method, key, status: 200, cache: 'HIT', bytes, native: true, cmcd: readCmcd(q < 0 ? '' : r.url.slice(q + 1), r.headers) ?? undefined, ua: r.headers['user-agent'] }, 'access');
+      logger.info({ m: r.method, key, status, cache: isStale ? 'STALE' : 'HIT', bytes, native: true, cmcd: readCmcd(q < 0 ? '' : r.url.slice(q + 1), r.headers) ?? undefined, ua: r.headers['user-agent'] }, 'access');
     }
   }
 

@@ -15,7 +15,11 @@ import { createRequire } from 'node:module';
 import { buildAddon } from './zero-copy';
 
 export interface FastPathStats {
+  /** Answers from a fresh copy (200, and 304 for a matching If-None-Match: `notModified`). */
   hits: number;
+  /** Answers from an expired copy inside stale-while-revalidate (a revalidation was asked of JS). */
+  stale: number;
+  notModified: number;
   bytes: number;
   zeroCopy: number;
   partial: number;
@@ -28,6 +32,8 @@ export interface FastPathStats {
   latencySum: number;
   /** Per-bucket (non-cumulative) counts for the bounds given at start; the last one is +Inf. */
   latencyCounts: number[];
+  staleLatencySum: number;
+  staleLatencyCounts: number[];
 }
 
 export interface FastPathOptions {
@@ -48,14 +54,17 @@ export interface FastPathAddon {
   start(
     opts: FastPathOptions,
     onHandoff: (fd: number, bytes: Buffer | null) => void,
-    onEvent: (kind: number, key: string, rawHead: string | null, bytes: number, micros: number) => void,
+    onEvent: (kind: number, key: string, rawHead: string | null, bytes: number, status: number, isStale: boolean) => void,
   ): { handle: Handle; used: Uint8Array };
   /** Serve this accepted socket natively (the addon keeps a dup of the fd; the caller closes its socket). */
   take(h: Handle, fd: number): boolean;
-  /** Register a cached object; its slot in `used`, or -1 when it was not kept (then only node serves it). */
+  /**
+   * Register a cached object; its slot in `used`, or -1 when it was not kept (then only node serves it).
+   * The heads are a 200 HIT's, a 200 STALE's and a 304 HIT's, up to the per-connection lines ('' = node answers those).
+   */
   put(
-    h: Handle, key: string, trackId: string, version: number, fd: number, body: Buffer, head: string,
-    storedAtMs: number, initialAge: number, freshUntilMs: number, wantsPrefetch: boolean,
+    h: Handle, key: string, trackId: string, version: number, fd: number, body: Buffer, head: string, staleHead: string, notModifiedHead: string,
+    etag: string, storedAtMs: number, initialAge: number, freshUntilMs: number, swrUntilMs: number, wantsPrefetch: boolean,
   ): number;
   delete(h: Handle, key: string): boolean;
   stats(h: Handle): FastPathStats;
@@ -65,7 +74,10 @@ export interface FastPathAddon {
 
 /** Event kinds from the addon. */
 export const FAST_EVENT_PREFETCH = 1;
-export const FAST_EVENT_SAMPLED_HIT = 2;
+/** An answer to log: 1 in N hits, every STALE. */
+export const FAST_EVENT_ACCESS = 2;
+/** A stale copy was answered: revalidate it (at most once a second per object). */
+export const FAST_EVENT_REVALIDATE = 3;
 
 let loaded: { addon: FastPathAddon | null; reason: string } | null = null;
 

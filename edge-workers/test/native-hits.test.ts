@@ -111,7 +111,8 @@ test('after native hits on one connection, every other kind of request gets node
     { name: 'absurdly long URL', raw: request(pathOf(g, seg) + '?' + 'x'.repeat(3000)), status: 400 },
     { name: 'missing grant', raw: request(`/tracks/${track}/v1/${seg}`), status: 403 },
     { name: 'Range', raw: request(pathOf(g, seg), 'Range: bytes=10-19\r\n'), status: 206, check: (r) => assert.ok(r.body.equals(body.subarray(10, 20))) },
-    { name: 'If-None-Match', raw: request(pathOf(g, seg), `If-None-Match: ${etag}\r\n`), status: 304 },
+    { name: 'If-None-Match, weak form', raw: request(pathOf(g, seg), `If-None-Match: W/${etag}\r\n`), status: 304 },
+    { name: 'If-None-Match, a list', raw: request(pathOf(g, seg), `If-None-Match: "x", ${etag}\r\n`), status: 304 },
     { name: 'HEAD', raw: request(pathOf(g, seg), '', 'HEAD'), method: 'HEAD', status: 200, check: (r) => assert.equal(r.headers['content-length'], String(body.length)) },
     { name: 'OPTIONS preflight', raw: request(pathOf(g, seg), 'Origin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n', 'OPTIONS'), method: 'HEAD', status: 204 },
     { name: 'a cold object (miss)', raw: request(pathOf(g, 'aac_128/4.m4s')), status: 200, check: (r) => assert.equal(r.headers['x-cache'], 'MISS') },
@@ -236,18 +237,56 @@ test('purge and eviction reach the native path: a purged version is 410, an evic
   assert.ok(again.body.equals(bodies.get('aac_128/2.m4s')!));
 });
 
-test('an expired manifest is not served natively: node:http answers it (stale while revalidating)', async () => {
-  const { url, edge } = await stack.startEdge({ prefetchSegments: 0, maxManifestFreshMs: 300 });
+test('an expired manifest inside stale-while-revalidate is answered STALE natively and revalidated once in the background; then HIT again', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0, maxManifestFreshMs: 1000 });
   const g = grant();
   const m = 'aac_128/playlist.m3u8';
   await rawGet(url, pathOf(g, m));
   assert.equal((await one(url, pathOf(g, m))).headers['x-cache'], 'HIT');
-  await new Promise((r) => setTimeout(r, 400));
+  await new Promise((r) => setTimeout(r, 1100));
   const before = edge.stats();
-  const r = await one(url, pathOf(g, m));
-  assert.notEqual(r.headers['x-cache'], 'HIT');
-  assert.ok(r.body.equals(bodies.get(m)!));
-  assert.equal(edge.stats().nativeHits, before.nativeHits);
+  const data = await exchange(url, request(pathOf(g, m)) + request(pathOf(g, m)), Infinity, { endAfterMs: 300 });
+  const rs = parseResponses(data, ['GET', 'GET']);
+  for (const r of rs) {
+    assert.equal(r.headers['x-cache'], 'STALE');
+    assert.ok(r.body.equals(bodies.get(m)!));
+  }
+  const after1 = edge.stats();
+  assert.equal(after1.nativeHits - before.nativeHits, 2, 'both answered natively');
+  assert.equal(after1.stale - before.stale, 2);
+  assert.equal(after1.nativeHandoffs, before.nativeHandoffs);
+  for (let i = 0; i < 50 && edge.stats().originFetches === before.originFetches; i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(edge.stats().originFetches - before.originFetches, 1, 'one revalidation for the two STALE answers');
+  assert.equal(await metricValue(url, 'edge_request_duration_seconds_count', 'result="STALE"'), 2);
+  // The revalidation lands (its fetch was counted when it started): then a fresh copy, answered natively.
+  let fresh = await one(url, pathOf(g, m));
+  for (let i = 0; i < 40 && fresh.headers['x-cache'] !== 'HIT'; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    fresh = await one(url, pathOf(g, m));
+  }
+  assert.equal(fresh.headers['x-cache'], 'HIT', 'revalidated: fresh again');
+  assert.equal(edge.stats().nativeHandoffs, before.nativeHandoffs, 'and every answer was native');
+});
+
+test('If-None-Match equal to the ETag: a native 304 whose head is byte for byte the one node:http sends', async () => {
+  const seg = 'aac_128/4.m4s';
+  const g = grant();
+  const heads: string[] = [];
+  for (const fastPath of ['auto', 'off'] as const) {
+    const { url, edge } = await stack.startEdge({ prefetchSegments: 0, fastPath });
+    const etag = (await rawGet(url, pathOf(g, seg))).headers.etag!;
+    const before = edge.stats();
+    const data = await exchange(url, request(pathOf(g, seg), `If-None-Match: ${etag}\r\n`) + request(pathOf(g, seg), 'If-None-Match: "other"\r\n'), Infinity, { endAfterMs: 300 });
+    const [nm, full] = parseResponses(data, ['GET', 'GET']);
+    assert.equal(nm.status, 304);
+    assert.equal(nm.body.length, 0);
+    assert.equal(full.status, 200, 'another ETag gets the object');
+    assert.ok(full.body.equals(bodies.get(seg)!));
+    if (fastPath === 'auto') assert.equal(edge.stats().nativeHits - before.nativeHits, 2, 'both answered natively');
+    heads.push(nm.head.replace(/^Date: .*$/m, 'Date: -').replace(/^age: \d+$/m, 'age: -'));
+  }
+  assert.equal(heads[0], heads[1]);
 });
 
 test('a native hit of a prefetched segment prefetches the ones after it; sampled native hits are in the access log with their CMCD', async () => {
