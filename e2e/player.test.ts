@@ -402,6 +402,42 @@ describe('player e2e', { timeout: 15 * 60_000 }, () => {
     assert.ok(samples.every((s) => s >= 0));
   });
 
+  test('a listener arriving on a warm edge is served by its native hit path (Chromium\u2019s requests, not a test client\u2019s)', async () => {
+    needs('listener', 'upload');
+    // A new browser context (new connections), signed in as the same listener: its media requests are
+    // Chromium's own (headers, keep-alive, cookies), for a track the plays above left in the edge's cache.
+    /** A metric's samples summed over its labels (by label set, for the printed breakdown). */
+    const edgeMetric = async (name: string) => {
+      const text = await (await fetch(`${platform.edgeUrl}/metrics`)).text();
+      const samples = text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+      const by = Object.fromEntries(samples.map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]));
+      return { total: Object.values(by).reduce((a, b) => a + b, 0), by };
+    };
+    const fresh = await browser.newContext({ baseURL: platform.webUrl, storageState: await listener.storageState() });
+    try {
+      const page = await fresh.newPage();
+      const nativeBefore = (await edgeMetric('edge_native_hits_total')).total;
+      const handoffsBefore = await edgeMetric('edge_native_handoffs_total');
+      const row = await searchAndFind(page, 'sunrise', LONG_TITLE);
+      await row.getByTestId('track-play').click();
+      await waitForAudio(page, `window.__player.beacons().some((b) => b.type === 'first_audio') && window.__player.audio().currentTime > 1`);
+      assert.equal(await page.evaluate(() => window.__player.audio().error), null);
+      const native = (await edgeMetric('edge_native_hits_total')).total - nativeBefore;
+      const handoffsAfter = await edgeMetric('edge_native_handoffs_total');
+      const reasons = Object.entries(handoffsAfter.by)
+        .map(([k, v]) => [/reason="([^"]+)"/.exec(k)?.[1] ?? k, v - (handoffsBefore.by[k] ?? 0)] as const)
+        .filter(([, v]) => v > 0);
+      console.log(`[e2e] warm-edge play in a new context: ${native} native answers, ${handoffsAfter.total - handoffsBefore.total} connections handed to node:http (${reasons.map(([r, v]) => `${r} ${v}`).join(', ') || 'none'})`);
+      assert.ok(native > 0, 'the manifests and segments of a warm track came from the native path');
+      // A cold object (a rendition not played before) may send a connection to node:http; nothing in
+      // Chromium's ordinary requests (headers, cookies, keep-alive, CMCD hints, revalidations) may.
+      const unexpected = reasons.filter(([r]) => r !== 'not_cached' && r !== 'expired');
+      assert.deepEqual(unexpected, [], 'handoffs other than for cold or expired objects');
+    } finally {
+      await fresh.close();
+    }
+  });
+
   test('a wrong password gets a readable error', async () => {
     needs('listener');
     const ctx = await newContext(browser, platform.webUrl);

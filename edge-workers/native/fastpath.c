@@ -61,6 +61,29 @@
 #define MAX_BUCKETS 32
 #define EVENTS_PER_WAIT 256
 
+/* Why a connection went to node:http (edge_native_handoffs_total{reason}). */
+enum {
+  R_NONE,
+  R_METHOD,
+  R_VERSION,
+  R_REQUEST_LINE,
+  R_PATH,
+  R_HEADER_SYNTAX,
+  R_HEAD_TOO_LARGE,
+  R_HOST,
+  R_BODY,
+  R_CONNECTION,
+  R_UPGRADE,
+  R_RANGE,
+  R_CONDITIONAL,
+  R_NOT_CACHED,
+  R_EXPIRED,
+  R_GRANT,
+  R_COUNT
+};
+static const char* const REASONS[R_COUNT] = { "none", "method", "version", "request_line", "path", "header_syntax", "head_too_large", "host", "body",
+                                              "connection", "upgrade", "range", "conditional", "not_cached", "expired", "grant" };
+
 typedef struct Obj {
   struct Obj* next;
   uint64_t hash;
@@ -126,7 +149,7 @@ typedef struct Conn {
 } Conn;
 
 typedef struct Event {
-  int kind; /* 1 prefetch, 2 access log (sampled HIT, every STALE), 3 revalidate */
+  int kind; /* 1 prefetch, 2 access log (sampled HIT, every STALE), 3 revalidate, 4 CMCD nor hint (raw head) */
   char* key;
   char* raw; /* request head (kind 2) */
   size_t raw_len;
@@ -173,6 +196,7 @@ typedef struct Fast {
   double hist_stale_sum;
   /* counters */
   double hits, stale, not_modified, bytes, zero_copy, partial, handoffs, taken, verified, closed_conns;
+  double handoff_reasons[R_COUNT];
   int64_t date_second;
   char date_line[64];
   size_t date_len;
@@ -574,24 +598,25 @@ static int serve_one(Fast* f, Conn* c) {
   char* end = memmem(buf, len, "\r\n\r\n", 4);
   if (end == NULL) return len >= IN_CAP ? -1 : 0;
   size_t head_len = (size_t)(end - buf) + 4;
-  if (len < 4 || memcmp(buf, "GET ", 4) != 0) return -1;
+  if (len < 4 || memcmp(buf, "GET ", 4) != 0) return -R_METHOD;
   char* target = buf + 4;
   char* sp = memchr(target, ' ', (size_t)(end - target));
-  if (sp == NULL) return -1;
+  if (sp == NULL) return -R_REQUEST_LINE;
   size_t target_len = (size_t)(sp - target);
-  if (target_len > MAX_TARGET || target_len < 4 || memcmp(target, "/g/", 3) != 0) return -1;
+  if (target_len > MAX_TARGET || target_len < 4 || memcmp(target, "/g/", 3) != 0) return -R_PATH;
   for (size_t i = 0; i < target_len; i++) {
     unsigned char ch = (unsigned char)target[i];
-    if (ch <= 0x20 || ch >= 0x7f) return -1;
+    if (ch <= 0x20 || ch >= 0x7f) return -R_PATH;
   }
   char* line_end = memmem(sp, (size_t)(end + 2 - sp), "\r\n", 2);
-  if (line_end == NULL || line_end - sp != 9 || memcmp(sp, " HTTP/1.1", 9) != 0) return -1;
+  if (line_end == NULL || line_end - sp != 9 || memcmp(sp, " HTTP/1.1", 9) != 0) return -R_VERSION;
   char* q = memchr(target, '?', target_len);
   size_t path_len = q ? (size_t)(q - target) : target_len;
-  if (q && contains(q, target_len - path_len, "nor")) return -1;
+  /* A CMCD `nor` (next object) hint only steers prefetch: answered here, the hint goes to JS (event 4). */
+  int has_nor = q != NULL && contains(q, target_len - path_len, "nor");
   char* grant = target + 3;
   char* slash = memchr(grant, '/', path_len - 3);
-  if (slash == NULL) return -1;
+  if (slash == NULL) return -R_PATH;
   size_t grant_len = (size_t)(slash - grant);
   char* key = slash + 1;
   size_t key_len = path_len - 3 - grant_len - 1;
@@ -605,18 +630,18 @@ static int serve_one(Fast* f, Conn* c) {
   char* p = line_end + 2;
   while (p < end + 2) {
     char* le = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
-    if (le == NULL || ++fields > 100) return -1;
+    if (le == NULL || ++fields > 100) return -R_HEADER_SYNTAX;
     char* colon = memchr(p, ':', (size_t)(le - p));
-    if (colon == NULL || colon == p) return -1;
+    if (colon == NULL || colon == p) return -R_HEADER_SYNTAX;
     for (char* k = p; k < colon; k++)
-      if (!is_tchar((unsigned char)*k)) return -1;
+      if (!is_tchar((unsigned char)*k)) return -R_HEADER_SYNTAX;
     char* v = colon + 1;
     char* ve = le;
     while (v < ve && (*v == ' ' || *v == '\t')) v++;
     while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
     for (char* k = v; k < ve; k++) {
       unsigned char ch = (unsigned char)*k;
-      if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return -1;
+      if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return -R_HEADER_SYNTAX;
     }
     size_t nl = (size_t)(colon - p), vl = (size_t)(ve - v);
     switch (nl) {
@@ -624,26 +649,26 @@ static int serve_one(Fast* f, Conn* c) {
         if (lower_eq(p, nl, "host")) host_count++;
         break;
       case 5:
-        if (lower_eq(p, nl, "range")) return -1;
+        if (lower_eq(p, nl, "range")) return -R_RANGE;
         break;
       case 6:
         if (lower_eq(p, nl, "cookie")) {
           cookie = v;
           cookie_len = vl;
           cookie_count++;
-        } else if (lower_eq(p, nl, "expect")) return -1;
+        } else if (lower_eq(p, nl, "expect")) return -R_UPGRADE;
         break;
       case 7:
-        if (lower_eq(p, nl, "upgrade")) return -1;
+        if (lower_eq(p, nl, "upgrade")) return -R_UPGRADE;
         break;
       case 8:
-        if (lower_eq(p, nl, "if-range")) return -1;
+        if (lower_eq(p, nl, "if-range")) return -R_RANGE;
         break;
       case 10:
-        if (lower_eq(p, nl, "connection") && !lower_eq(v, vl, "keep-alive")) return -1;
+        if (lower_eq(p, nl, "connection") && !lower_eq(v, vl, "keep-alive")) return -R_CONNECTION;
         break;
       case 12:
-        if (lower_eq(p, nl, "cmcd-request") && contains(v, vl, "nor=")) return -1;
+        if (lower_eq(p, nl, "cmcd-request") && contains(v, vl, "nor=")) has_nor = 1;
         break;
       case 13:
         if (lower_eq(p, nl, "if-none-match")) {
@@ -653,37 +678,37 @@ static int serve_one(Fast* f, Conn* c) {
         }
         break;
       case 14:
-        if (lower_eq(p, nl, "content-length")) return -1;
+        if (lower_eq(p, nl, "content-length")) return -R_BODY;
         break;
       case 17:
-        if (lower_eq(p, nl, "transfer-encoding")) return -1;
+        if (lower_eq(p, nl, "transfer-encoding")) return -R_BODY;
         break;
       default:
         break;
     }
     p = le + 2;
   }
-  if (host_count != 1) return -1;
+  if (host_count != 1) return -R_HOST;
 
   double now = now_ms();
   Obj* o = obj_find(f, key, key_len);
-  if (o == NULL) return -1;
+  if (o == NULL) return -R_NOT_CACHED;
   /* Fresh: HIT. Expired but inside stale-while-revalidate: STALE now, one revalidation in JS. Else node's. */
   int stale = !(now < o->fresh_until_ms);
-  if (stale && !(now < o->swr_until_ms && o->stale_head != NULL)) return -1;
+  if (stale && !(now < o->swr_until_ms && o->stale_head != NULL)) return -R_EXPIRED;
   /* If-None-Match: one value equal to the ETag gets a 304 (fresh copies); any other form (lists, W/, *) is node's. */
   int not_modified = 0;
-  if (inm_count > 1) return -1;
+  if (inm_count > 1) return -R_CONDITIONAL;
   if (inm_count == 1) {
     if (inm_len == o->etag_len && memcmp(inm, o->etag, inm_len) == 0) {
-      if (stale || o->nm_head == NULL) return -1;
+      if (stale || o->nm_head == NULL) return -R_CONDITIONAL;
       not_modified = 1;
     } else if (memchr(inm, ',', inm_len) != NULL || memchr(inm, '*', inm_len) != NULL || (inm_len >= 2 && inm[0] == 'W' && inm[1] == '/')) {
-      return -1;
+      return -R_CONDITIONAL;
     }
   }
   Grant* g = grant_check(f, grant, grant_len, o, now);
-  if (g == NULL || !session_ok(f, g, cookie, cookie_len, cookie_count)) return -1;
+  if (g == NULL || !session_ok(f, g, cookie, cookie_len, cookie_count)) return -R_GRANT;
 
   /* The head: the object's lines, then what node's _storeHeader adds for a keep-alive response. */
   const char* lines = not_modified ? o->nm_head : stale ? o->stale_head : o->head;
@@ -694,7 +719,7 @@ static int serve_one(Fast* f, Conn* c) {
   char age_line[40];
   int al = snprintf(age_line, sizeof age_line, "age: %lld\r\n", (long long)age);
   size_t hl = lines_len + (size_t)al + f->date_len + f->keep_alive_len + 2;
-  if (al <= 0 || hl > HEAD_CAP) return -1;
+  if (al <= 0 || hl > HEAD_CAP) return -R_HEAD_TOO_LARGE;
   char* h = c->head;
   memcpy(h, lines, lines_len);
   h += lines_len;
@@ -723,6 +748,7 @@ static int serve_one(Fast* f, Conn* c) {
     o->wants_prefetch = 0;
     queue_event(f, 1, o, NULL, 0, 0, 0, 0);
   }
+  if (has_nor) queue_event(f, 4, o, buf, head_len, 0, 0, 0);
   if (stale && now - o->revalidate_asked_ms >= 1000) {
     /* At most one ask a second per object; JS coalesces with any fetch already running. */
     o->revalidate_asked_ms = now;
@@ -766,6 +792,7 @@ static void drive(Fast* f, Conn* c) {
     }
     int r = serve_one(f, c);
     if (r < 0) {
+      f->handoff_reasons[-r < R_COUNT ? -r : R_NONE]++;
       queue_handoff(f, c);
       return;
     }
@@ -1251,6 +1278,10 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
     napi_set_element(env, hist, (uint32_t)i, x);
   }
   napi_set_named_property(env, out, "staleLatencyCounts", hist);
+  napi_value reasons;
+  napi_create_object(env, &reasons);
+  for (int i = 1; i < R_COUNT; i++) set_num(env, reasons, REASONS[i], f->handoff_reasons[i]);
+  napi_set_named_property(env, out, "handoffReasons", reasons);
   return out;
 }
 

@@ -48,7 +48,7 @@ import { nextSegmentKeys } from './next-segments';
 import { Upstream, UpstreamError, type UpstreamResponse } from './upstream';
 import { PurgeList, subscribePurges, type PurgeSubscription } from './purge';
 import { loadZeroCopy, type ZeroCopy } from './zero-copy';
-import { FAST_EVENT_ACCESS, FAST_EVENT_PREFETCH, FAST_EVENT_REVALIDATE, loadFastPath, parseRawHead, type FastPathAddon, type FastPathStats, type Handle } from './fast-path';
+import { FAST_EVENT_ACCESS, FAST_EVENT_NOR_HINT, FAST_EVENT_PREFETCH, FAST_EVENT_REVALIDATE, loadFastPath, parseRawHead, type FastPathAddon, type FastPathStats, type Handle } from './fast-path';
 import type { TCachePurge } from '@platform/models';
 
 export interface EdgeOptions {
@@ -468,7 +468,16 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   new Counter({ name: 'edge_gone_total', help: 'Requests answered 410 because their track version was purged.', registers, collect() { this.reset(); this.inc(s.gone); } });
   new Counter({ name: 'edge_zero_copy_responses_total', help: 'Responses whose body was sent by sendfile from shared memory, not copied.', registers, collect() { this.reset(); this.inc(merged().zeroCopyResponses); } });
   new Counter({ name: 'edge_native_hits_total', help: 'Hits answered by the native hit path (included in edge_cache_requests_total).', registers, collect() { this.reset(); this.inc(fastStats()?.hits ?? 0); } });
-  new Counter({ name: 'edge_native_handoffs_total', help: 'Connections the native hit path gave to node:http (a request it does not answer itself).', registers, collect() { this.reset(); this.inc(fastStats()?.handoffs ?? 0); } });
+  new Counter({
+    name: 'edge_native_handoffs_total',
+    help: 'Connections the native hit path gave to node:http, by the first request it did not answer itself (not_cached, grant, range, conditional, ...).',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(fastStats()?.handoffReasons ?? {})) if (n > 0) this.labels(reason).inc(n);
+    },
+  });
   new Gauge({ name: 'edge_native_connections', help: 'Client connections held by the native hit path.', registers, collect() { this.set(fastStats()?.connections ?? 0); } });
   new Gauge({ name: 'edge_zero_copy_objects', help: 'Cached objects held in shared memory for sendfile (alive until collected).', registers, collect() { this.set(zc ? zc.addon.stats().regions : 0); } });
   new Counter({ name: 'edge_cache_evictions_total', help: 'Objects evicted from memory to stay within EDGE_CACHE_BYTES.', registers, collect() { this.reset(); this.inc(evictions); } });
@@ -720,10 +729,10 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
    * scheme: warm it. Only inside the same track version (the grant's scope), and only when the
    * request carries a `nor` at all (a substring test keeps this off the hot path otherwise).
    */
-  function prefetchHinted(req: IncomingMessage, path: string, query: string, media: MediaKey, isFromChild: boolean): void {
-    const header = req.headers['cmcd-request'];
+  function prefetchHinted(headers: IncomingMessage['headers'], path: string, query: string, media: MediaKey, isFromChild: boolean): void {
+    const header = headers['cmcd-request'];
     if (!query.includes('nor') && !(typeof header === 'string' && header.includes('nor='))) return;
-    const nor = readCmcd(query, req.headers)?.nor;
+    const nor = readCmcd(query, headers)?.nor;
     if (typeof nor !== 'string' || nor.length === 0) return;
     let target: string;
     try {
@@ -935,7 +944,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   }
 
   function serveMedia(req: IncomingMessage, res: ServerResponse, media: MediaKey, path: string, query: string, t0: number, now: number, isFromChild: boolean): void {
-    if (opts.prefetchSegments > 0) prefetchHinted(req, path, query, media, isFromChild);
+    if (opts.prefetchSegments > 0) prefetchHinted(req.headers, path, query, media, isFromChild);
     const e = lru.get(media.key);
     if (e !== undefined && now < e.freshUntil) {
       s.hits++;
@@ -1125,6 +1134,11 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       if (e && media && e.status === 200 && Date.now() >= e.freshUntil && !purged.isPurged(media.trackId, media.version)) {
         load(media, e, false).catch((err) => logger.warn({ key, err: (err as Error).message }, 'background revalidation failed'));
       }
+    } else if (kind === FAST_EVENT_NOR_HINT && rawHead !== null && opts.prefetchSegments > 0) {
+      const r = parseRawHead(rawHead);
+      const q = r.url.indexOf('?');
+      const media = parseKey(key);
+      if (media) prefetchHinted(r.headers, q < 0 ? r.url : r.url.slice(0, q), q < 0 ? '' : r.url.slice(q + 1), media, false);
     } else if (kind === FAST_EVENT_ACCESS && rawHead !== null) {
       const r = parseRawHead(rawHead);
       const q = r.url.indexOf('?');

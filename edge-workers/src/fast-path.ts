@@ -34,6 +34,8 @@ export interface FastPathStats {
   latencyCounts: number[];
   staleLatencySum: number;
   staleLatencyCounts: number[];
+  /** Connections handed to node:http, by the first thing the native path did not answer (fastpath.c REASONS). */
+  handoffReasons: Record<string, number>;
 }
 
 export interface FastPathOptions {
@@ -78,6 +80,8 @@ export const FAST_EVENT_PREFETCH = 1;
 export const FAST_EVENT_ACCESS = 2;
 /** A stale copy was answered: revalidate it (at most once a second per object). */
 export const FAST_EVENT_REVALIDATE = 3;
+/** The request carried a CMCD `nor` hint (query or CMCD-Request): prefetch what it names. */
+export const FAST_EVENT_NOR_HINT = 4;
 
 let loaded: { addon: FastPathAddon | null; reason: string } | null = null;
 

@@ -318,6 +318,23 @@ test('a native hit of a prefetched segment prefetches the ones after it; sampled
   assert.ok(!JSON.stringify(lines).includes(g), 'no grant in the logs');
 });
 
+test('a CMCD nor hint on a native hit is answered natively and prefetches the object it names', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 2 });
+  const g = grant();
+  await rawGet(url, pathOf(g, 'aac_128/5.m4s')); // MISS; prefetches 6 (numbering), nothing else
+  for (let i = 0; i < 100 && edge.stats().cacheEntries < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  const before = edge.stats();
+  const cmcd = encodeURIComponent('br=128,nor="1.m4s",ot=a,sid="s1"');
+  const hit = await one(url, `${pathOf(g, 'aac_128/5.m4s')}?CMCD=${cmcd}`);
+  assert.equal(hit.headers['x-cache'], 'HIT');
+  const after = edge.stats();
+  assert.equal(after.nativeHits - before.nativeHits, 1, 'answered natively');
+  assert.equal(after.nativeHandoffs, before.nativeHandoffs, 'no handoff for the hint');
+  for (let i = 0; i < 100 && edge.stats().cacheEntries < before.cacheEntries + 1; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await one(url, pathOf(g, 'aac_128/1.m4s'))).headers['x-cache'], 'HIT', 'the hinted object was prefetched');
+  assert.equal(await metricValue(url, 'edge_native_handoffs_total'), 1, 'only the first (cold) connection went to node:http');
+});
+
 test('close(): idle native connections are closed, the edge stops', async () => {
   const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
   const g = grant();
