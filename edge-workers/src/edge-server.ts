@@ -6,9 +6,11 @@
  *   grant (HMAC, memoized per grant) -> memory LRU -> [slow path] disk tier -> parent edge chosen by
  *   consistent hashing -> origin.
  *
- * The hot path (a fresh hit) is raw node:http with a header array built when the object entered the
- * cache: no framework, no per-request allocation beyond what node needs. Segment bodies live in shared
- * memory and go to the socket by sendfile (zero-copy.ts), others as a cached Buffer.
+ * Plain hits never reach this file: the native hit path (fast-path.ts, native/fastpath.c) answers them
+ * in C from objects this cache registers with it, and hands every other connection here. Here, a fresh
+ * hit is raw node:http with a header array built when the object entered the cache: no framework, no
+ * per-request allocation beyond what node needs. Segment bodies live in shared memory and go to the
+ * socket by sendfile (zero-copy.ts), others as a cached Buffer.
  * The cache key is the object key alone: grants, CMCD and any other query never enter it.
  *
  * Freshness follows the origin's Cache-Control: immutable segments stay fresh; manifests are served
@@ -246,7 +248,7 @@ export interface EdgeStats {
   zeroCopyPartial: number;
   /** 200 HITs sent with the entry's prebuilt head instead of writeHead (storeHitHead). */
   prebuiltHeads: number;
-  /** Of `hits`, those answered by the native hit path (fast-path.ts); connections it gave to node:http. */
+  /** Answers (HIT, STALE, 304) given by the native hit path (fast-path.ts), within `hits` and `stale`; connections it gave to node:http. */
   nativeHits: number;
   nativeHandoffs: number;
   /** Connections the native path holds now. */
