@@ -985,13 +985,19 @@ static void on_closed(uv_handle_t* h) {
 static void finalize_fast(napi_env env, void* data, void* hint) {
   (void)env;
   (void)hint;
+  free(((Fast*)data)->used);
   free(data);
 }
 
+/*
+ * `used` belongs to the instance, not to its JS view: the view may be collected while connections are
+ * still served (an edge dropped without close()), and the struct, kept alive by its own reference until
+ * closed, still writes to it. It is freed with the struct (finalize_fast).
+ */
 static void finalize_used(napi_env env, void* data, void* hint) {
   (void)env;
+  (void)data;
   (void)hint;
-  free(data);
 }
 
 /* start({ keys: [{kid, secret}], binding, keepAliveMs, headersTimeoutMs, requestTimeoutMs, sampleEvery, bounds: number[] }, onHandoff, onEvent) */
