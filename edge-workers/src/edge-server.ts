@@ -339,7 +339,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     if (fast === null) return;
     const now = Date.now();
     if (kept && e.status === 200 && e.hitHeadStart !== '' && e.body.length > 0 && (e.fd >= 0 || e.body.length <= FAST_COPY_MAX) && now < Math.max(e.freshUntil, e.swrUntil) && !e.isStaleFallback) {
-      e.fastSlot = fast.addon.put(fast.h, e.key, media.trackId, media.version, e.fd, e.body, e.hitHeadStart, headStartFor(headersFor(e, 'STALE')),
+      // An object that never goes stale (immutable segments) needs no STALE head.
+      const staleHead = e.swrUntil > e.freshUntil && Number.isFinite(e.freshUntil) ? headStartFor(headersFor(e, 'STALE')) : '';
+      e.fastSlot = fast.addon.put(fast.h, e.key, media.trackId, media.version, e.fd, e.body, e.hitHeadStart, staleHead,
         headStartFor(e.notModifiedHeaders, 304), e.etag, e.storedAt, e.initialAge, e.freshUntil, e.swrUntil, e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0);
     } else {
       e.fastSlot = -1;
