@@ -192,6 +192,7 @@ export class BeaconProducer {
   private timer: NodeJS.Timeout | null = null;
   private sending = false;
   private retryDelay = 250;
+  private pendingSend: Promise<boolean> | null = null;
   private closed = false;
   private readonly maxBuffered: number;
   private readonly sendTimeoutMs: number;
@@ -292,23 +293,30 @@ export class BeaconProducer {
     }
   }
 
+  /**
+   * One send at a time, also across timeouts: a send this gave up on may still be retrying inside the bus
+   * client, so the next attempt first waits for it (bounded) instead of piling a second copy of the same
+   * events onto a broker that is down.
+   */
   private async trySend(messages: BusMessage[]): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.bus.send(this.topic, messages),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`bus send not acknowledged within ${this.sendTimeoutMs} ms`)), this.sendTimeoutMs);
-        }),
-      ]);
-      return true;
-    } catch (e) {
+    if (this.pendingSend && (await settledWithin(this.pendingSend, this.sendTimeoutMs)) === undefined) {
       this.m.produceFailures.inc();
-      this.logger.debug({ err: e }, 'analytics: bus send failed');
       return false;
-    } finally {
-      clearTimeout(timer);
     }
+    const settled = this.bus.send(this.topic, messages).then(
+      () => true,
+      (e: unknown) => {
+        this.logger.debug({ err: e }, 'analytics: bus send failed');
+        return false;
+      },
+    );
+    this.pendingSend = settled;
+    void settled.then(() => {
+      if (this.pendingSend === settled) this.pendingSend = null;
+    });
+    const ok = (await settledWithin(settled, this.sendTimeoutMs)) === true;
+    if (!ok) this.m.produceFailures.inc();
+    return ok;
   }
 
   /** Try to hand the buffer to the bus once more (bounded by `timeoutMs`), then refuse new work. */
@@ -327,5 +335,15 @@ export class BeaconProducer {
     const lost = this.bufferedEvents;
     if (lost > 0) this.logger.error({ lost }, 'analytics: closing with beacons the bus never acknowledged');
     return lost;
+  }
+}
+
+/** The promise's value if it settles within `ms`, else undefined. */
+async function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -23,6 +23,7 @@ test('Kafka killed mid-stream: buffer, then 503 + Retry-After; after restart not
     routes: { maxBufferedEvents: 600, sendTimeoutMs: 1500, sessionRequestsPerMinute: 1e9, closeTimeoutMs: 2000, onProducer: (p) => (producer = p) },
     consumer: { sessionTimeoutMs: 6000 },
   });
+  let closed = false;
   try {
     let accepted = 0;
     let views = 0;
@@ -65,8 +66,16 @@ test('Kafka killed mid-stream: buffer, then 503 + Retry-After; after restart not
     assert.equal(await scalar(h.olap, "SELECT count() FROM plays WHERE trackId = 'outage-track'"), views);
     assert.equal(await scalar(h.olap, 'SELECT sum(events) FROM qoe_1m'), accepted, 'the views got every event exactly once');
     assert.equal(await scalar(h.olap, 'SELECT sum(playingMs) FROM qoe_1m'), views * 40_000);
-  } finally {
+    // Closing leaves nothing behind for long: no send still retrying inside the Kafka client, no consumer
+    // restarting after its crash (either connects again and keeps the process alive), no socket, no timer.
+    // Connections finish closing within a second or two.
     await h.close();
+    closed = true;
+    const lingering = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout');
+    for (let i = 0; i < 100 && lingering().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(lingering(), [], `10 s after close: ${JSON.stringify(process.getActiveResourcesInfo())}`);
+  } finally {
+    if (!closed) await h.close();
     await kafka.close();
   }
 });

@@ -4,12 +4,24 @@
  * a message's offset is resolved and committed after the handler resolved for it, never before, so a
  * consumer that dies mid-batch leaves those messages uncommitted and the group gets them again.
  */
+import net from 'node:net';
 import { Kafka, logLevel, Partitioners, type Admin, type Producer, type Consumer as KConsumer, type LogEntry } from 'kafkajs';
 import type { Logger } from '@platform/logging';
 import type { Bus, BusMessage, Consumer, ConsumerOptions, ReceivedMessage } from './types';
 
 /** A handler running longer than this is presumed stuck: its heartbeats stop (see eachBatch). */
 const MAX_HANDLER_MS = 30 * 60_000;
+
+/**
+ * A send retries for about 10 s (0.2 + 0.4 + ... capped at 3 s, six times), then fails to its caller,
+ * which owns the policy beyond that (the beacon collector buffers, an outbox relay tries again later).
+ * Bounded on purpose: kafkajs goes on retrying a send its caller has given up on, and a retry that finds
+ * the client disconnected connects it again, so an unbounded send outlives close() and keeps the
+ * process alive.
+ */
+const SEND_RETRY = { retries: 6, initialRetryTime: 200, maxRetryTime: 3000 };
+/** close() waits this long for sends still retrying before it disconnects. */
+const CLOSE_WAIT_MS = 20_000;
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -24,6 +36,11 @@ export class KafkaBus implements Bus {
   private producer?: Promise<Producer>;
   private readonly knownTopics = new Set<string>();
   private readonly consumers = new Set<Consumer>();
+  private readonly sending = new Set<Promise<unknown>>();
+  private readonly sockets = new Set<net.Socket>();
+  private closed = false;
+  /** Set once close() has disconnected every client: no connection opens after that. */
+  private sealed = false;
 
   constructor(
     private readonly opts: KafkaBusOptions,
@@ -34,6 +51,7 @@ export class KafkaBus implements Bus {
       clientId: opts.clientId ?? 'music-platform',
       brokers: opts.brokers,
       connectionTimeout: 5000,
+      socketFactory: ({ host, port, onConnect }) => this.connect(host, port, onConnect),
       retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
       // kafkajs logs group joins and rebalances at INFO: routine for us, so debug; warnings and errors stay.
       logLevel: logLevel.INFO,
@@ -48,12 +66,34 @@ export class KafkaBus implements Bus {
     });
   }
 
+  /**
+   * kafkajs's own socket factory, plus a register of the open sockets. kafkajs can connect again after a
+   * client's disconnect() returned (a consumer's fetch that completes during the disconnect still sends
+   * its heartbeat, on a new connection), and nothing would ever close that socket: after close() no new
+   * connection opens, and close() ends whatever is left.
+   */
+  private connect(host: string, port: number, onConnect: () => void): net.Socket {
+    const socket = net.connect({ host, port }, onConnect);
+    socket.setKeepAlive(true, 60_000);
+    if (this.sealed) {
+      socket.destroy(new Error('bus is closed'));
+      return socket;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    return socket;
+  }
+
   private getAdmin(): Promise<Admin> {
+    // A failed connect is not cached: the next call tries again (Kafka may come up after this process).
     this.admin ??= (async () => {
       const a = this.kafka.admin();
       await a.connect();
       return a;
-    })();
+    })().catch((e: unknown) => {
+      this.admin = undefined;
+      throw e;
+    });
     return this.admin;
   }
 
@@ -64,10 +104,14 @@ export class KafkaBus implements Bus {
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,
+        retry: SEND_RETRY,
       });
       await p.connect();
       return p;
-    })();
+    })().catch((e: unknown) => {
+      this.producer = undefined;
+      throw e;
+    });
     return this.producer;
   }
 
@@ -87,23 +131,37 @@ export class KafkaBus implements Bus {
 
   async send(topic: string, messages: BusMessage[]): Promise<void> {
     if (!messages.length) return;
-    await this.ensureTopic(topic);
-    const producer = await this.getProducer();
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: messages.map((m) => ({ key: m.key || null, value: m.value, headers: m.headers })),
-    });
+    if (this.closed) throw new Error('bus is closed');
+    // Tracked until it settles, even when the caller stops waiting: close() must not disconnect under it.
+    const sent = (async () => {
+      await this.ensureTopic(topic);
+      const producer = await this.getProducer();
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: messages.map((m) => ({ key: m.key || null, value: m.value, headers: m.headers })),
+      });
+    })();
+    this.sending.add(sent);
+    try {
+      await sent;
+    } finally {
+      this.sending.delete(sent);
+    }
   }
 
   async subscribe(opts: ConsumerOptions): Promise<Consumer> {
     await this.ensureTopic(opts.topic);
+    let stopping = false;
     const consumer: KConsumer = this.kafka.consumer({
       groupId: opts.groupId,
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 10)),
       allowAutoTopicCreation: false,
-      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 30_000 },
+      // kafkajs restarts a crashed consumer (the broker went away) on a timer, and a crash being handled
+      // while stop() runs schedules that restart after stop() cleared it: the consumer then rejoins,
+      // reconnected, after its owner closed it, and keeps the process alive. Not once stopping.
+      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 30_000, restartOnFailure: async () => !stopping },
       ...(opts.maxBytesPerPartition ? { maxBytesPerPartition: opts.maxBytesPerPartition } : {}),
     });
     await consumer.connect();
@@ -112,7 +170,6 @@ export class KafkaBus implements Bus {
     const heartbeatEvery = Math.max(500, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 5));
     const baseBackoff = opts.retryBackoffMs ?? 500;
     const failures = new Map<number, number>();
-    let stopping = false;
     const log = this.logger;
 
     await consumer.run({
@@ -183,10 +240,29 @@ export class KafkaBus implements Bus {
     await admin.describeCluster();
   }
 
+  /**
+   * Consumers leave their groups; sends still retrying get up to CLOSE_WAIT_MS to settle (one that
+   * found the client disconnected would connect it again), then the producer and admin disconnect.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.consumers].map((c) => c.stop().catch(() => undefined)));
+    if (this.sending.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)));
+      await Promise.race([Promise.allSettled([...this.sending]), waited]);
+      clearTimeout(timer);
+      if (this.sending.size > 0) this.logger.warn({ sends: this.sending.size }, 'bus: closing with sends still retrying');
+    }
     if (this.producer) await (await this.producer.catch(() => null))?.disconnect();
     if (this.admin) await (await this.admin.catch(() => null))?.disconnect();
+    this.sealed = true;
+    // A disconnected connection has ended its socket (and unref'd it); one still open was opened again
+    // after a disconnect. Destroyed with an error: kafkajs then rejects what it had pending and tears its
+    // request queue (and its timers) down.
+    const strays = [...this.sockets].filter((s) => !s.writableEnded);
+    if (strays.length > 0) this.logger.warn({ connections: strays.length }, 'bus: closing connections kafkajs opened after a disconnect');
+    for (const socket of strays) socket.destroy(new Error('bus is closed'));
   }
 }
 
