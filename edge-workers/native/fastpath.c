@@ -183,7 +183,7 @@ typedef struct Fast {
   int binding; /* 0 off, 1 when-present, 2 required */
   char keep_alive_lines[128];
   size_t keep_alive_len;
-  double keep_alive_ms, headers_timeout_ms, request_timeout_ms;
+  double keep_alive_ms, headers_timeout_ms, request_timeout_ms, check_every_ms;
   int64_t sample_every, sample_counter;
   uint8_t* used; /* MAX_SLOTS, shared with JS (second chance for the LRU) */
   int free_slots[MAX_SLOTS];
@@ -536,8 +536,8 @@ static void finish_response(Fast* f, Conn* c) {
   c->last_active_ms = now_ms();
 }
 
-/* Send what is left of the response; 1 done, 0 waiting for the socket, -1 the connection failed. */
-static int pump(Fast* f, Conn* c) {
+static int pump_some(Fast* f, Conn* c) {
+  (void)f;
   Obj* o = c->obj;
   while (c->head_off < c->head_len) {
     ssize_t n;
@@ -570,6 +570,17 @@ static int pump(Fast* f, Conn* c) {
     if (n == 0) return -1;
   }
   return 1;
+}
+
+/*
+ * Send what is left of the response; 1 done, 0 waiting for the socket, -1 the connection failed. Any
+ * progress counts as activity: only a client that stopped reading meets the request timeout.
+ */
+static int pump(Fast* f, Conn* c) {
+  size_t before = c->head_off + c->body_off;
+  int r = pump_some(f, c);
+  if (r == 0 && c->head_off + c->body_off != before) c->last_active_ms = now_ms();
+  return r;
 }
 
 static void refresh_date(Fast* f, double now) {
@@ -997,7 +1008,7 @@ static void finalize_used(napi_env env, void* data, void* hint) {
   (void)hint;
 }
 
-/* start({ keys: [{kid, secret}], binding, keepAliveMs, headersTimeoutMs, requestTimeoutMs, sampleEvery, bounds: number[] }, onHandoff, onEvent) */
+/* start({ keys: [{kid, secret}], binding, keepAliveMs, headersTimeoutMs, requestTimeoutMs, checkEveryMs, sampleEvery, bounds: number[] }, onHandoff, onEvent) */
 static napi_value fp_start(napi_env env, napi_callback_info info) {
   CHECK_ARGS(3);
   Fast* f = calloc(1, sizeof(Fast));
@@ -1033,7 +1044,10 @@ static napi_value fp_start(napi_env env, napi_callback_info info) {
   f->request_timeout_ms = get_num(env, argv[0], "requestTimeoutMs");
   f->sample_every = (int64_t)get_num(env, argv[0], "sampleEvery");
   if (f->sample_every < 1) f->sample_every = 1;
-  int ka = f->keep_alive_ms >= 1000 ? snprintf(f->keep_alive_lines, sizeof f->keep_alive_lines, "Connection: keep-alive\r\nKeep-Alive: timeout=%lld\r\n", (long long)(f->keep_alive_ms / 1000))
+  f->check_every_ms = get_num(env, argv[0], "checkEveryMs");
+  if (!(f->check_every_ms >= 10)) f->check_every_ms = 1000;
+  /* As node writes it (floor of the seconds, so a sub-second timeout says timeout=0). */
+  int ka = f->keep_alive_ms > 0 ? snprintf(f->keep_alive_lines, sizeof f->keep_alive_lines, "Connection: keep-alive\r\nKeep-Alive: timeout=%lld\r\n", (long long)(f->keep_alive_ms / 1000))
                                      : snprintf(f->keep_alive_lines, sizeof f->keep_alive_lines, "Connection: keep-alive\r\n");
   f->keep_alive_len = (size_t)ka;
   uint32_t nb = 0;
@@ -1066,7 +1080,7 @@ static napi_value fp_start(napi_env env, napi_callback_info info) {
   uv_poll_start(&f->poll, UV_READABLE, on_poll);
   uv_timer_init(loop, &f->timer);
   f->timer.data = f;
-  uv_timer_start(&f->timer, on_timer, 1000, 1000);
+  uv_timer_start(&f->timer, on_timer, (uint64_t)f->check_every_ms, (uint64_t)f->check_every_ms);
   /* Neither keeps the process alive: the edge's listening server does, and close() ends both. */
   uv_unref((uv_handle_t*)&f->poll);
   uv_unref((uv_handle_t*)&f->timer);

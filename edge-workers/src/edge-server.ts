@@ -93,6 +93,15 @@ export interface EdgeOptions {
   zeroCopy: 'auto' | 'off';
   /** Default EDGE_FAST_PATH: 'auto' answers plain fresh hits in native code when the addon builds (fast-path.ts). */
   fastPath: 'auto' | 'off';
+  /**
+   * Connection timeouts, the same on the native path and in node:http: an idle keep-alive connection is
+   * closed after keepAliveTimeoutMs (default 65 s, above players' and proxies' usual 60 s), a request
+   * whose head has not fully arrived headersTimeoutMs after its first byte (10 s: slowloris), a response
+   * the client stopped reading requestTimeoutMs after its last progress (30 s).
+   */
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
 }
 
 /** With `bus`, the edge consumes `cache.purge` (deleted and republished tracks) from listen() to close(). */
@@ -277,6 +286,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     purgeTtlMs: deps.purgeTtlMs ?? config.PLAYBACK_GRANT_TTL,
     zeroCopy: deps.zeroCopy ?? config.EDGE_ZERO_COPY,
     fastPath: deps.fastPath ?? config.EDGE_FAST_PATH,
+    keepAliveTimeoutMs: deps.keepAliveTimeoutMs ?? 65_000,
+    headersTimeoutMs: deps.headersTimeoutMs ?? 10_000,
+    requestTimeoutMs: deps.requestTimeoutMs ?? 30_000,
   };
   const verifier = new GrantVerifier(opts.signingKeys);
   const isEdgeCredential = createEdgeCredentialCheck(opts.edgeOriginSecret);
@@ -1054,7 +1066,19 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     }
   }
 
-  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 10_000 }, handle);
+  // node checks its header and request timeouts every connectionsCheckingInterval (30 s by default, which
+  // would let a slowloris hold a connection three times longer than headersTimeout); the native path
+  // checks at the same interval.
+  const timeoutCheckMs = Math.max(50, Math.min(1000, Math.floor(Math.min(opts.keepAliveTimeoutMs, opts.headersTimeoutMs, opts.requestTimeoutMs) / 4)));
+  const server = http.createServer(
+    {
+      keepAliveTimeout: opts.keepAliveTimeoutMs,
+      requestTimeout: opts.requestTimeoutMs,
+      headersTimeout: Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs),
+      connectionsCheckingInterval: timeoutCheckMs,
+    },
+    handle,
+  );
   // Players keep connections open across segments; don't let a slow client hold a socket forever.
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -1077,6 +1101,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
           keepAliveMs: server.keepAliveTimeout,
           headersTimeoutMs: server.headersTimeout,
           requestTimeoutMs: server.requestTimeout,
+          checkEveryMs: timeoutCheckMs,
           sampleEvery: opts.accessLogSampleEvery,
           bounds: LATENCY_BOUNDS,
         },

@@ -45,6 +45,8 @@ export interface FastPathOptions {
   keepAliveMs: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  /** How often the timeouts are checked (ms). */
+  checkEveryMs: number;
   sampleEvery: number;
   /** Latency histogram bounds, seconds. */
   bounds: readonly number[];

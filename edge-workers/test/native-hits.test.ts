@@ -350,3 +350,114 @@ test('close(): idle native connections are closed, the edge stops', async () => 
   await edge.close();
   await closed;
 });
+
+/** A raw connection that counts what arrives and notes when the server closed it. */
+function openRaw(url: string) {
+  const u = new URL(url);
+  const socket = net.connect(Number(u.port), u.hostname);
+  const chunks: Buffer[] = [];
+  const state = { got: 0, closedAt: 0, keep: true };
+  socket.on('data', (c: Buffer) => {
+    state.got += c.length;
+    if (state.keep) chunks.push(c);
+  });
+  socket.on('error', () => undefined);
+  const closed = new Promise<number>((r) => socket.once('close', () => r((state.closedAt = Date.now()))));
+  const opened = new Promise((r) => socket.once('connect', r));
+  /** Bytes received so far, as one buffer (when kept). */
+  const data = () => Buffer.concat(chunks);
+  const until = async (ok: () => boolean, ms: number) => {
+    for (const end = Date.now() + ms; !ok() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+  };
+  return { socket, state, closed, opened, data, until };
+}
+
+test('native timeouts: an idle keep-alive connection closes after keepAliveTimeoutMs, and a head trickled in byte by byte after headersTimeoutMs', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0, keepAliveTimeoutMs: 700, headersTimeoutMs: 400, requestTimeoutMs: 1000 });
+  const g = grant();
+  const file = 'aac_128/1.m4s';
+  await rawGet(url, pathOf(g, file));
+  const before = edge.stats();
+
+  // Idle: two requests 300 ms apart keep it open (each answered natively), then it closes ~700 ms after the last.
+  const a = openRaw(url);
+  await a.opened;
+  a.socket.write(request(pathOf(g, file)));
+  await a.until(() => a.data().includes(bodies.get(file)!), 2000);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(a.state.closedAt, 0, 'open 300 ms after a response');
+  a.socket.write(request(pathOf(g, file)));
+  await a.until(() => a.data().lastIndexOf(bodies.get(file)!) > a.data().indexOf(bodies.get(file)!), 2000);
+  const lastAnswer = Date.now();
+  const [r1, r2] = parseResponses(a.data(), ['GET', 'GET']);
+  assert.equal(r1.headers['x-cache'], 'HIT');
+  assert.equal(r2.headers['keep-alive'], 'timeout=0', 'announced as node announces it (whole seconds, floored)');
+  const idleFor = (await Promise.race([a.closed, new Promise<number>((r) => setTimeout(() => r(0), 3000))])) - lastAnswer;
+  assert.ok(idleFor >= 600 && idleFor < 2000, `closed after ${idleFor} ms idle (keep-alive 700 ms)`);
+  const mid = edge.stats();
+  assert.equal(mid.nativeHits - before.nativeHits, 2, 'both answered natively');
+  assert.equal(mid.nativeHandoffs, before.nativeHandoffs);
+
+  // Slowloris: the head never completes; the connection is cut ~400 ms after its first byte, and nothing
+  // reached node:http or the origin.
+  const origin0 = await originRequests();
+  const b = openRaw(url);
+  await b.opened;
+  const head = request(pathOf(g, file));
+  const started = Date.now();
+  for (let i = 0; i < head.length - 2 && b.state.closedAt === 0 && Date.now() - started < 3000; i++) {
+    b.socket.write(head[i]);
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  const cutAfter = (await Promise.race([b.closed, new Promise<number>((r) => setTimeout(() => r(0), 3000))])) - started;
+  assert.ok(cutAfter >= 350 && cutAfter < 1500, `cut ${cutAfter} ms after the first byte (headers timeout 400 ms)`);
+  assert.equal(b.state.got, 0, 'no answer to a head that never completed');
+  assert.equal(edge.stats().nativeHandoffs, before.nativeHandoffs, 'not handed to node:http');
+  assert.equal(await originRequests(), origin0);
+});
+
+test('native request timeout: a slow reader keeps its connection while it reads; one that stops reading is cut off', async () => {
+  // 48 MB: more than the kernel buffers (4 MB send, the receive window of a paused reader) can hold, so
+  // the rest waits in the edge for the reader.
+  const big = randomBytes(48 * 1024 * 1024);
+  await putObject(stack.objects, `tracks/${track}/v1/flac/big.m4s`, big);
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0, keepAliveTimeoutMs: 5000, headersTimeoutMs: 2000, requestTimeoutMs: 1000 });
+  const g = grant();
+  const path = pathOf(g, 'flac/big.m4s');
+  assert.equal((await rawGet(url, path)).body.length, big.length);
+  const before = edge.stats();
+
+  // Slow: reads in short bursts 300 ms apart, for longer than the 1 s timeout in all.
+  const slow = openRaw(url);
+  slow.state.keep = false;
+  await slow.opened;
+  slow.socket.write(request(path));
+  const t0 = Date.now();
+  while (slow.state.got < big.length && slow.state.closedAt === 0 && Date.now() - t0 < 30_000) {
+    slow.socket.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    slow.socket.resume();
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const took = Date.now() - t0;
+  assert.equal(slow.state.closedAt, 0, 'still open');
+  assert.ok(slow.state.got > big.length, `the whole response arrived (${slow.state.got} bytes in ${took} ms)`);
+  assert.ok(took > 1000, `read slower than the timeout (${took} ms)`);
+  slow.socket.destroy();
+
+  // Stalled: nothing read for 2.5 s: the edge gives up on the response and closes; the reader then gets
+  // what the kernel held, short of the whole body.
+  const stalled = openRaw(url);
+  stalled.state.keep = false;
+  await stalled.opened;
+  stalled.socket.pause();
+  stalled.socket.write(request(path));
+  await new Promise((r) => setTimeout(r, 2500));
+  stalled.socket.resume();
+  await Promise.race([stalled.closed, new Promise((r) => setTimeout(r, 5000))]);
+  assert.ok(stalled.state.closedAt > 0, 'closed by the edge');
+  assert.ok(stalled.state.got < big.length, `short of the body (${stalled.state.got} of ${big.length} bytes)`);
+  const after = edge.stats();
+  assert.equal(after.nativeHits - before.nativeHits, 2, 'both served natively');
+  assert.equal(after.nativeHandoffs, before.nativeHandoffs);
+});
