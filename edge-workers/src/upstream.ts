@@ -72,7 +72,15 @@ export class Upstream {
             }
             chunks.push(c);
           });
-          res.on('end', () => finish(null, { status: res.statusCode ?? 502, headers: res.headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total) }));
+          res.on('end', () => {
+            // node's parser already refuses a body cut short of its Content-Length; checked here too,
+            // because a short body cached would be served to every listener until it expires.
+            if (res.headers['content-length'] !== undefined && total !== declared) {
+              finish(new UpstreamError(`upstream sent ${total} of ${declared} bytes`, 'network'));
+              return;
+            }
+            finish(null, { status: res.statusCode ?? 502, headers: res.headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total) });
+          });
           res.on('error', (e) => finish(new UpstreamError(e.message, 'network')));
           res.on('aborted', () => finish(new UpstreamError('upstream aborted the response', 'network')));
         },

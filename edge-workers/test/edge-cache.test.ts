@@ -1,5 +1,5 @@
 /**
- * Caching at the edge: HIT/MISS, cache key without grant or CMCD, Range from cache, coalescing,
+ * Caching at the edge: HIT/MISS, cache key without grant or CMCD, Range from cache, coalescing, a body cut mid-way,
  * prefetch, stale on origin failure, bounded wait on a slow origin, disk tier, tiered parents,
  * CMCD in the access log, metrics.
  */
@@ -13,7 +13,9 @@ import { pino } from 'pino';
 import { signGrant } from '@platform/grants';
 import { createMetricsRegistry } from '@platform/http';
 import { createEdgeServer } from '@platform/edge-workers';
-import { metricValue, newTrackId, rawGet, startStack, urlOf, writePackagedTrack, type Stack } from './harness';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { metricValue, newTrackId, putObject, rawGet, startStack, urlOf, writePackagedTrack, type Stack } from './harness';
 
 let stack: Stack;
 let files: Map<string, Buffer>;
@@ -163,6 +165,65 @@ test('origin stopped -> cached segments and stale manifests are still served; or
   } finally {
     for (const s of sockets) s.destroy();
     await new Promise((r) => tarpit.close(r));
+  }
+});
+
+test('origin link cut mid-body: no truncated copy is served or cached; coalesced clients get 502; the next request gets it whole', async () => {
+  const body = randomBytes(300_000);
+  const file = 'flac_1411/9.m4s';
+  await putObject(stack.objects, `tracks/${track}/v1/${file}`, body);
+  // Between edge and the real origin: while `cutAfter` is set, a connection is closed after that many
+  // bytes of the origin's answer (a crash or a network cut in the middle of a body).
+  let cutAfter: number | null = 100_000;
+  const links = new Set<net.Socket>();
+  const proxy = net.createServer((client) => {
+    const limit = cutAfter;
+    const originPort = Number(new URL(stack.originUrl).port);
+    const up = net.connect(originPort, '127.0.0.1');
+    links.add(client).add(up);
+    let sent = 0;
+    client.on('data', (c) => up.write(c));
+    up.on('data', (c: Buffer) => {
+      if (limit !== null && sent + c.length >= limit) {
+        client.end(c.subarray(0, limit - sent));
+        client.destroy();
+        up.destroy();
+        return;
+      }
+      sent += c.length;
+      client.write(c);
+    });
+    for (const [a, b] of [[client, up], [up, client]]) {
+      a.on('error', () => b.destroy());
+      a.on('close', () => b.destroy());
+    }
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  try {
+    const { url, edge } = await stack.startEdge({ prefetchSegments: 0, originUrl: urlOf(proxy as unknown as http.Server) });
+    const g = grant();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
+    const cut = await Promise.all(Array.from({ length: 20 }, () => rawGet(url, mediaPath(g, file), {}, 'GET', agent)));
+    agent.destroy();
+    assert.deepEqual(
+      cut.map((r) => r.status),
+      Array(20).fill(502),
+      'every client waiting on the cut fetch gets a 502, none a short 200',
+    );
+    assert.equal(JSON.parse(cut[0].body.toString()).code, 'bad_gateway');
+    assert.equal(edge.stats().cacheEntries, 0, 'nothing cached from a cut body');
+
+    cutAfter = null;
+    const whole = await rawGet(url, mediaPath(g, file));
+    assert.equal(whole.status, 200);
+    assert.equal(whole.headers['x-cache'], 'MISS', 'fetched again, not served from a partial copy');
+    assert.ok(whole.body.equals(body));
+    const hit = await rawGet(url, mediaPath(g, file));
+    assert.equal(hit.headers['x-cache'], 'HIT');
+    assert.ok(hit.body.equals(body));
+  } finally {
+    for (const s of links) s.destroy();
+    await new Promise((r) => proxy.close(r));
   }
 });
 
