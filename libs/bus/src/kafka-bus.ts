@@ -27,6 +27,8 @@ export interface KafkaBusOptions {
   brokers: string[];
   clientId?: string;
   defaultPartitions?: number;
+  /** The client's retry policy for connecting and admin requests (default: 8 retries, 0.2 s doubling to 10 s). */
+  retry?: { retries: number; initialRetryTime: number; maxRetryTime: number };
 }
 
 export class KafkaBus implements Bus {
@@ -52,7 +54,7 @@ export class KafkaBus implements Bus {
       brokers: opts.brokers,
       connectionTimeout: 5000,
       socketFactory: ({ host, port, onConnect }) => this.connect(host, port, onConnect),
-      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
+      retry: opts.retry ?? { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
       // kafkajs logs group joins and rebalances at INFO: routine for us, so debug; warnings and errors stay.
       logLevel: logLevel.INFO,
       logCreator:

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import path from 'node:path';
 import { createLogger } from '@platform/logging';
 import { KafkaBus, MemoryBus, partitionForKey, type Bus, type Consumer, type ReceivedMessage } from '../src/index';
@@ -313,3 +314,35 @@ for (const [name, make] of implementations) {
     }
   });
 }
+
+describe('Kafka bus: a broker that comes up after the process', () => {
+  test('a failed first connect is not remembered: ping fails while nothing listens, then succeeds', async () => {
+    const [host, port] = requireEnv('IT_KAFKA_BROKERS').split(',')[0].split(':');
+    // A port with nothing behind it yet; later a plain TCP forwarder to the real broker opens on it (the
+    // broker's metadata then points the client at the broker itself).
+    const free = net.createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const proxyPort = (free.address() as net.AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    const bus = new KafkaBus({ brokers: [`127.0.0.1:${proxyPort}`], clientId: `contract-${run}-late`, retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 } }, logger);
+    const links = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const up = net.connect(Number(port), host);
+      links.add(client).add(up);
+      client.pipe(up).pipe(client);
+      client.on('error', () => up.destroy());
+      up.on('error', () => client.destroy());
+    });
+    try {
+      await assert.rejects(bus.ping(), 'no broker yet');
+      await new Promise<void>((r) => proxy.listen(proxyPort, '127.0.0.1', r));
+      await bus.ping();
+      const topic = uniqueTopic('late');
+      await bus.send(topic, [{ key: 'k', value: 'after the broker came up' }]);
+    } finally {
+      await bus.close();
+      for (const s of links) s.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+});
