@@ -94,7 +94,7 @@ export interface EdgeOptions {
   /** Default EDGE_FAST_PATH: 'auto' answers plain fresh hits in native code when the addon builds (fast-path.ts). */
   fastPath: 'auto' | 'off';
   /**
-   * Connection timeouts, the same on the native path and in node:http: an idle keep-alive connection is
+   * Connection timeouts (defaults EDGE_KEEPALIVE_TIMEOUT, EDGE_HEADERS_TIMEOUT, EDGE_REQUEST_TIMEOUT), the same on the native path and in node:http: an idle keep-alive connection is
    * closed after keepAliveTimeoutMs (default 65 s, above players' and proxies' usual 60 s), a request
    * whose head has not fully arrived headersTimeoutMs after its first byte (10 s: slowloris), a response
    * the client stopped reading requestTimeoutMs after its last progress (30 s).
@@ -286,9 +286,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     purgeTtlMs: deps.purgeTtlMs ?? config.PLAYBACK_GRANT_TTL,
     zeroCopy: deps.zeroCopy ?? config.EDGE_ZERO_COPY,
     fastPath: deps.fastPath ?? config.EDGE_FAST_PATH,
-    keepAliveTimeoutMs: deps.keepAliveTimeoutMs ?? 65_000,
-    headersTimeoutMs: deps.headersTimeoutMs ?? 10_000,
-    requestTimeoutMs: deps.requestTimeoutMs ?? 30_000,
+    keepAliveTimeoutMs: deps.keepAliveTimeoutMs ?? config.EDGE_KEEPALIVE_TIMEOUT,
+    headersTimeoutMs: deps.headersTimeoutMs ?? config.EDGE_HEADERS_TIMEOUT,
+    requestTimeoutMs: deps.requestTimeoutMs ?? config.EDGE_REQUEST_TIMEOUT,
   };
   const verifier = new GrantVerifier(opts.signingKeys);
   const isEdgeCredential = createEdgeCredentialCheck(opts.edgeOriginSecret);

@@ -120,6 +120,10 @@ export const ZEnv = z.object({
   /** 'auto': cache hits go out by sendfile from shared memory when the edge's addon builds (edge-workers/src/zero-copy.ts); 'off': always copied. */
   EDGE_ZERO_COPY: z.enum(['auto', 'off']).default('auto'),
   EDGE_FAST_PATH: z.enum(['auto', 'off']).default('auto'),
+  /** Connection timeouts at the edge, the same on its native path and in node:http (edge-workers/README.md). */
+  EDGE_KEEPALIVE_TIMEOUT: duration('65s'),
+  EDGE_HEADERS_TIMEOUT: duration('10s'),
+  EDGE_REQUEST_TIMEOUT: duration('30s'),
   PLAYBACK_GRANT_TTL: duration('6h'),
 
   UPLOAD_MAX_BYTES: size('2GiB'),

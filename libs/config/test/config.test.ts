@@ -39,6 +39,9 @@ test('signing keys, lists, sizes and durations are parsed', () => {
   const c = loadConfig({ MEDIA_SIGNING_KEYS: 'k2:0123456789abcdef0123,k1:fedcba9876543210fedc', KAFKA_BROKERS: 'a:9092, b:9092' });
   assert.deepEqual(c.MEDIA_SIGNING_KEYS?.map((k) => k.kid), ['k2', 'k1']);
   assert.deepEqual(c.KAFKA_BROKERS, ['a:9092', 'b:9092']);
+  assert.deepEqual([c.EDGE_KEEPALIVE_TIMEOUT, c.EDGE_HEADERS_TIMEOUT, c.EDGE_REQUEST_TIMEOUT], [65_000, 10_000, 30_000]);
+  assert.equal(loadConfig({ EDGE_KEEPALIVE_TIMEOUT: '75s' }).EDGE_KEEPALIVE_TIMEOUT, 75_000);
+  assert.throws(() => loadConfig({ EDGE_HEADERS_TIMEOUT: 'soon' }), /EDGE_HEADERS_TIMEOUT/);
   assert.equal(parseSize('1.5KiB'), 1536);
   assert.equal(parseSize('2GiB'), 2147483648);
   assert.equal(parseDuration('15m'), 900_000);
