@@ -363,18 +363,22 @@ async function main(): Promise<void> {
     const nginxWorker = (await childrenOf(nginxProcess.pid))[0];
     const pidOf = new Map<string, number | undefined>([[EDGE, edgeProcess.pid], [BARE, bareProcess.pid], [NGINX, nginxWorker]]);
 
-    /** Every target once per round, in a rotated order (a neighbour's burst should not always hit the same server). */
     const cpuUs = (r: WrkResult) => (r.cpuSeconds !== undefined && r.requests > 0 ? (r.cpuSeconds * 1e6) / r.requests : NaN);
+    /** One run against `t`, with the CPU its server process spent meanwhile (NaN without a pid: Varnish). */
+    async function withCpu<R extends WrkResult>(t: Target, run: () => Promise<R>): Promise<R> {
+      const pid = pidOf.get(t.name);
+      const cpu0 = await cpuSecondsOf(pid);
+      const r = await run();
+      r.cpuSeconds = (await cpuSecondsOf(pid)) - cpu0;
+      return r;
+    }
     /** Every target of `list` once per round with `run`, in a rotated order (a neighbour's burst should not always hit the same server). */
     async function rounds<R extends WrkResult>(label: string, list: Target[], run: (t: Target) => Promise<R>, extra: (r: R) => string = () => ''): Promise<Map<string, R[]>> {
       const all = new Map<string, R[]>();
       for (let round = 1; round <= ROUNDS; round++) {
         for (let i = 0; i < list.length; i++) {
           const t = list[(i + round - 1) % list.length];
-          const pid = pidOf.get(t.name);
-          const cpu0 = pid ? await cpuSecondsOf(pid) : NaN;
-          const r = await run(t);
-          if (pid) r.cpuSeconds = (await cpuSecondsOf(pid)) - cpu0;
+          const r = await withCpu(t, () => run(t));
           const us = cpuUs(r);
           console.log(`  ${label} round ${round} ${t.name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${extra(r)}${Number.isFinite(us) ? `  cpu ${us.toFixed(1)} us/req` : ''}${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}${r.errors ? `  ${r.errors}` : ''}`);
           all.set(t.name, [...(all.get(t.name) ?? []), r]);
@@ -437,11 +441,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < PAIRS; i++) {
       const got = new Map<string, H2Result>();
       for (const t of i % 2 === 0 ? [edgeTarget, nginxTarget] : [nginxTarget, edgeTarget]) {
-        const pid = pidOf.get(t.name);
-        const cpu0 = await cpuSecondsOf(pid);
-        const r = await h2load(t.base, t.paths, dir, pairSeconds);
-        r.cpuSeconds = (await cpuSecondsOf(pid)) - cpu0;
-        got.set(t.name, r);
+        got.set(t.name, await withCpu(t, () => h2load(t.base, t.paths, dir, pairSeconds)));
       }
       pairs.push({ edge: got.get(EDGE)!, nginx: got.get(NGINX)! });
     }
@@ -469,10 +469,7 @@ async function main(): Promise<void> {
         const rate = Math.round(nginxSaturated * f);
         for (let i = 0; i < pacedTargets.length; i++) {
           const t = pacedTargets[(i + round - 1) % pacedTargets.length];
-          const pid = pidOf.get(t.name);
-          const cpu0 = await cpuSecondsOf(pid);
-          const r = await wrkPaced(t.base, t.paths, dir, rate);
-          r.cpuSeconds = (await cpuSecondsOf(pid)) - cpu0;
+          const r = await withCpu(t, () => wrkPaced(t.base, t.paths, dir, rate));
           console.log(`  paced round ${round} ${t.name.padEnd(18)} offered ${rate} req/s (${(f * 100).toFixed(0)} % of nginx's saturated median): got ${r.rps.toFixed(0)}  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  cpu ${cpuUs(r).toFixed(1)} us/req  late sends ${r.late}/${r.sent}, lag max ${r.lagMaxMs.toFixed(1)} ms${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}${r.errors ? `  ${r.errors}` : ''}`);
           paced.set(pacedKey(t.name, f), [...(paced.get(pacedKey(t.name, f)) ?? []), r]);
         }

@@ -536,8 +536,7 @@ static void finish_response(Fast* f, Conn* c) {
   c->last_active_ms = now_ms();
 }
 
-static int pump_some(Fast* f, Conn* c) {
-  (void)f;
+static int pump_some(Conn* c) {
   Obj* o = c->obj;
   while (c->head_off < c->head_len) {
     ssize_t n;
@@ -576,9 +575,9 @@ static int pump_some(Fast* f, Conn* c) {
  * Send what is left of the response; 1 done, 0 waiting for the socket, -1 the connection failed. Any
  * progress counts as activity: only a client that stopped reading meets the request timeout.
  */
-static int pump(Fast* f, Conn* c) {
+static int pump(Conn* c) {
   size_t before = c->head_off + c->body_off;
-  int r = pump_some(f, c);
+  int r = pump_some(c);
   if (r == 0 && c->head_off + c->body_off != before) c->last_active_ms = now_ms();
   return r;
 }
@@ -779,7 +778,7 @@ static int serve_one(Fast* f, Conn* c) {
 static void drive(Fast* f, Conn* c) {
   for (;;) {
     if (c->obj != NULL) {
-      int r = pump(f, c);
+      int r = pump(c);
       if (r < 0) {
         conn_close(f, c);
         return;
@@ -1259,11 +1258,23 @@ static void set_num(napi_env env, napi_value obj, const char* name, double v) {
   napi_set_named_property(env, obj, name, x);
 }
 
+/* A histogram's per-bucket counts as a JS array. */
+static void set_counts(napi_env env, napi_value obj, const char* name, const double* counts, int n) {
+  napi_value arr;
+  napi_create_array_with_length(env, (size_t)n, &arr);
+  for (int i = 0; i < n; i++) {
+    napi_value x;
+    napi_create_double(env, counts[i], &x);
+    napi_set_element(env, arr, (uint32_t)i, x);
+  }
+  napi_set_named_property(env, obj, name, arr);
+}
+
 static napi_value fp_stats(napi_env env, napi_callback_info info) {
   CHECK_ARGS(1);
   Fast* f = get_fast(env, argv[0]);
   if (!f) return NULL;
-  napi_value out, hist;
+  napi_value out;
   napi_create_object(env, &out);
   set_num(env, out, "hits", f->hits);
   set_num(env, out, "stale", f->stale);
@@ -1278,21 +1289,9 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   set_num(env, out, "grants", (double)f->n_grants);
   set_num(env, out, "grantVerifications", f->verified);
   set_num(env, out, "latencySum", f->hist_sum);
-  napi_create_array_with_length(env, (size_t)f->n_bounds + 1, &hist);
-  for (int i = 0; i <= f->n_bounds; i++) {
-    napi_value x;
-    napi_create_double(env, f->hist[i], &x);
-    napi_set_element(env, hist, (uint32_t)i, x);
-  }
-  napi_set_named_property(env, out, "latencyCounts", hist);
+  set_counts(env, out, "latencyCounts", f->hist, f->n_bounds + 1);
   set_num(env, out, "staleLatencySum", f->hist_stale_sum);
-  napi_create_array_with_length(env, (size_t)f->n_bounds + 1, &hist);
-  for (int i = 0; i <= f->n_bounds; i++) {
-    napi_value x;
-    napi_create_double(env, f->hist_stale[i], &x);
-    napi_set_element(env, hist, (uint32_t)i, x);
-  }
-  napi_set_named_property(env, out, "staleLatencyCounts", hist);
+  set_counts(env, out, "staleLatencyCounts", f->hist_stale, f->n_bounds + 1);
   napi_value reasons;
   napi_create_object(env, &reasons);
   for (int i = 1; i < R_COUNT; i++) set_num(env, reasons, REASONS[i], f->handoff_reasons[i]);

@@ -94,10 +94,11 @@ export interface EdgeOptions {
   /** Default EDGE_FAST_PATH: 'auto' answers plain fresh hits in native code when the addon builds (fast-path.ts). */
   fastPath: 'auto' | 'off';
   /**
-   * Connection timeouts (defaults EDGE_KEEPALIVE_TIMEOUT, EDGE_HEADERS_TIMEOUT, EDGE_REQUEST_TIMEOUT), the same on the native path and in node:http: an idle keep-alive connection is
-   * closed after keepAliveTimeoutMs (default 65 s, above players' and proxies' usual 60 s), a request
-   * whose head has not fully arrived headersTimeoutMs after its first byte (10 s: slowloris), a response
-   * the client stopped reading requestTimeoutMs after its last progress (30 s).
+   * Connection timeouts, the same on the native path and in node:http (defaults EDGE_KEEPALIVE_TIMEOUT,
+   * EDGE_HEADERS_TIMEOUT, EDGE_REQUEST_TIMEOUT): an idle keep-alive connection is closed after
+   * keepAliveTimeoutMs (65 s, above players' and proxies' usual 60 s), a request whose head has not fully
+   * arrived headersTimeoutMs after its first byte (10 s: slowloris), a response the client stopped
+   * reading requestTimeoutMs after its last progress (30 s).
    */
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
@@ -262,6 +263,12 @@ export interface EdgeStats {
   nativeHandoffs: number;
   /** Connections the native path holds now. */
   nativeConnections: number;
+}
+
+/** A request target's path and its query (without the '?'; '' when there is none). */
+function splitTarget(url: string): { path: string; query: string } {
+  const q = url.indexOf('?');
+  return q < 0 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
 export function createEdgeServer(deps: EdgeDeps): EdgeServer {
@@ -1004,9 +1011,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     }
     if (method !== 'GET' && method !== 'HEAD') return refuse(res, PROBLEMS.method, req, 'method');
 
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? '' : url.slice(q + 1);
+    const { path, query } = splitTarget(url);
 
     if (path.startsWith('/g/')) {
       const route = grantRoute(path);
@@ -1164,15 +1169,19 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         load(media, e, false).catch((err) => logger.warn({ key, err: (err as Error).message }, 'background revalidation failed'));
       }
     } else if (kind === FAST_EVENT_NOR_HINT && rawHead !== null && opts.prefetchSegments > 0) {
-      const r = parseRawHead(rawHead);
-      const q = r.url.indexOf('?');
+      const r = rawRequest(rawHead);
       const media = parseKey(key);
-      if (media) prefetchHinted(r.headers, q < 0 ? r.url : r.url.slice(0, q), q < 0 ? '' : r.url.slice(q + 1), media, false);
+      if (media) prefetchHinted(r.headers, r.path, r.query, media, false);
     } else if (kind === FAST_EVENT_ACCESS && rawHead !== null) {
-      const r = parseRawHead(rawHead);
-      const q = r.url.indexOf('?');
-      logger.info({ m: r.method, key, status, cache: isStale ? 'STALE' : 'HIT', bytes, native: true, cmcd: readCmcd(q < 0 ? '' : r.url.slice(q + 1), r.headers) ?? undefined, ua: r.headers['user-agent'] }, 'access');
+      const r = rawRequest(rawHead);
+      logger.info({ m: r.method, key, status, cache: isStale ? 'STALE' : 'HIT', bytes, native: true, cmcd: readCmcd(r.query, r.headers) ?? undefined, ua: r.headers['user-agent'] }, 'access');
     }
+  }
+
+  /** A request head the native path passed along, with its target split into path and query. */
+  function rawRequest(rawHead: string) {
+    const r = parseRawHead(rawHead);
+    return { ...r, ...splitTarget(r.url) };
   }
 
   return {
