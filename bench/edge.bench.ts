@@ -271,6 +271,16 @@ async function cpuSecondsOf(pid: number | undefined): Promise<number> {
   }
 }
 
+/** The edge's native hit path counters from its /metrics: `hits` and one entry per handoff reason. */
+async function nativeCounters(edgeBase: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${edgeBase}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^edge_native_(hits|handoffs)_total(?:\{([^}]*)\})? (\d+)/gm)) {
+    out.set(m[1] === 'hits' ? 'hits' : (/reason="(\w+)"/.exec(m[2] ?? '')?.[1] ?? 'unknown'), Number(m[3]));
+  }
+  return out;
+}
+
 function timePerOp(n: number, fn: () => unknown): number {
   for (let i = 0; i < Math.min(n, 10_000); i++) fn();
   const t0 = process.hrtime.bigint();
@@ -435,6 +445,7 @@ async function main(): Promise<void> {
     // nginx run back to back, 2 s each, in alternating order, many times: the drift is nearly the same within
     // a pair, and the median over pairs is the steadiest edge/nginx figure this machine gives.
     const pairSeconds = 2;
+    const nativeBefore = await nativeCounters(edgeBase);
     const pairs: { edge: H2Result; nginx: H2Result }[] = [];
     const edgeTarget = targets.find((t) => t.name === EDGE)!;
     const nginxTarget = targets.find((t) => t.name === NGINX)!;
@@ -453,6 +464,9 @@ async function main(): Promise<void> {
       console.log(`  edge / nginx throughput per pair: ${pairRatio.map((x) => x.toFixed(2)).join(' ')} -> ${spread(pairRatio, 2)}x (goal >= 1.0); pairs at or above 1.0: ${pairRatio.filter((x) => x >= 1).length}/${pairs.length}`);
       console.log(`  per core (nginx's cpu per request / the edge's) per pair: ${pairCore.map((x) => x.toFixed(2)).join(' ')} -> ${spread(pairCore, 2)}x`);
       console.log(`  p99 per pair: edge ${spread(pairs.map((p) => p.edge.p99), 2)} ms, nginx ${spread(pairs.map((p) => p.nginx.p99), 2)} ms`);
+      const after = await nativeCounters(edgeBase);
+      const handoffs = [...after].filter(([k, v]) => k !== 'hits' && v > (nativeBefore.get(k) ?? 0)).map(([k, v]) => `${k} ${v - (nativeBefore.get(k) ?? 0)}`);
+      console.log(`  edge native path during the pairs: ${(after.get('hits') ?? 0) - (nativeBefore.get('hits') ?? 0)} hits, handoffs to node:http: ${handoffs.join(', ') || 'none'}`);
     }
 
     // Latency at 256 open connections below saturation. A closed loop at saturation measures the queue
