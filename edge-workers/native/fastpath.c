@@ -18,6 +18,11 @@
  * by sendfile from the object's memfd (a dup of it: the object stays valid while a send is in flight,
  * whatever JS evicts) or from a private copy for small ones.
  *
+ * A miss (the same request, its object not registered or expired past stale-while-revalidate) is parked:
+ * the connection stops being read, JS gets a fetch event (raw head, park id), checks the grant, loads the
+ * object (coalesced) and calls resume(): with heads, the request is answered on the next poll from the object
+ * JS registered; without, the connection goes to node:http (resume returns it), request and all.
+ *
  * Anything else is never answered here: the connection is handed to node:http (handoff callback: the fd
  * and every byte read so far, unparsed), which serves it from then on with the full edge logic (refusals
  * and their JSON problems, misses, coalescing, stale, Range, 304, CMCD, metrics). So a request this file
@@ -81,10 +86,11 @@ enum {
   R_NOT_CACHED,
   R_EXPIRED,
   R_GRANT,
+  R_MISS,
   R_COUNT
 };
 static const char* const REASONS[R_COUNT] = { "none", "method", "version", "request_line", "path", "header_syntax", "head_too_large", "host", "body",
-                                              "connection", "upgrade", "range", "conditional", "not_cached", "expired", "grant" };
+                                              "connection", "upgrade", "range", "conditional", "not_cached", "expired", "grant", "miss" };
 
 typedef struct Obj {
   struct Obj* next;
@@ -145,11 +151,22 @@ typedef struct Conn {
   Obj* obj;
   size_t body_off, body_end;
   uint64_t started_ns;
-  int stale; /* the response in flight is a STALE answer (its latency goes to that histogram) */
+  int kind; /* the response in flight: K_HIT, K_STALE (their own histograms) or K_RESUMED (JS times it) */
+  /* A request parked for JS (a miss): P_WAITING until resume(), then P_SERVE or P_HANDOFF on the next poll. */
+  int parked;
+  double park_id;
+  struct Conn *pprev, *pnext; /* the parked list */
+  char* res_lines; /* P_SERVE: the 200 and 304 heads JS chose (result MISS, HIT from disk, STALE) */
+  size_t res_lines_len;
+  char* res_nm;
+  size_t res_nm_len;
 } Conn;
 
+enum { K_HIT, K_STALE, K_RESUMED };
+enum { P_NONE, P_WAITING, P_SERVE, P_HANDOFF };
+
 typedef struct Event {
-  int kind; /* 1 prefetch, 2 access log (sampled HIT, every STALE), 3 revalidate, 4 CMCD nor hint (raw head) */
+  int kind; /* 1 prefetch, 2 access log (sampled HIT, every STALE), 3 revalidate, 4 CMCD nor hint (raw head), 5 fetch (a parked miss: raw head, bytes = park id, stale = expired copy) */
   char* key;
   char* raw; /* request head (kind 2) */
   size_t raw_len;
@@ -174,6 +191,10 @@ typedef struct Fast {
   int closing, closed, handles_open;
   Conn conns; /* list head */
   int64_t n_conns;
+  Conn parked; /* parked list head (pnext/pprev) */
+  int64_t n_parked;
+  double park_seq;
+  int park_misses; /* misses wait here for JS (fetch event) instead of going to node:http */
   Obj* objs[OBJ_BUCKETS];
   int64_t n_objs;
   Grant* grants[GRANT_BUCKETS];
@@ -195,7 +216,7 @@ typedef struct Fast {
   double hist_stale[MAX_BUCKETS + 1];
   double hist_stale_sum;
   /* counters */
-  double hits, stale, not_modified, bytes, zero_copy, partial, handoffs, taken, verified;
+  double hits, stale, not_modified, bytes, zero_copy, partial, handoffs, taken, verified, parks, resumed;
   double handoff_reasons[R_COUNT];
   int64_t date_second;
   char date_line[64];
@@ -437,6 +458,19 @@ static int session_ok(Fast* f, Grant* g, const char* cookie, size_t cookie_len, 
 
 /* ---- connections -------------------------------------------------------------------------- */
 
+static void unpark(Fast* f, Conn* c) {
+  if (c->parked != P_NONE) {
+    c->pprev->pnext = c->pnext;
+    c->pnext->pprev = c->pprev;
+    f->n_parked--;
+    c->parked = P_NONE;
+  }
+  free(c->res_lines);
+  free(c->res_nm);
+  c->res_lines = c->res_nm = NULL;
+  c->res_lines_len = c->res_nm_len = 0;
+}
+
 static void conn_unlink(Fast* f, Conn* c) {
   c->prev->next = c->next;
   c->next->prev = c->prev;
@@ -446,6 +480,7 @@ static void conn_unlink(Fast* f, Conn* c) {
     obj_release(f, c->obj);
     c->obj = NULL;
   }
+  unpark(f, c);
 }
 
 static void maybe_finish_close(Fast* f);
@@ -486,7 +521,7 @@ static void queue_handoff(Fast* f, Conn* c) {
   free(c);
 }
 
-static void queue_event(Fast* f, int kind, const Obj* o, const char* raw, size_t raw_len, double bytes, double status, int stale) {
+static void queue_event(Fast* f, int kind, const char* key, size_t key_len, const char* raw, size_t raw_len, double bytes, double status, int stale) {
   if (f->n_events == f->cap_events) {
     size_t cap = f->cap_events ? f->cap_events * 2 : 16;
     Event* q = realloc(f->events, cap * sizeof(Event));
@@ -496,7 +531,7 @@ static void queue_event(Fast* f, int kind, const Obj* o, const char* raw, size_t
   }
   Event* e = &f->events[f->n_events];
   e->kind = kind;
-  e->key = strndup(o->key, o->key_len);
+  e->key = strndup(key, key_len);
   e->raw = NULL;
   e->raw_len = 0;
   if (raw) {
@@ -524,10 +559,10 @@ static void finish_response(Fast* f, Conn* c) {
   double secs = micros / 1e6;
   int i = 0;
   while (i < f->n_bounds && secs > f->bounds[i]) i++;
-  if (c->stale) {
+  if (c->kind == K_STALE) {
     f->hist_stale[i]++;
     f->hist_stale_sum += secs;
-  } else {
+  } else if (c->kind == K_HIT) {
     f->hist[i]++;
     f->hist_sum += secs;
   }
@@ -596,16 +631,25 @@ static void refresh_date(Fast* f, double now) {
   f->date_len = n > 0 ? (size_t)n : 0;
 }
 
+/* What serve_one needs from a request head (pointers into c->in). */
+typedef struct Req {
+  size_t head_len;
+  const char *grant, *key, *cookie, *inm;
+  size_t grant_len, key_len, cookie_len, inm_len;
+  int cookie_count, inm_count, has_nor;
+} Req;
+
 /*
- * The first complete request in c->in: served (1), incomplete (0), or not ours (-1: hand the connection
- * to node). Nothing is consumed unless it is served.
+ * The first request in c->in, parsed: complete (1), incomplete (0), or not ours (-reason: hand the
+ * connection to node). Nothing is consumed.
  */
-static int serve_one(Fast* f, Conn* c) {
+static int parse_request(Conn* c, Req* r) {
   char* buf = c->in;
   size_t len = c->in_len;
   char* end = memmem(buf, len, "\r\n\r\n", 4);
-  if (end == NULL) return len >= IN_CAP ? -1 : 0;
-  size_t head_len = (size_t)(end - buf) + 4;
+  if (end == NULL) return len >= IN_CAP ? -R_HEAD_TOO_LARGE : 0;
+  memset(r, 0, sizeof *r);
+  r->head_len = (size_t)(end - buf) + 4;
   if (len < 4 || memcmp(buf, "GET ", 4) != 0) return -R_METHOD;
   char* target = buf + 4;
   char* sp = memchr(target, ' ', (size_t)(end - target));
@@ -621,20 +665,16 @@ static int serve_one(Fast* f, Conn* c) {
   char* q = memchr(target, '?', target_len);
   size_t path_len = q ? (size_t)(q - target) : target_len;
   /* A CMCD `nor` (next object) hint only steers prefetch: answered here, the hint goes to JS (event 4). */
-  int has_nor = q != NULL && contains(q, target_len - path_len, "nor");
-  char* grant = target + 3;
-  char* slash = memchr(grant, '/', path_len - 3);
+  r->has_nor = q != NULL && contains(q, target_len - path_len, "nor");
+  r->grant = target + 3;
+  char* slash = memchr(r->grant, '/', path_len - 3);
   if (slash == NULL) return -R_PATH;
-  size_t grant_len = (size_t)(slash - grant);
-  char* key = slash + 1;
-  size_t key_len = path_len - 3 - grant_len - 1;
+  r->grant_len = (size_t)(slash - r->grant);
+  r->key = slash + 1;
+  r->key_len = path_len - 3 - r->grant_len - 1;
 
   /* Header fields: anything unusual goes to node, which knows HTTP in full. */
-  const char* cookie = NULL;
-  size_t cookie_len = 0;
-  const char* inm = NULL;
-  size_t inm_len = 0;
-  int cookie_count = 0, host_count = 0, fields = 0, inm_count = 0;
+  int host_count = 0, fields = 0;
   char* p = line_end + 2;
   while (p < end + 2) {
     char* le = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
@@ -661,9 +701,9 @@ static int serve_one(Fast* f, Conn* c) {
         break;
       case 6:
         if (lower_eq(p, nl, "cookie")) {
-          cookie = v;
-          cookie_len = vl;
-          cookie_count++;
+          r->cookie = v;
+          r->cookie_len = vl;
+          r->cookie_count++;
         } else if (lower_eq(p, nl, "expect")) return -R_UPGRADE;
         break;
       case 7:
@@ -676,13 +716,13 @@ static int serve_one(Fast* f, Conn* c) {
         if (lower_eq(p, nl, "connection") && !lower_eq(v, vl, "keep-alive")) return -R_CONNECTION;
         break;
       case 12:
-        if (lower_eq(p, nl, "cmcd-request") && contains(v, vl, "nor=")) has_nor = 1;
+        if (lower_eq(p, nl, "cmcd-request") && contains(v, vl, "nor=")) r->has_nor = 1;
         break;
       case 13:
         if (lower_eq(p, nl, "if-none-match")) {
-          inm = v;
-          inm_len = vl;
-          inm_count++;
+          r->inm = v;
+          r->inm_len = vl;
+          r->inm_count++;
         }
         break;
       case 14:
@@ -697,30 +737,28 @@ static int serve_one(Fast* f, Conn* c) {
     p = le + 2;
   }
   if (host_count != 1) return -R_HOST;
+  return 1;
+}
 
-  double now = now_ms();
-  Obj* o = obj_find(f, key, key_len);
-  if (o == NULL) return -R_NOT_CACHED;
-  /* Fresh: HIT. Expired but inside stale-while-revalidate: STALE now, one revalidation in JS. Else node's. */
-  int stale = !(now < o->fresh_until_ms);
-  if (stale && !(now < o->swr_until_ms && o->stale_head != NULL)) return -R_EXPIRED;
-  /* If-None-Match: one value equal to the ETag gets a 304 (fresh copies); any other form (lists, W/, *) is node's. */
-  int not_modified = 0;
-  if (inm_count > 1) return -R_CONDITIONAL;
-  if (inm_count == 1) {
-    if (inm_len == o->etag_len && memcmp(inm, o->etag, inm_len) == 0) {
-      if (stale || o->nm_head == NULL) return -R_CONDITIONAL;
-      not_modified = 1;
-    } else if (memchr(inm, ',', inm_len) != NULL || memchr(inm, '*', inm_len) != NULL || (inm_len >= 2 && inm[0] == 'W' && inm[1] == '/')) {
-      return -R_CONDITIONAL;
-    }
-  }
-  Grant* g = grant_check(f, grant, grant_len, o, now);
-  if (g == NULL || !session_ok(f, g, cookie, cookie_len, cookie_count)) return -R_GRANT;
+/*
+ * If-None-Match against the object: 1 a 304 (one value equal to the ETag, and a 304 head to answer it
+ * with), 0 a full answer (absent, or one plain other value), -R_CONDITIONAL any other form (lists, W/, *)
+ * or a match without a 304 head: node's.
+ */
+static int conditional(const Req* r, const Obj* o, int can_304) {
+  if (r->inm_count > 1) return -R_CONDITIONAL;
+  if (r->inm_count == 0) return 0;
+  if (r->inm_len == o->etag_len && memcmp(r->inm, o->etag, r->inm_len) == 0) return can_304 ? 1 : -R_CONDITIONAL;
+  if (memchr(r->inm, ',', r->inm_len) != NULL || memchr(r->inm, '*', r->inm_len) != NULL || (r->inm_len >= 2 && r->inm[0] == 'W' && r->inm[1] == '/')) return -R_CONDITIONAL;
+  return 0;
+}
 
-  /* The head: the object's lines, then what node's _storeHeader adds for a keep-alive response. */
-  const char* lines = not_modified ? o->nm_head : stale ? o->stale_head : o->head;
-  size_t lines_len = not_modified ? o->nm_head_len : stale ? o->stale_head_len : o->head_len;
+/*
+ * Start the answer to the parsed request from `o` with the head lines given (the object's lines: what
+ * node's _storeHeader adds for a keep-alive response is appended here).
+ * 1, or -R_HEAD_TOO_LARGE (nothing started). The request stays in c->in (events copy its head) until consume_request().
+ */
+static int start_response(Fast* f, Conn* c, Obj* o, const char* lines, size_t lines_len, int not_modified, int kind, double now) {
   refresh_date(f, now);
   double age_ms = now - o->stored_at_ms;
   int64_t age = o->initial_age + (age_ms > 0 ? (int64_t)(age_ms / 1000.0) : 0);
@@ -745,38 +783,115 @@ static int serve_one(Fast* f, Conn* c) {
   c->body_off = 0;
   c->body_end = not_modified ? 0 : o->size;
   c->started_ns = mono_ns();
-  c->stale = stale;
+  c->kind = kind;
   if (o->slot >= 0) f->used[o->slot] = 1;
-  if (stale) f->stale++;
-  else f->hits++;
   if (not_modified) f->not_modified++;
   f->bytes += (double)c->body_end;
   if (o->fd >= 0 && !not_modified) f->zero_copy++;
+  return 1;
+}
+
+static void consume_request(Conn* c, const Req* r, double now) {
+  memmove(c->in, c->in + r->head_len, c->in_len - r->head_len);
+  c->in_len -= r->head_len;
+  c->first_byte_ms = c->in_len > 0 ? now : 0;
+}
+
+/*
+ * The first complete request in c->in: served (1), incomplete (0), or not ours (-reason: hand the
+ * connection to node, or park it when the reason is a miss). Nothing is consumed unless it is served.
+ */
+static int serve_one(Fast* f, Conn* c, Req* r) {
+  int pr = parse_request(c, r);
+  if (pr <= 0) return pr;
+  double now = now_ms();
+  Obj* o = obj_find(f, r->key, r->key_len);
+  if (o == NULL) return -R_NOT_CACHED;
+  /* Fresh: HIT. Expired but inside stale-while-revalidate: STALE now, one revalidation in JS. Else a miss. */
+  int stale = !(now < o->fresh_until_ms);
+  if (stale && !(now < o->swr_until_ms && o->stale_head != NULL)) return -R_EXPIRED;
+  int not_modified = conditional(r, o, !stale && o->nm_head != NULL);
+  if (not_modified < 0) return not_modified;
+  Grant* g = grant_check(f, r->grant, r->grant_len, o, now);
+  if (g == NULL || !session_ok(f, g, r->cookie, r->cookie_len, r->cookie_count)) return -R_GRANT;
+
+  const char* lines = not_modified ? o->nm_head : stale ? o->stale_head : o->head;
+  size_t lines_len = not_modified ? o->nm_head_len : stale ? o->stale_head_len : o->head_len;
+  int sr = start_response(f, c, o, lines, lines_len, not_modified, stale ? K_STALE : K_HIT, now);
+  if (sr < 0) return sr;
+  if (stale) f->stale++;
+  else f->hits++;
   if (o->wants_prefetch) {
     o->wants_prefetch = 0;
-    queue_event(f, 1, o, NULL, 0, 0, 0, 0);
+    queue_event(f, 1, o->key, o->key_len, NULL, 0, 0, 0, 0);
   }
-  if (has_nor) queue_event(f, 4, o, buf, head_len, 0, 0, 0);
+  if (r->has_nor) queue_event(f, 4, o->key, o->key_len, c->in, r->head_len, 0, 0, 0);
   if (stale && now - o->revalidate_asked_ms >= 1000) {
     /* At most one ask a second per object; JS coalesces with any fetch already running. */
     o->revalidate_asked_ms = now;
-    queue_event(f, 3, o, NULL, 0, 0, 0, 0);
+    queue_event(f, 3, o->key, o->key_len, NULL, 0, 0, 0, 0);
   }
   /* Every STALE answer is logged (as node's path does), hits 1 in N. */
   if (stale || ++f->sample_counter >= f->sample_every) {
     if (!stale) f->sample_counter = 0;
-    queue_event(f, 2, o, buf, head_len, (double)c->body_end, not_modified ? 304 : 200, stale);
+    queue_event(f, 2, o->key, o->key_len, c->in, r->head_len, (double)c->body_end, not_modified ? 304 : 200, stale);
   }
-  /* Consume the request. */
-  memmove(buf, buf + head_len, len - head_len);
-  c->in_len = len - head_len;
-  c->first_byte_ms = c->in_len > 0 ? now : 0;
+  consume_request(c, r, now);
   return 1;
 }
 
-/* Serve complete requests while the socket takes the answers; hand the connection off at the first one that is not ours. */
+/*
+ * A miss (nothing registered, or expired past stale-while-revalidate): the connection waits here while
+ * JS checks the grant, loads the object (coalesced with every other request for it) and calls resume().
+ * Reading stops meanwhile; a peer that hangs up closes it (EPOLLRDHUP). 1 parked, 0 not (hand off).
+ */
+static int park(Fast* f, Conn* c, const Req* r, int expired) {
+  if (!f->park_misses || f->closing) return 0;
+  struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = c };
+  if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) return 0;
+  c->want_out = -1;
+  c->parked = P_WAITING;
+  c->park_id = ++f->park_seq;
+  c->pnext = &f->parked;
+  c->pprev = f->parked.pprev;
+  f->parked.pprev->pnext = c;
+  f->parked.pprev = c;
+  f->n_parked++;
+  f->parks++;
+  queue_event(f, 5, r->key, r->key_len, c->in, r->head_len, c->park_id, 0, expired);
+  return 1;
+}
+
+/* After resume(): answer the parked request with the heads JS gave, from the object JS registered. 1, or -reason (hand off). */
+static int serve_parked(Fast* f, Conn* c) {
+  Req r;
+  int pr = parse_request(c, &r);
+  if (pr <= 0) return pr == 0 ? -R_NONE : pr;
+  Obj* o = obj_find(f, r.key, r.key_len);
+  if (o == NULL) return -R_NOT_CACHED; /* evicted meanwhile: node answers (from its cache or a new fetch) */
+  int not_modified = conditional(&r, o, c->res_nm != NULL);
+  if (not_modified < 0) return not_modified;
+  double now = now_ms();
+  int sr = start_response(f, c, o, not_modified ? c->res_nm : c->res_lines, not_modified ? c->res_nm_len : c->res_lines_len, not_modified, K_RESUMED, now);
+  if (sr < 0) return sr;
+  f->resumed++;
+  consume_request(c, &r, now);
+  return 1;
+}
+
+/* Serve complete requests while the socket takes the answers; park a miss; hand the connection off at the first request that is not ours. */
 static void drive(Fast* f, Conn* c) {
   for (;;) {
+    if (c->parked == P_WAITING) return;
+    if (c->parked != P_NONE) {
+      int r = c->parked == P_SERVE ? serve_parked(f, c) : -R_NONE;
+      unpark(f, c);
+      if (r < 0) {
+        f->handoff_reasons[-r < R_COUNT ? -r : R_NONE]++;
+        queue_handoff(f, c);
+        return;
+      }
+    }
     if (c->obj != NULL) {
       int r = pump(c);
       if (r < 0) {
@@ -784,7 +899,7 @@ static void drive(Fast* f, Conn* c) {
         return;
       }
       if (r == 0) {
-        if (!c->want_out) f->partial++;
+        if (c->want_out != 1) f->partial++;
         set_events(f, c, 1);
         return;
       }
@@ -798,8 +913,10 @@ static void drive(Fast* f, Conn* c) {
       set_events(f, c, 0);
       return;
     }
-    int r = serve_one(f, c);
+    Req req;
+    int r = serve_one(f, c, &req);
     if (r < 0) {
+      if ((r == -R_NOT_CACHED || r == -R_EXPIRED) && park(f, c, &req, r == -R_EXPIRED)) return;
       f->handoff_reasons[-r < R_COUNT ? -r : R_NONE]++;
       queue_handoff(f, c);
       return;
@@ -897,7 +1014,7 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
     uint32_t ev = evs[i].events;
     if (ev & EPOLLIN) on_readable(f, c);
     else if (ev & EPOLLOUT) drive(f, c);
-    else if (ev & (EPOLLHUP | EPOLLERR)) conn_close(f, c);
+    else if (ev & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) conn_close(f, c); /* EPOLLRDHUP: a parked request's client left */
   }
   flush_js(f);
 }
@@ -907,6 +1024,11 @@ static void on_timer(uv_timer_t* t) {
   double now = now_ms();
   for (Conn* c = f->conns.next; c != &f->conns;) {
     Conn* nx = c->next;
+    if (c->parked != P_NONE) {
+      /* Waiting for JS, whose upstream fetch has its own timeout. */
+      c = nx;
+      continue;
+    }
     int idle = c->obj == NULL && c->in_len == 0;
     if ((idle && now - c->last_active_ms > f->keep_alive_ms) || (c->obj == NULL && c->in_len > 0 && now - c->first_byte_ms > f->headers_timeout_ms) ||
         (c->obj != NULL && now - c->last_active_ms > f->request_timeout_ms))
@@ -1017,6 +1139,7 @@ static napi_value fp_start(napi_env env, napi_callback_info info) {
   }
   f->env = env;
   f->conns.next = f->conns.prev = &f->conns;
+  f->parked.pnext = f->parked.pprev = &f->parked;
   f->date_second = -1;
   napi_value keys, arr;
   uint32_t nk = 0;
@@ -1041,6 +1164,7 @@ static napi_value fp_start(napi_env env, napi_callback_info info) {
   f->keep_alive_ms = get_num(env, argv[0], "keepAliveMs");
   f->headers_timeout_ms = get_num(env, argv[0], "headersTimeoutMs");
   f->request_timeout_ms = get_num(env, argv[0], "requestTimeoutMs");
+  f->park_misses = get_num(env, argv[0], "parkMisses") != 0;
   f->sample_every = (int64_t)get_num(env, argv[0], "sampleEvery");
   if (f->sample_every < 1) f->sample_every = 1;
   f->check_every_ms = get_num(env, argv[0], "checkEveryMs");
@@ -1258,6 +1382,58 @@ static void set_num(napi_env env, napi_value obj, const char* name, double v) {
   napi_set_named_property(env, obj, name, x);
 }
 
+/*
+ * resume(h, id, head, notModifiedHead): answer the parked request `id` (a fetch event's) from the object
+ * JS has just registered, with these head lines (200, and 304 or '' for node to answer a matching
+ * If-None-Match); true, or false when its connection is gone. resume(h, id, null, null): give it to
+ * node:http now: { fd, bytes } (every byte read, the parked request first), or null when it is gone.
+ */
+static napi_value fp_resume(napi_env env, napi_callback_info info) {
+  CHECK_ARGS(4);
+  Fast* f = get_fast(env, argv[0]);
+  napi_value out;
+  napi_get_null(env, &out);
+  double id = 0;
+  napi_valuetype t = napi_null;
+  napi_get_value_double(env, argv[1], &id);
+  napi_typeof(env, argv[2], &t);
+  Conn* c = f ? f->parked.pnext : NULL;
+  while (c != NULL && c != &f->parked && !(c->parked == P_WAITING && c->park_id == id)) c = c->pnext;
+  if (c == NULL || c == &f->parked) {
+    if (t == napi_string) napi_get_boolean(env, false, &out);
+    return out;
+  }
+  if (t == napi_string) {
+    c->res_lines = dup_latin1(env, argv[2], HEAD_CAP, &c->res_lines_len);
+    c->res_nm = dup_latin1(env, argv[3], HEAD_CAP, &c->res_nm_len);
+    struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
+    if (c->res_lines != NULL && epoll_ctl(f->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
+      /* Answered on the next poll (the socket is writable at once): events and handoffs flush there. */
+      c->want_out = 1;
+      c->parked = P_SERVE;
+      napi_get_boolean(env, true, &out);
+      return out;
+    }
+  }
+  napi_value fd, bytes;
+  if (c->in_len > 0) {
+    void* data;
+    napi_create_buffer_copy(env, c->in_len, c->in, &data, &bytes);
+  } else {
+    napi_get_null(env, &bytes);
+  }
+  napi_create_int32(env, c->fd, &fd);
+  f->handoff_reasons[R_MISS]++;
+  f->handoffs++;
+  conn_unlink(f, c);
+  free(c);
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "fd", fd);
+  napi_set_named_property(env, out, "bytes", bytes);
+  if (f->closing) maybe_finish_close(f);
+  return out;
+}
+
 /* A histogram's per-bucket counts as a JS array. */
 static void set_counts(napi_env env, napi_value obj, const char* name, const double* counts, int n) {
   napi_value arr;
@@ -1284,6 +1460,9 @@ static napi_value fp_stats(napi_env env, napi_callback_info info) {
   set_num(env, out, "partial", f->partial);
   set_num(env, out, "handoffs", f->handoffs);
   set_num(env, out, "taken", f->taken);
+  set_num(env, out, "parks", f->parks);
+  set_num(env, out, "resumed", f->resumed);
+  set_num(env, out, "parked", (double)f->n_parked);
   set_num(env, out, "connections", (double)f->n_conns);
   set_num(env, out, "objects", (double)f->n_objs);
   set_num(env, out, "grants", (double)f->n_grants);
@@ -1313,7 +1492,7 @@ static napi_value fp_close(napi_env env, napi_callback_info info) {
   f->closing = 1;
   for (Conn* c = f->conns.next; c != &f->conns;) {
     Conn* nx = c->next;
-    if (force || c->obj == NULL) conn_close(f, c);
+    if (force || (c->obj == NULL && c->parked == P_NONE)) conn_close(f, c);
     c = nx;
   }
   maybe_finish_close(f);
@@ -1329,6 +1508,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "delete", NULL, fp_delete, NULL, NULL, NULL, napi_default, NULL },
     { "stats", NULL, fp_stats, NULL, NULL, NULL, napi_default, NULL },
     { "close", NULL, fp_close, NULL, NULL, NULL, napi_default, NULL },
+    { "resume", NULL, fp_resume, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

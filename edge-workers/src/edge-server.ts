@@ -50,7 +50,7 @@ import { nextSegmentKeys } from './next-segments';
 import { Upstream, UpstreamError, type UpstreamResponse } from './upstream';
 import { PurgeList, subscribePurges, type PurgeSubscription } from './purge';
 import { loadZeroCopy, type ZeroCopy } from './zero-copy';
-import { FAST_EVENT_ACCESS, FAST_EVENT_NOR_HINT, FAST_EVENT_PREFETCH, FAST_EVENT_REVALIDATE, loadFastPath, parseRawHead, type FastPathAddon, type FastPathStats, type Handle } from './fast-path';
+import { FAST_EVENT_ACCESS, FAST_EVENT_FETCH, FAST_EVENT_NOR_HINT, FAST_EVENT_PREFETCH, FAST_EVENT_REVALIDATE, loadFastPath, parseRawHead, type FastPathAddon, type FastPathStats, type Handle } from './fast-path';
 import type { TCachePurge } from '@platform/models';
 
 export interface EdgeOptions {
@@ -369,6 +369,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   }
   const disk = opts.diskCacheDir ? new DiskCache(opts.diskCacheDir, opts.diskCacheBytes, (err) => logger.warn({ err }, 'disk cache error')) : null;
   const inflight = new Map<string, Promise<Entry>>();
+  /** Connections the native path gave back after their parked request's load failed, with that failure (serveSlow uses it once). */
+  const parkedFailures = new WeakMap<Socket, { key: string; err: unknown }>();
   // Tombstones of purged track versions: checked on the slow path and before anything is stored, so
   // a purged object never comes back (the hit path needs no check: a purge evicts what it covers).
   const purged = new PurgeList(opts.purgeTtlMs);
@@ -501,6 +503,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       for (const [reason, n] of Object.entries(fastStats()?.handoffReasons ?? {})) if (n > 0) this.labels(reason).inc(n);
     },
   });
+  new Counter({ name: 'edge_native_parked_total', help: 'Misses the native path held while JS loaded them (answered natively after, or handed to node:http with reason "miss").', registers, collect() { this.reset(); this.inc(fastStats()?.parks ?? 0); } });
+  new Gauge({ name: 'edge_native_parked', help: 'Requests the native path holds now, waiting for their load.', registers, collect() { this.set(fastStats()?.parked ?? 0); } });
   new Gauge({ name: 'edge_native_connections', help: 'Client connections held by the native hit path.', registers, collect() { this.set(fastStats()?.connections ?? 0); } });
   new Gauge({ name: 'edge_zero_copy_objects', help: 'Cached objects held in shared memory for sendfile (alive until collected).', registers, collect() { this.set(zc ? zc.addon.stats().regions : 0); } });
   new Counter({ name: 'edge_cache_evictions_total', help: 'Objects evicted from memory to stay within EDGE_CACHE_BYTES.', registers, collect() { this.reset(); this.inc(evictions); } });
@@ -775,7 +779,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
 
   let sampleCounter = 0;
 
-  function accessLog(req: IncomingMessage, query: string, key: string, status: number, result: string, bytes: number, t0: number): void {
+  function accessLog(req: Pick<IncomingMessage, 'method' | 'headers'>, query: string, key: string, status: number, result: string, bytes: number, t0: number): void {
     logger.info({ m: req.method, key, status, cache: result, bytes, ms: Math.round((performance.now() - t0) * 100) / 100, cmcd: readCmcd(query, req.headers) ?? undefined, ua: req.headers['user-agent'] }, 'access');
   }
 
@@ -934,6 +938,12 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     }
     let e: Entry;
     try {
+      // A request the native path parked and gave back because its load failed: that failure, not a second fetch.
+      const failed = parkedFailures.get(req.socket);
+      if (failed !== undefined) {
+        parkedFailures.delete(req.socket);
+        if (failed.key === media.key) throw failed.err;
+      }
       e = await load(media, cached && cached.status === 200 ? cached : undefined, isFromChild);
     } catch (err) {
       const isTimeout = err instanceof UpstreamError && err.kind === 'timeout';
@@ -999,6 +1009,17 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
 
   // ---- the request handler --------------------------------------------------------------------
 
+  /** Why this grant does not admit a request for `media` (session binding included), or null when it does. */
+  function grantFailure(grant: string, media: MediaKey, cookie: string | undefined, now: number): GrantFailure | null {
+    let verdict = verifier.verify(grant, media.trackId, media.version, now);
+    if (verdict.ok && verdict.isSessionBound && opts.sessionBinding !== 'off') {
+      const sid = readSidCookie(cookie);
+      if (sid !== null) verdict = verifier.verify(grant, media.trackId, media.version, now, sid);
+      else if (opts.sessionBinding === 'required') verdict = { ok: false, reason: 'session_mismatch' };
+    }
+    return verdict.ok ? null : verdict.reason;
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const t0 = performance.now();
     const url = req.url ?? '/';
@@ -1018,13 +1039,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       if (route === null) return refuse(res, PROBLEMS.badPath, req, 'bad_path');
       const { grant, media } = route;
       const now = Date.now();
-      let verdict = verifier.verify(grant, media.trackId, media.version, now);
-      if (verdict.ok && verdict.isSessionBound && opts.sessionBinding !== 'off') {
-        const sid = readSidCookie(req.headers.cookie);
-        if (sid !== null) verdict = verifier.verify(grant, media.trackId, media.version, now, sid);
-        else if (opts.sessionBinding === 'required') verdict = { ok: false, reason: 'session_mismatch' };
-      }
-      if (!verdict.ok) return refuse(res, GRANT_PROBLEMS[verdict.reason], req, verdict.reason);
+      const failure = grantFailure(grant, media, req.headers.cookie, now);
+      if (failure !== null) return refuse(res, GRANT_PROBLEMS[failure], req, failure);
       return serveMedia(req, res, media, path, query, t0, now, false);
     }
     if (path.startsWith('/_edge/')) {
@@ -1108,6 +1124,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
           requestTimeoutMs: server.requestTimeout,
           checkEveryMs: timeoutCheckMs,
           sampleEvery: opts.accessLogSampleEvery,
+          parkMisses: 1,
           bounds: LATENCY_BOUNDS,
         },
         adoptFromFastPath,
@@ -1135,7 +1152,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   }
 
   /** A connection the native path will not serve: node:http takes it, starting with the bytes already read. */
-  function adoptFromFastPath(fd: number, bytes: Buffer | null): void {
+  function adoptFromFastPath(fd: number, bytes: Buffer | null, failed?: { key: string; err: unknown }): void {
     let socket: Socket;
     try {
       socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
@@ -1152,12 +1169,20 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const srv = server as Server & { _connections: number };
     srv._connections++;
     Object.assign(socket, { server, _server: server });
+    if (failed) parkedFailures.set(socket, failed);
     httpConnectionListener.call(server, socket);
     if (bytes !== null) socket.emit('data', bytes);
   }
 
   function onFastEvent(kind: number, key: string, rawHead: string | null, bytes: number, status: number, isStale: boolean): void {
-    if (kind === FAST_EVENT_PREFETCH) {
+    if (kind === FAST_EVENT_FETCH && fast !== null && rawHead !== null) {
+      const native = fast;
+      serveParked(native, bytes, rawHead).catch((err) => {
+        logger.error({ err, key }, 'edge: a parked request failed');
+        const handed = native.addon.resume(native.h, bytes, null, null);
+        if (handed) adoptFromFastPath(handed.fd, handed.bytes);
+      });
+    } else if (kind === FAST_EVENT_PREFETCH) {
       const e = lru.peek(key);
       const media = e && e.isSegment && !e.hasPrefetched ? parseKey(key) : null;
       if (e && media) prefetchAfter(e, media, false);
@@ -1176,6 +1201,53 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       const r = rawRequest(rawHead);
       logger.info({ m: r.method, key, status, cache: isStale ? 'STALE' : 'HIT', bytes, native: true, cmcd: readCmcd(r.query, r.headers) ?? undefined, ua: r.headers['user-agent'] }, 'access');
     }
+  }
+
+  /**
+   * A miss the native path parked (FAST_EVENT_FETCH): what handle() and serveSlow() do for it, while the
+   * connection stays native. Answered from the object loaded (resume() with its MISS, or HIT, heads);
+   * anything else (grant refused, purged, 404, upstream failure, an object the native path does not hold,
+   * STALE) goes to node:http with the request, which answers it as any other. A failed load goes along with
+   * the connection (parkedFailures), so node answers that failure (or stale-if-error) without a second fetch.
+   */
+  async function serveParked(native: NonNullable<typeof fast>, id: number, rawHead: string): Promise<void> {
+    const t0 = performance.now();
+    const r = rawRequest(rawHead);
+    let failed: { key: string; err: unknown } | undefined;
+    const toNode = () => {
+      const handed = native.addon.resume(native.h, id, null, null);
+      if (handed) adoptFromFastPath(handed.fd, handed.bytes, failed);
+    };
+    const route = r.url.length > MAX_URL_CHARS ? null : grantRoute(r.path);
+    if (route === null) return toNode();
+    const { grant, media } = route;
+    if (grantFailure(grant, media, r.headers.cookie, Date.now()) !== null || purged.isPurged(media.trackId, media.version)) return toNode();
+    if (opts.prefetchSegments > 0) prefetchHinted(r.headers, r.path, r.query, media, false);
+    const cached = lru.get(media.key);
+    let e: Entry;
+    if (cached !== undefined && Date.now() < cached.freshUntil) e = cached; // loaded meanwhile by another request
+    else if (cached !== undefined && cached.status === 200 && Date.now() < cached.swrUntil) return toNode(); // STALE: node's
+    else {
+      try {
+        e = await load(media, cached && cached.status === 200 ? cached : undefined, false);
+      } catch (err) {
+        failed = { key: media.key, err };
+        return toNode();
+      }
+    }
+    if (e.status !== 200 || e.fastSlot < 0 || e.isStaleFallback || purged.isPurged(media.trackId, media.version)) return toNode();
+    const result: CacheResult = e === cached || e.isFromDisk ? 'HIT' : 'MISS';
+    const head = headStartFor(headersFor(e, result));
+    if (head === '') return toNode();
+    e.isFromDisk = false;
+    if (result === 'HIT') s.hits++;
+    else s.misses++;
+    // The client may have left meanwhile (false): the object is cached all the same.
+    native.addon.resume(native.h, id, head, headStartFor(notModifiedHeadersFor(e, result), 304));
+    (result === 'HIT' ? latencyHit : latencyMiss).observe((performance.now() - t0) / 1000);
+    if (e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0) prefetchAfter(e, media, false);
+    const status = r.headers['if-none-match'] === e.etag ? 304 : 200;
+    accessLog(r, r.query, media.key, status, result, status === 200 ? e.body.length : 0, t0);
   }
 
   /** A request head the native path passed along, with its target split into path and query. */

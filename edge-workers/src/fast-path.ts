@@ -25,6 +25,10 @@ export interface FastPathStats {
   partial: number;
   handoffs: number;
   taken: number;
+  /** Misses parked for JS (a fetch event each), answered after resume() from what JS loaded, and parked now. */
+  parks: number;
+  resumed: number;
+  parked: number;
   connections: number;
   objects: number;
   grants: number;
@@ -48,6 +52,8 @@ export interface FastPathOptions {
   /** How often the timeouts are checked (ms). */
   checkEveryMs: number;
   sampleEvery: number;
+  /** 1: a miss waits in C for JS (FAST_EVENT_FETCH, then resume()) instead of handing its connection to node:http. */
+  parkMisses: 0 | 1;
   /** Latency histogram bounds, seconds. */
   bounds: readonly number[];
 }
@@ -72,6 +78,13 @@ export interface FastPathAddon {
   ): number;
   delete(h: Handle, key: string): boolean;
   stats(h: Handle): FastPathStats;
+  /**
+   * A parked request (FAST_EVENT_FETCH, `bytes` = its id): answer it with these heads (200, and 304 or '')
+   * from the object just registered (false: its client left), or, with nulls, take its connection for
+   * node:http now ({ fd, bytes read so far }, null when it is gone).
+   */
+  resume(h: Handle, id: number, head: string, notModifiedHead: string): boolean;
+  resume(h: Handle, id: number, head: null, notModifiedHead: null): { fd: number; bytes: Buffer | null } | null;
   /** Stop taking connections; close idle ones (all, when forced). How many remain. */
   close(h: Handle, force: boolean): number;
 }
@@ -84,6 +97,8 @@ export const FAST_EVENT_ACCESS = 2;
 export const FAST_EVENT_REVALIDATE = 3;
 /** The request carried a CMCD `nor` hint (query or CMCD-Request): prefetch what it names. */
 export const FAST_EVENT_NOR_HINT = 4;
+/** A miss is parked (raw head; `bytes` = its id; `isStale`: an expired copy is registered): load it, then resume(). */
+export const FAST_EVENT_FETCH = 5;
 
 let loaded: { addon: FastPathAddon | null; reason: string } | null = null;
 

@@ -44,8 +44,9 @@ test('fresh hits on a new connection are answered natively, counted as hits, in 
   const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
   const g = grant();
   for (const f of ['aac_128/1.m4s', 'aac_128/playlist.m3u8']) assert.equal((await rawGet(url, pathOf(g, f))).headers['x-cache'], 'MISS');
-  const s0 = edge.stats();
   const histBefore = await metricValue(url, 'edge_request_duration_seconds_count', 'result="HIT"');
+  // After the metrics request: it is not a media request, so its (kept-alive, native) connection went to node:http.
+  const s0 = edge.stats();
   const data = await exchange(url, [1, 2, 3].map(() => request(pathOf(g, 'aac_128/1.m4s'))).join('') + request(pathOf(g, 'aac_128/playlist.m3u8')), Infinity, { endAfterMs: 500 });
   const rs = parseResponses(data, ['GET', 'GET', 'GET', 'GET']);
   for (const r of rs.slice(0, 3)) {
@@ -61,6 +62,109 @@ test('fresh hits on a new connection are answered natively, counted as hits, in 
   assert.equal(await metricValue(url, 'edge_native_hits_total'), s1.nativeHits);
   assert.equal(await metricValue(url, 'edge_cache_requests_total', 'result="HIT"'), s1.hits);
   assert.equal((await metricValue(url, 'edge_request_duration_seconds_count', 'result="HIT"')) - histBefore, 4);
+});
+
+test('a miss on a native connection waits there for its load (no handoff): MISS from one origin fetch, then HIT, on the same connection', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  const [a, b] = ['aac_128/5.m4s', 'aac_128/6.m4s'];
+  const s0 = edge.stats();
+  const fetches0 = await originRequests();
+  const data = await exchange(url, request(pathOf(g, a)) + request(pathOf(g, a)) + request(pathOf(g, b)) + request(pathOf(g, b)), Infinity, { endAfterMs: 500 });
+  const rs = parseResponses(data, ['GET', 'GET', 'GET', 'GET']);
+  assert.deepEqual(rs.map((r) => `${r.status} ${r.headers['x-cache']}`), ['200 MISS', '200 HIT', '200 MISS', '200 HIT']);
+  for (const [i, f] of [a, a, b, b].entries()) assert.ok(rs[i].body.equals(bodies.get(f)!), `response ${i}`);
+  // A parked MISS has the head node:http gives a MISS: the HIT's fields, x-cache aside.
+  for (const h of ['content-type', 'content-length', 'etag', 'last-modified', 'cache-control', 'accept-ranges', 'access-control-allow-origin', 'date', 'age', 'keep-alive']) {
+    assert.ok(rs[0].headers[h] !== undefined, h);
+    if (!['date', 'age'].includes(h)) assert.equal(rs[0].headers[h], rs[1].headers[h], h);
+  }
+  const s1 = edge.stats();
+  assert.equal(s1.nativeHandoffs, s0.nativeHandoffs, 'no handoff');
+  assert.equal(s1.misses - s0.misses, 2, 'counted as misses');
+  assert.equal(s1.nativeHits - s0.nativeHits, 2, 'the repeats were native hits');
+  assert.equal((await originRequests()) - fetches0, 2, 'one origin fetch per object');
+  assert.equal(await metricValue(url, 'edge_request_duration_seconds_count', 'result="MISS"'), 2);
+  const native = await metricValue(url, 'edge_native_parked_total');
+  assert.equal(native, 2, 'two parked requests');
+});
+
+test('a parked miss with If-None-Match equal to the ETag it loads is a 304 MISS, natively', async () => {
+  const seg = 'aac_128/2.m4s';
+  const g = grant();
+  const warm = await stack.startEdge({ prefetchSegments: 0 });
+  const etag = (await one(warm.url, pathOf(g, seg))).headers.etag;
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const [nm] = parseResponses(await exchange(url, request(pathOf(g, seg), `If-None-Match: ${etag}\r\n`), Infinity, { endAfterMs: 300 }), ['GET']);
+  assert.equal(nm.status, 304);
+  assert.equal(nm.headers['x-cache'], 'MISS');
+  assert.equal(nm.headers.etag, etag);
+  assert.equal(nm.body.length, 0);
+  assert.equal(edge.stats().nativeHandoffs, 0, 'answered natively');
+  assert.equal(edge.stats().misses, 1);
+});
+
+test('a parked miss that is not a plain answer gets node:http\'s answer: forged grant 403 (origin untouched), unknown object 404 (one fetch, then remembered)', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  const forged = g.slice(0, -3) + (g.endsWith('AAA') ? 'BBB' : 'AAA');
+  const fetches0 = await originRequests();
+  // Keep-alive requests (a closing one would go to node:http before the cache lookup).
+  const [refused] = parseResponses(await exchange(url, request(pathOf(forged, 'aac_128/1.m4s')), Infinity, { endAfterMs: 300 }), ['GET']);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.headers['content-type'], 'application/problem+json');
+  assert.equal((await originRequests()) - fetches0, 0, 'a forged grant costs the origin nothing');
+  const data = await exchange(url, request(pathOf(g, 'aac_128/99.m4s')) + request(pathOf(g, 'aac_128/99.m4s')), Infinity, { endAfterMs: 300 });
+  const rs = parseResponses(data, ['GET', 'GET']);
+  assert.deepEqual(rs.map((r) => r.status), [404, 404]);
+  assert.equal((await originRequests()) - fetches0, 1, 'one origin request for the unknown object');
+  assert.equal(edge.stats().nativeHandoffs, 2, 'both connections went to node:http at their parked request');
+  assert.equal(await metricValue(url, 'edge_native_handoffs_total', 'reason="miss"'), 2);
+});
+
+test('a parked miss whose origin fails gets a 502 from one upstream attempt (node:http answers it without fetching again)', async () => {
+  const dead = net.createServer();
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+  const port = (dead.address() as net.AddressInfo).port;
+  await new Promise((r) => dead.close(r));
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0, originUrl: `http://127.0.0.1:${port}` });
+  const [r] = parseResponses(await exchange(url, request(pathOf(grant(), 'aac_128/1.m4s')), Infinity, { endAfterMs: 300 }), ['GET']);
+  assert.equal(r.status, 502);
+  assert.equal(r.headers['content-type'], 'application/problem+json');
+  assert.equal(edge.stats().originFetches, 1, 'one upstream attempt, not one per path');
+});
+
+test('a client that leaves while its miss is parked: its connection closes, the object is cached all the same', async () => {
+  // An origin 400 ms away: a forwarder that waits before it connects.
+  const target = new URL(stack.originUrl);
+  const slow = net.createServer((client) => {
+    client.on('error', () => undefined);
+    setTimeout(() => {
+      const up = net.connect(Number(target.port), target.hostname);
+      up.on('error', () => client.destroy());
+      client.pipe(up).pipe(client);
+    }, 400);
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+  try {
+    const { url, edge } = await stack.startEdge({ prefetchSegments: 0, originUrl: `http://127.0.0.1:${(slow.address() as net.AddressInfo).port}` });
+    const g = grant();
+    const u = new URL(url);
+    const socket = net.connect(Number(u.port), u.hostname);
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(request(pathOf(g, 'aac_128/4.m4s')));
+    for (let i = 0; i < 50 && (await metricValue(url, 'edge_native_parked')) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await metricValue(url, 'edge_native_parked'), 1, 'parked while the origin answers');
+    socket.destroy();
+    for (let i = 0; i < 100 && (await metricValue(url, 'edge_native_parked')) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await metricValue(url, 'edge_native_parked'), 0, 'closed when its client left');
+    for (let i = 0; i < 100 && edge.stats().cacheEntries < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    const hit = await one(url, pathOf(g, 'aac_128/4.m4s'));
+    assert.equal(hit.headers['x-cache'], 'HIT');
+    assert.ok(hit.body.equals(bodies.get('aac_128/4.m4s')!));
+  } finally {
+    slow.close();
+  }
 });
 
 test('a request split across several packets is assembled and served natively', async () => {
@@ -259,6 +363,7 @@ test('an expired manifest inside stale-while-revalidate is answered STALE native
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(edge.stats().originFetches - before.originFetches, 1, 'one revalidation for the two STALE answers');
   assert.equal(await metricValue(url, 'edge_request_duration_seconds_count', 'result="STALE"'), 2);
+  const handoffs = edge.stats().nativeHandoffs; // the metrics request's connection went to node:http
   // The revalidation lands (its fetch was counted when it started): then a fresh copy, answered natively.
   let fresh = await one(url, pathOf(g, m));
   for (let i = 0; i < 40 && fresh.headers['x-cache'] !== 'HIT'; i++) {
@@ -266,7 +371,7 @@ test('an expired manifest inside stale-while-revalidate is answered STALE native
     fresh = await one(url, pathOf(g, m));
   }
   assert.equal(fresh.headers['x-cache'], 'HIT', 'revalidated: fresh again');
-  assert.equal(edge.stats().nativeHandoffs, before.nativeHandoffs, 'and every answer was native');
+  assert.equal(edge.stats().nativeHandoffs, handoffs, 'and every answer was native');
 });
 
 test('If-None-Match equal to the ETag: a native 304 whose head is byte for byte the one node:http sends', async () => {
@@ -339,12 +444,14 @@ test('close(): idle native connections are closed, the edge stops', async () => 
   const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
   const g = grant();
   await rawGet(url, pathOf(g, 'aac_128/1.m4s'));
+  // rawGet's kept-alive connection stays native after its miss.
+  const held = edge.stats().nativeConnections;
   const u = new URL(url);
   const socket = net.connect(Number(u.port), u.hostname);
   await new Promise((r) => socket.once('connect', r));
   socket.write(request(pathOf(g, 'aac_128/1.m4s')));
   await new Promise((r) => socket.once('data', r));
-  assert.equal(edge.stats().nativeConnections, 1);
+  assert.equal(edge.stats().nativeConnections, held + 1);
   const closed = new Promise((r) => socket.once('close', r));
   socket.resume();
   await edge.close();
