@@ -275,8 +275,8 @@ async function cpuSecondsOf(pid: number | undefined): Promise<number> {
 async function nativeCounters(edgeBase: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${edgeBase}/metrics`)).text();
   const out = new Map<string, number>();
-  for (const m of text.matchAll(/^edge_native_(hits|handoffs)_total(?:\{([^}]*)\})? (\d+)/gm)) {
-    out.set(m[1] === 'hits' ? 'hits' : (/reason="(\w+)"/.exec(m[2] ?? '')?.[1] ?? 'unknown'), Number(m[3]));
+  for (const m of text.matchAll(/^edge_native_(hits|handoffs|parked)_total(?:\{([^}]*)\})? (\d+)/gm)) {
+    out.set(m[1] !== 'handoffs' ? m[1] : (/reason="(\w+)"/.exec(m[2] ?? '')?.[1] ?? 'unknown'), Number(m[3]));
   }
   return out;
 }
@@ -465,8 +465,31 @@ async function main(): Promise<void> {
       console.log(`  per core (nginx's cpu per request / the edge's) per pair: ${pairCore.map((x) => x.toFixed(2)).join(' ')} -> ${spread(pairCore, 2)}x`);
       console.log(`  p99 per pair: edge ${spread(pairs.map((p) => p.edge.p99), 2)} ms, nginx ${spread(pairs.map((p) => p.nginx.p99), 2)} ms`);
       const after = await nativeCounters(edgeBase);
-      const handoffs = [...after].filter(([k, v]) => k !== 'hits' && v > (nativeBefore.get(k) ?? 0)).map(([k, v]) => `${k} ${v - (nativeBefore.get(k) ?? 0)}`);
+      const handoffs = [...after].filter(([k, v]) => k !== 'hits' && k !== 'parked' && v > (nativeBefore.get(k) ?? 0)).map(([k, v]) => `${k} ${v - (nativeBefore.get(k) ?? 0)}`);
       console.log(`  edge native path during the pairs: ${(after.get('hits') ?? 0) - (nativeBefore.get('hits') ?? 0)} hits, handoffs to node:http: ${handoffs.join(', ') || 'none'}`);
+    }
+
+    // Cold start: 256 new connections whose first requests are misses (a track version nothing has asked
+    // for yet), as when a release goes out. A miss waits in the native path for its load (parked), so the
+    // connections stay there for the hits after it; were they handed to node:http at their first miss, the
+    // run would go at node:http's rate (bare node's order).
+    if (pairs.length > 0) {
+      const coldTrack = randomUUID();
+      const coldKeys = Array.from({ length: OBJECTS }, (_, i) => `tracks/${coldTrack}/v1/aac_128/${i + 1}.m4s`);
+      for (const key of coldKeys) {
+        const file = path.join(dir, 'data', 'objects', 'objects', key);
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        await fs.writeFile(file, randomBytes(SIZE));
+      }
+      const coldGrant = signGrant(keys[0], { trackId: coldTrack, version: 1, exp: Date.now() + 3600_000 });
+      const n0 = await nativeCounters(edgeBase);
+      const cold = await withCpu(edgeTarget, () => h2load(edgeBase, coldKeys.map((k) => `/g/${coldGrant}/${k}`), dir, pairSeconds));
+      const n1 = await nativeCounters(edgeBase);
+      const delta = (k: string) => (n1.get(k) ?? 0) - (n0.get(k) ?? 0);
+      const handed = [...n1].filter(([k]) => k !== 'hits' && k !== 'parked').reduce((a, [k]) => a + delta(k), 0);
+      const warm = median(pairs.map((p) => p.edge.rps));
+      console.log(`\ncold start, h2load at ${CONNECTIONS} new connections on ${OBJECTS} objects nothing had asked for: edge ${cold.rps.toFixed(0)} req/s (${(cold.rps / warm).toFixed(2)}x the warm pairs' median), cpu ${cpuUs(cold).toFixed(1)} us/req${cold.non2xx ? `, non-2xx ${cold.non2xx}` : ''}`);
+      console.log(`  misses parked in the native path ${delta('parked')}, connections handed to node:http ${handed}, native hits ${delta('hits')}`);
     }
 
     // Latency at 256 open connections below saturation. A closed loop at saturation measures the queue

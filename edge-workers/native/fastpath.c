@@ -67,6 +67,7 @@
 #define MAX_SLOTS 262144
 #define MAX_BUCKETS 32
 #define EVENTS_PER_WAIT 256
+#define PARK_BUCKETS 4096
 
 /* Why a connection went to node:http (edge_native_handoffs_total{reason}). */
 enum {
@@ -155,7 +156,7 @@ typedef struct Conn {
   /* A request parked for JS (a miss): P_WAITING until resume(), then P_SERVE or P_HANDOFF on the next poll. */
   int parked;
   double park_id;
-  struct Conn *pprev, *pnext; /* the parked list */
+  struct Conn* pnext; /* the park table's chain */
   char* res_lines; /* P_SERVE: the 200 and 304 heads JS chose (result MISS, HIT from disk, STALE) */
   size_t res_lines_len;
   char* res_nm;
@@ -191,7 +192,7 @@ typedef struct Fast {
   int closing, closed, handles_open;
   Conn conns; /* list head */
   int64_t n_conns;
-  Conn parked; /* parked list head (pnext/pprev) */
+  Conn* park_table[PARK_BUCKETS]; /* parked connections by park id */
   int64_t n_parked;
   double park_seq;
   int park_misses; /* misses wait here for JS (fetch event) instead of going to node:http */
@@ -460,8 +461,12 @@ static int session_ok(Fast* f, Grant* g, const char* cookie, size_t cookie_len, 
 
 static void unpark(Fast* f, Conn* c) {
   if (c->parked != P_NONE) {
-    c->pprev->pnext = c->pnext;
-    c->pnext->pprev = c->pprev;
+    for (Conn** p = &f->park_table[(uint64_t)c->park_id & (PARK_BUCKETS - 1)]; *p; p = &(*p)->pnext) {
+      if (*p == c) {
+        *p = c->pnext;
+        break;
+      }
+    }
     f->n_parked--;
     c->parked = P_NONE;
   }
@@ -852,10 +857,9 @@ static int park(Fast* f, Conn* c, const Req* r, int expired) {
   c->want_out = -1;
   c->parked = P_WAITING;
   c->park_id = ++f->park_seq;
-  c->pnext = &f->parked;
-  c->pprev = f->parked.pprev;
-  f->parked.pprev->pnext = c;
-  f->parked.pprev = c;
+  Conn** bucket = &f->park_table[(uint64_t)c->park_id & (PARK_BUCKETS - 1)];
+  c->pnext = *bucket;
+  *bucket = c;
   f->n_parked++;
   f->parks++;
   queue_event(f, 5, r->key, r->key_len, c->in, r->head_len, c->park_id, 0, expired);
@@ -1139,7 +1143,6 @@ static napi_value fp_start(napi_env env, napi_callback_info info) {
   }
   f->env = env;
   f->conns.next = f->conns.prev = &f->conns;
-  f->parked.pnext = f->parked.pprev = &f->parked;
   f->date_second = -1;
   napi_value keys, arr;
   uint32_t nk = 0;
@@ -1397,9 +1400,9 @@ static napi_value fp_resume(napi_env env, napi_callback_info info) {
   napi_valuetype t = napi_null;
   napi_get_value_double(env, argv[1], &id);
   napi_typeof(env, argv[2], &t);
-  Conn* c = f ? f->parked.pnext : NULL;
-  while (c != NULL && c != &f->parked && !(c->parked == P_WAITING && c->park_id == id)) c = c->pnext;
-  if (c == NULL || c == &f->parked) {
+  Conn* c = f && id >= 1 ? f->park_table[(uint64_t)id & (PARK_BUCKETS - 1)] : NULL;
+  while (c != NULL && !(c->parked == P_WAITING && c->park_id == id)) c = c->pnext;
+  if (c == NULL) {
     if (t == napi_string) napi_get_boolean(env, false, &out);
     return out;
   }

@@ -337,6 +337,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     if (!fastAddon) logger.warn({ reason: loaded.reason }, 'native hit path off: every request goes through node:http');
   }
   let fast: { h: Handle; used: Uint8Array; addon: FastPathAddon } | null = null;
+  /** The native path after close(), while it finishes its connections. */
+  let closingFast: { h: Handle; used: Uint8Array; addon: FastPathAddon } | null = null;
   /** Its last counters, kept when it closes (stats() after close() still adds them in). */
   let fastFinal: FastPathStats | null = null;
   const fastStats = (): FastPathStats | null => (fast ? fast.addon.stats(fast.h) : fastFinal);
@@ -1175,8 +1177,9 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   }
 
   function onFastEvent(kind: number, key: string, rawHead: string | null, bytes: number, status: number, isStale: boolean): void {
-    if (kind === FAST_EVENT_FETCH && fast !== null && rawHead !== null) {
-      const native = fast;
+    // A request parked before close() still needs its answer (the addon finishes its connections).
+    const native = fast ?? closingFast;
+    if (kind === FAST_EVENT_FETCH && native !== null && rawHead !== null) {
       serveParked(native, bytes, rawHead).catch((err) => {
         logger.error({ err, key }, 'edge: a parked request failed');
         const handed = native.addon.resume(native.h, bytes, null, null);
@@ -1279,6 +1282,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
         // Idle native connections close now, busy ones after their response; the objects it holds stay valid until then.
         fastFinal = native.addon.stats(native.h);
         native.addon.close(native.h, false);
+        closingFast = native;
         fast = null;
       }
       await new Promise<void>((resolve) => {
@@ -1290,6 +1294,8 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
           native?.addon.close(native.h, true);
         }, 2000).unref();
       });
+      // Requests the native path parked finish their loads before upstream closes (the forced close bounds this).
+      for (let i = 0; i < 250 && native !== null && (native.addon.stats(native.h)?.parked ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 10));
       upstream.close();
     },
     stats: merged,

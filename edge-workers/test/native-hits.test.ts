@@ -135,19 +135,9 @@ test('a parked miss whose origin fails gets a 502 from one upstream attempt (nod
 });
 
 test('a client that leaves while its miss is parked: its connection closes, the object is cached all the same', async () => {
-  // An origin 400 ms away: a forwarder that waits before it connects.
-  const target = new URL(stack.originUrl);
-  const slow = net.createServer((client) => {
-    client.on('error', () => undefined);
-    setTimeout(() => {
-      const up = net.connect(Number(target.port), target.hostname);
-      up.on('error', () => client.destroy());
-      client.pipe(up).pipe(client);
-    }, 400);
-  });
-  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+  const slow = await slowOrigin(400);
   try {
-    const { url, edge } = await stack.startEdge({ prefetchSegments: 0, originUrl: `http://127.0.0.1:${(slow.address() as net.AddressInfo).port}` });
+    const { url, edge } = await stack.startEdge({ prefetchSegments: 0, originUrl: slow.url });
     const g = grant();
     const u = new URL(url);
     const socket = net.connect(Number(u.port), u.hostname);
@@ -163,9 +153,44 @@ test('a client that leaves while its miss is parked: its connection closes, the 
     assert.equal(hit.headers['x-cache'], 'HIT');
     assert.ok(hit.body.equals(bodies.get('aac_128/4.m4s')!));
   } finally {
-    slow.close();
+    slow.server.close();
   }
 });
+
+test('close() while a miss is parked: the request is answered, then the edge stops', async () => {
+  const slow = await slowOrigin(400);
+  try {
+    const { url } = await stack.startEdge({ prefetchSegments: 0, originUrl: slow.url });
+    const edge = stack.edges[stack.edges.length - 1];
+    const seg = 'aac_128/5.m4s';
+    const pending = exchange(url, request(pathOf(grant(), seg)), Infinity, { endAfterMs: 1500 });
+    for (let i = 0; i < 50 && (await metricValue(url, 'edge_native_parked')) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    const closed = edge.close();
+    const [r] = parseResponses(await pending, ['GET']);
+    // Loaded after close(): the closing native path registers nothing new, so node:http answers it from the cache.
+    assert.equal(r.status, 200);
+    assert.ok(r.body.equals(bodies.get(seg)!));
+    assert.equal(edge.stats().originFetches, 1);
+    await closed;
+  } finally {
+    slow.server.close();
+  }
+});
+
+/** The stack's origin `ms` away: a TCP forwarder that waits that long before it connects. */
+async function slowOrigin(ms: number): Promise<{ server: net.Server; url: string }> {
+  const target = new URL(stack.originUrl);
+  const server = net.createServer((client) => {
+    client.on('error', () => undefined);
+    setTimeout(() => {
+      const up = net.connect(Number(target.port), target.hostname);
+      up.on('error', () => client.destroy());
+      client.pipe(up).pipe(client);
+    }, ms);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}` };
+}
 
 test('a request split across several packets is assembled and served natively', async () => {
   const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
