@@ -20,6 +20,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import fs from 'node:fs';
+import os from 'node:os';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { PlatformDeps } from '@platform/runtime';
@@ -91,6 +92,8 @@ export interface EdgeOptions {
   purgeTtlMs: number;
   /** Default EDGE_ZERO_COPY: 'auto' sends cached bodies with sendfile from shared memory when the addon builds (zero-copy.ts). */
   zeroCopy: 'auto' | 'off';
+  /** Default EDGE_ZERO_COPY_DIR: where the shared bodies live (unlinked locked files there, '' the OS temp dir, 'memfd'). */
+  zeroCopyDir: string;
   /** Default EDGE_FAST_PATH: 'auto' answers plain fresh hits in native code when the addon builds (fast-path.ts). */
   fastPath: 'auto' | 'off';
   /**
@@ -292,6 +295,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     maxManifestFreshMs: deps.maxManifestFreshMs,
     purgeTtlMs: deps.purgeTtlMs ?? config.PLAYBACK_GRANT_TTL,
     zeroCopy: deps.zeroCopy ?? config.EDGE_ZERO_COPY,
+    zeroCopyDir: deps.zeroCopyDir ?? config.EDGE_ZERO_COPY_DIR,
     fastPath: deps.fastPath ?? config.EDGE_FAST_PATH,
     keepAliveTimeoutMs: deps.keepAliveTimeoutMs ?? config.EDGE_KEEPALIVE_TIMEOUT,
     headersTimeoutMs: deps.headersTimeoutMs ?? config.EDGE_HEADERS_TIMEOUT,
@@ -314,7 +318,12 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   if (opts.zeroCopy !== 'off') {
     const loaded = loadZeroCopy();
     zc = loaded.zc;
-    if (zc) logger.info({ maxObjects: zc.maxRegions }, 'zero-copy hits: cached bodies go out by sendfile from shared memory');
+    if (zc) {
+      const dir = opts.zeroCopyDir === 'memfd' ? null : opts.zeroCopyDir || os.tmpdir();
+      const why = zc.addon.setStore(dir);
+      if (dir !== null && why !== '') logger.warn({ dir, reason: why }, 'zero-copy store: memfds (locked files unavailable)');
+      logger.info({ maxObjects: zc.maxRegions, store: dir !== null && why === '' ? dir : 'memfd' }, 'zero-copy hits: cached bodies go out by sendfile from shared memory');
+    }
     else logger.warn({ reason: loaded.reason }, 'zero-copy hits off: cached bodies are copied into sockets');
   }
   let shareFailures = 0;
@@ -509,6 +518,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   new Gauge({ name: 'edge_native_parked', help: 'Requests the native path holds now, waiting for their load.', registers, collect() { this.set(fastStats()?.parked ?? 0); } });
   new Gauge({ name: 'edge_native_connections', help: 'Client connections held by the native hit path.', registers, collect() { this.set(fastStats()?.connections ?? 0); } });
   new Gauge({ name: 'edge_zero_copy_objects', help: 'Cached objects held in shared memory for sendfile (alive until collected).', registers, collect() { this.set(zc ? zc.addon.stats().regions : 0); } });
+  new Gauge({ name: 'edge_zero_copy_file_objects', help: 'Of those, objects in locked unlinked files (EDGE_ZERO_COPY_DIR), the rest in memfds.', registers, collect() { this.set(zc ? zc.addon.stats().fileRegions : 0); } });
   new Counter({ name: 'edge_cache_evictions_total', help: 'Objects evicted from memory to stay within EDGE_CACHE_BYTES.', registers, collect() { this.reset(); this.inc(evictions); } });
   // Observed on every request: a plain-number histogram, not prom-client's (see plain-histogram.ts).
   const latency = new PlainHistogram(

@@ -23,8 +23,14 @@ export interface ZeroCopyAddon {
   share(body: Buffer): { buffer: Buffer; fd: number };
   /** Head (latin1) + body bytes the kernel took without blocking, or -errno when it took none. */
   sendHeadAndFile(socketFd: number, head: string, fileFd: number, offset: number, length: number): number;
-  /** Shared objects alive (not yet released by their Buffer's finalizer). */
-  stats(): { regions: number; bytes: number };
+  /** Shared objects alive (not yet released by their Buffer's finalizer); how many are locked files, and how many fell back to a memfd. */
+  stats(): { regions: number; bytes: number; fileRegions: number; fileFallbacks: number };
+  /**
+   * Objects shared from now on go into unlinked files in `dir` (O_TMPFILE), mapped and locked in memory
+   * (large folios on ext4: cheaper for sendfile than a memfd's 4 KiB pages), or into memfds (null).
+   * Returns '' when `dir` works, else why not (memfds then).
+   */
+  setStore(dir: string | null): string;
   raiseFdLimit(): number;
 }
 

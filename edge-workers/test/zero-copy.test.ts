@@ -7,6 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import fs from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { signGrant } from '@platform/grants';
 import { loadZeroCopy } from '@platform/edge-workers';
@@ -35,6 +39,29 @@ test('the addon builds and loads here (otherwise every other test below would on
   assert.ok(zc.maxRegions >= 64);
 });
 
+test('the zero-copy store: locked unlinked files in the directory given (nothing left on disk), memfds for null, and memfds when the directory cannot hold them', async () => {
+  const { zc } = loadZeroCopy();
+  assert.ok(zc);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'zc-store-'));
+  try {
+    const body = randomBytes(100_000);
+    assert.equal(zc.addon.setStore(dir), '');
+    const before = zc.addon.stats();
+    const inFile = zc.addon.share(body);
+    assert.ok(inFile.buffer.equals(body));
+    assert.equal(zc.addon.stats().fileRegions - before.fileRegions, 1);
+    assert.match(readlinkSync(`/proc/self/fd/${inFile.fd}`), new RegExp(`^${dir}/.* \\(deleted\\)$`), 'an unlinked file in that directory');
+    assert.deepEqual(await fs.readdir(dir), [], 'no name on disk: nothing to clean up after a crash');
+    assert.match(zc.addon.setStore(path.join(dir, 'missing')), /O_TMPFILE/);
+    assert.match(readlinkSync(`/proc/self/fd/${zc.addon.share(body).fd}`), /memfd:edge-object/, 'a directory that does not work: memfds');
+    assert.equal(zc.addon.setStore(null), '');
+    assert.match(readlinkSync(`/proc/self/fd/${zc.addon.share(body).fd}`), /memfd:edge-object/);
+  } finally {
+    zc.addon.setStore(os.tmpdir());
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 for (const mode of ['auto', 'off'] as const) {
   test(`EDGE_ZERO_COPY=${mode}: pipelined GET, Range, HEAD and 304 on one connection come back whole and in order`, async () => {
     const { url } = await stack.startEdge({ prefetchSegments: 0, zeroCopy: mode });
@@ -61,6 +88,7 @@ for (const mode of ['auto', 'off'] as const) {
     assert.equal(responses.length, expected);
     responses.forEach((r, i) => plan[i].check(r));
     const sent = (await metricValue(url, 'edge_zero_copy_responses_total')) - sentBefore;
+    if (mode === 'auto') assert.ok((await metricValue(url, 'edge_zero_copy_file_objects')) >= 6, 'segments in locked files (the default store)');
     if (mode === 'off') assert.equal(sent, 0, 'nothing goes by sendfile when it is off');
     // Segments (>= 16 KiB) whose socket had nothing queued: at least the first response of the batch,
     // and in practice most of them; manifests, HEAD and 304 never.
@@ -76,10 +104,12 @@ for (const [mode, fastPath] of [['auto', 'off'], ['off', 'off'], ['auto', 'auto'
     const g = grant();
     const f = 'aac_128/6.m4s';
     const before = counter();
-    // A MISS (writeHead) on a keep-alive response (another object closes that connection), then on a
-    // second connection two keep-alive HITs (prebuilt) and a HIT for a request that asks to close (writeHead).
-    const first = await exchange(url, closing([request(pathOf(g, f)), request(pathOf(g, 'aac_128/playlist.m3u8'))]), Infinity);
-    const [miss] = parseResponses(first, ['GET', 'GET']);
+    // A MISS (writeHead) on a keep-alive response, on a connection node:http holds (a HEAD first: the
+    // native path would answer the MISS itself), another object closing it; then on a second connection
+    // two keep-alive HITs (prebuilt) and a HIT for a request that asks to close (writeHead).
+    const playlist = pathOf(g, 'aac_128/playlist.m3u8');
+    const first = await exchange(url, closing([request(playlist, '', 'HEAD'), request(pathOf(g, f)), request(playlist)]), Infinity);
+    const [, miss] = parseResponses(first, ['HEAD', 'GET', 'GET']);
     const data = await exchange(url, closing([request(pathOf(g, f)), request(pathOf(g, f)), request(pathOf(g, f))]), Infinity);
     const [hit, hit2, last] = parseResponses(data, ['GET', 'GET', 'GET']);
     for (const r of [miss, hit, hit2, last]) assert.ok(r.body.equals(bodies.get(f)!), 'body intact');

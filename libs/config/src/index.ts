@@ -119,6 +119,11 @@ export const ZEnv = z.object({
   EDGE_PARENTS: csv,
   /** 'auto': cache hits go out by sendfile from shared memory when the edge's addon builds (edge-workers/src/zero-copy.ts); 'off': always copied. */
   EDGE_ZERO_COPY: z.enum(['auto', 'off']).default('auto'),
+  /**
+   * Where zero-copy keeps cached bodies: unlinked files (O_TMPFILE) in this directory, locked in memory
+   * ('' = the OS temp directory), or 'memfd' for anonymous shared memory (edge-workers/README.md).
+   */
+  EDGE_ZERO_COPY_DIR: z.string().max(1000).default(''),
   EDGE_FAST_PATH: z.enum(['auto', 'off']).default('auto'),
   /** Connection timeouts at the edge, the same on its native path and in node:http (edge-workers/README.md). */
   EDGE_KEEPALIVE_TIMEOUT: duration('65s'),
