@@ -121,6 +121,8 @@ interface Target {
 interface H2Result extends WrkResult {
   p999: number;
   max: number;
+  /** The client's CPU over the run (warm-up second included) as a fraction of its core. */
+  clientUtil: number;
 }
 
 /**
@@ -133,7 +135,11 @@ async function h2load(base: string, paths: string[], dir: string, seconds = SECO
   const log = path.join(dir, `h2-log-${randomUUID()}.tsv`);
   await fs.writeFile(urls, paths.map((p) => `${base}${p}\n`).join(''));
   const [cmd, args] = pin(1, 'h2load', ['--h1', `-c${connections}`, `-D${seconds}`, '--warm-up-time=1', '-i', urls, `--log-file=${log}`]);
-  const out = spawnSync(cmd, args, { encoding: 'utf8' }).stdout ?? '';
+  // Through sh, which prints the CPU its finished child used (cutime + cstime of /proc/$$/stat): the client's own load.
+  const wrapped = spawnSync('sh', ['-c', '"$@"; cat /proc/$$/stat >&2', 'sh', cmd, ...args], { encoding: 'utf8' });
+  const out = wrapped.stdout ?? '';
+  const statFields = (wrapped.stderr ?? '').slice((wrapped.stderr ?? '').lastIndexOf(')') + 2).split(' ');
+  const clientCpuSeconds = (Number(statFields[13]) + Number(statFields[14])) / 100;
   const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
   const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? NaN);
   const lines = (await fs.readFile(log, 'utf8').catch(() => '')).split('\n');
@@ -151,7 +157,7 @@ async function h2load(base: string, paths: string[], dir: string, seconds = SECO
   const sorted = Float64Array.from(durations).sort();
   const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
   // requests: the responses the server's CPU was read over, the unlogged warm-up second included (at the measured rate).
-  return { requests: Math.round(rps * (seconds + 1)), rps, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted.length ? sorted[sorted.length - 1] : NaN, non2xx, errors: failed ? `${failed} failed` : '' };
+  return { requests: Math.round(rps * (seconds + 1)), rps, p50: at(0.5), p99: at(0.99), p999: at(0.999), max: sorted.length ? sorted[sorted.length - 1] : NaN, non2xx, errors: failed ? `${failed} failed` : '', clientUtil: clientCpuSeconds / (seconds + 1) };
 }
 
 function parseWrk(out: string): WrkResult {
@@ -464,6 +470,10 @@ async function main(): Promise<void> {
       console.log(`  edge / nginx throughput per pair: ${pairRatio.map((x) => x.toFixed(2)).join(' ')} -> ${spread(pairRatio, 2)}x (goal >= 1.0); pairs at or above 1.0: ${pairRatio.filter((x) => x >= 1).length}/${pairs.length}`);
       console.log(`  per core (nginx's cpu per request / the edge's) per pair: ${pairCore.map((x) => x.toFixed(2)).join(' ')} -> ${spread(pairCore, 2)}x`);
       console.log(`  p99 per pair: edge ${spread(pairs.map((p) => p.edge.p99), 2)} ms, nginx ${spread(pairs.map((p) => p.nginx.p99), 2)} ms`);
+      // One client core against one server core: when the client's core is as busy as the server's, the req/s of a run is
+      // a joint limit of both, and the server's CPU per request (per core, above) is the figure that is the server's alone.
+      const util = (xs: number[]) => `${(median(xs) * 100).toFixed(0)} %`;
+      console.log(`  client (h2load) CPU, median: ${util(pairs.map((p) => p.edge.clientUtil))} of its core in the edge's runs, ${util(pairs.map((p) => p.nginx.clientUtil))} in nginx's; server: edge ${util(pairs.map((p) => (p.edge.cpuSeconds ?? NaN) / (pairSeconds + 1)))}, nginx ${util(pairs.map((p) => (p.nginx.cpuSeconds ?? NaN) / (pairSeconds + 1)))}`);
       const after = await nativeCounters(edgeBase);
       const handoffs = [...after].filter(([k, v]) => k !== 'hits' && k !== 'parked' && v > (nativeBefore.get(k) ?? 0)).map(([k, v]) => `${k} ${v - (nativeBefore.get(k) ?? 0)}`);
       console.log(`  edge native path during the pairs: ${(after.get('hits') ?? 0) - (nativeBefore.get('hits') ?? 0)} hits, handoffs to node:http: ${handoffs.join(', ') || 'none'}`);
