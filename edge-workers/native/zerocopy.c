@@ -44,6 +44,12 @@ static int64_t file_fallbacks = 0;
 /* setStore(dir): objects go into unlinked files there (O_TMPFILE), pinned with mlock; NULL: memfds. */
 static char* store_dir = NULL;
 
+static void set_int(napi_env env, napi_value obj, const char* name, int64_t v) {
+  napi_value x;
+  napi_create_int64(env, v, &x);
+  napi_set_named_property(env, obj, name, x);
+}
+
 static void release_region(napi_env env, void* data, void* hint) {
   Region* r = (Region*)hint;
   int64_t adjusted;
@@ -135,11 +141,10 @@ static napi_value share(napi_env env, napi_callback_info info) {
   int64_t adjusted;
   // The mapping is memory V8 cannot see: tell it, so evicted objects are collected under pressure.
   napi_adjust_external_memory(env, (int64_t)len, &adjusted);
-  napi_value out, fdv;
+  napi_value out;
   napi_create_object(env, &out);
-  napi_create_int32(env, fd, &fdv);
   napi_set_named_property(env, out, "buffer", buf);
-  napi_set_named_property(env, out, "fd", fdv);
+  set_int(env, out, "fd", fd);
   return out;
 }
 
@@ -185,16 +190,12 @@ static napi_value send_head_and_file(napi_env env, napi_callback_info info) {
 }
 
 static napi_value stats(napi_env env, napi_callback_info info) {
-  napi_value out, a, b, c, d;
+  napi_value out;
   napi_create_object(env, &out);
-  napi_create_int64(env, live_regions, &a);
-  napi_create_int64(env, live_bytes, &b);
-  napi_create_int64(env, file_regions, &c);
-  napi_create_int64(env, file_fallbacks, &d);
-  napi_set_named_property(env, out, "regions", a);
-  napi_set_named_property(env, out, "bytes", b);
-  napi_set_named_property(env, out, "fileRegions", c);
-  napi_set_named_property(env, out, "fileFallbacks", d);
+  set_int(env, out, "regions", live_regions);
+  set_int(env, out, "bytes", live_bytes);
+  set_int(env, out, "fileRegions", file_regions);
+  set_int(env, out, "fileFallbacks", file_fallbacks);
   return out;
 }
 
