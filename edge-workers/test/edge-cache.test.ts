@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { signGrant } from '@platform/grants';
 import { createMetricsRegistry } from '@platform/http';
-import { createEdgeServer } from '@platform/edge-workers';
+import { createEdgeServer, loadFastPath } from '@platform/edge-workers';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { metricValue, newTrackId, putObject, rawGet, startStack, urlOf, writePackagedTrack, type Stack } from './harness';
@@ -85,7 +85,7 @@ test('MISS then HIT; the cache key ignores the grant and CMCD; Range and If-None
 });
 
 test('500 concurrent requests for one cold segment -> exactly 1 origin fetch', async () => {
-  const { url } = await stack.startEdge({ prefetchSegments: 0 });
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
   const file = 'opus_96/3.m4s';
   const body = files.get(`tracks/${track}/v1/${file}`)!;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 500 });
@@ -96,6 +96,8 @@ test('500 concurrent requests for one cold segment -> exactly 1 origin fetch', a
   assert.ok(results.every((r) => r.status === 200 && r.body.equals(body)));
   assert.equal(await originRequests(), before + 1);
   assert.equal(results.filter((r) => r.headers['x-cache'] === 'MISS').length + results.filter((r) => r.headers['x-cache'] === 'HIT').length, 500);
+  // Keep-alive connections start on the native path: their misses waited there, coalesced in JS.
+  if (loadFastPath().addon) assert.equal(edge.stats().nativeHandoffs, 0, 'no connection went to node:http');
 });
 
 test('prefetch: a segment request warms the next two segments of that rendition', async () => {
