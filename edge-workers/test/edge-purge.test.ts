@@ -111,10 +111,14 @@ test('memory bus: a republished track loses its older versions only', async () =
 test('disk tier: a purge deletes the purged versions\' copies from disk, and only those', async () => {
   const bus = new MemoryBus(silentLogger);
   const diskCacheDir = path.join(stack.dir, 'purge-disk');
-  /** Keys of the objects on disk, from their metadata files. */
+  /** Keys of the objects on disk, from their metadata files (not a write in progress: its temp file is renamed or gone by the time it is read). */
   const onDisk = async (): Promise<string[]> => {
-    const names = (await fs.readdir(diskCacheDir, { recursive: true }).catch(() => [] as string[])).map(String).filter((n) => n.endsWith('.json'));
-    return Promise.all(names.map(async (n) => (JSON.parse(await fs.readFile(path.join(diskCacheDir, n), 'utf8')) as { key: string }).key));
+    const names = (await fs.readdir(diskCacheDir, { recursive: true }).catch(() => [] as string[])).map(String).filter((n) => n.endsWith('.json') && !n.endsWith('.tmp.json'));
+    const keys = await Promise.all(names.map(async (n) => {
+      const text = await fs.readFile(path.join(diskCacheDir, n), 'utf8').catch(() => null); // deleted meanwhile (a purge)
+      return text === null ? null : (JSON.parse(text) as { key: string }).key;
+    }));
+    return keys.filter((k): k is string => k !== null);
   };
   try {
     const { url } = await stack.startEdge({ bus, prefetchSegments: 0, diskCacheDir });
