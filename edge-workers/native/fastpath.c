@@ -153,18 +153,18 @@ typedef struct Conn {
   size_t body_off, body_end;
   uint64_t started_ns;
   int kind; /* the response in flight: K_HIT, K_STALE (their own histograms) or K_RESUMED (JS times it) */
-  /* A request parked for JS (a miss): P_WAITING until resume(), then P_SERVE or P_HANDOFF on the next poll. */
+  /* A request parked for JS (a miss): P_WAITING until resume(), then P_SERVE until the next poll answers it. */
   int parked;
   double park_id;
   struct Conn* pnext; /* the park table's chain */
-  char* res_lines; /* P_SERVE: the 200 and 304 heads JS chose (result MISS, HIT from disk, STALE) */
+  char* res_lines; /* P_SERVE: the 200 and 304 heads JS chose (MISS, or HIT when it was loaded meanwhile or from disk) */
   size_t res_lines_len;
   char* res_nm;
   size_t res_nm_len;
 } Conn;
 
 enum { K_HIT, K_STALE, K_RESUMED };
-enum { P_NONE, P_WAITING, P_SERVE, P_HANDOFF };
+enum { P_NONE, P_WAITING, P_SERVE };
 
 typedef struct Event {
   int kind; /* 1 prefetch, 2 access log (sampled HIT, every STALE), 3 revalidate, 4 CMCD nor hint (raw head), 5 fetch (a parked miss: raw head, bytes = park id, stale = expired copy) */
@@ -497,7 +497,17 @@ static void conn_close(Fast* f, Conn* c) {
   if (f->closing) maybe_finish_close(f);
 }
 
-static void queue_handoff(Fast* f, Conn* c) {
+/* Out of the native path for node:http (counted with its reason): the fd, which the caller now owns. */
+static int detach(Fast* f, Conn* c, int reason) {
+  int fd = c->fd;
+  f->handoff_reasons[reason > 0 && reason < R_COUNT ? reason : R_NONE]++;
+  f->handoffs++;
+  conn_unlink(f, c);
+  free(c);
+  return fd;
+}
+
+static void queue_handoff(Fast* f, Conn* c, int reason) {
   if (f->n_handoffs == f->cap_handoffs) {
     size_t cap = f->cap_handoffs ? f->cap_handoffs * 2 : 16;
     Handoff* q = realloc(f->handoffs_q, cap * sizeof(Handoff));
@@ -519,11 +529,8 @@ static void queue_handoff(Fast* f, Conn* c) {
     }
     memcpy(h->bytes, c->in, c->in_len);
   }
-  conn_unlink(f, c);
-  h->fd = c->fd;
+  h->fd = detach(f, c, reason);
   f->n_handoffs++;
-  f->handoffs++;
-  free(c);
 }
 
 static void queue_event(Fast* f, int kind, const char* key, size_t key_len, const char* raw, size_t raw_len, double bytes, double status, int stale) {
@@ -870,7 +877,7 @@ static int park(Fast* f, Conn* c, const Req* r, int expired) {
 static int serve_parked(Fast* f, Conn* c) {
   Req r;
   int pr = parse_request(c, &r);
-  if (pr <= 0) return pr == 0 ? -R_NONE : pr;
+  if (pr <= 0) return pr == 0 ? -R_MISS : pr; /* parked whole, so never incomplete */
   Obj* o = obj_find(f, r.key, r.key_len);
   if (o == NULL) return -R_NOT_CACHED; /* evicted meanwhile: node answers (from its cache or a new fetch) */
   int not_modified = conditional(&r, o, c->res_nm != NULL);
@@ -887,12 +894,11 @@ static int serve_parked(Fast* f, Conn* c) {
 static void drive(Fast* f, Conn* c) {
   for (;;) {
     if (c->parked == P_WAITING) return;
-    if (c->parked != P_NONE) {
-      int r = c->parked == P_SERVE ? serve_parked(f, c) : -R_NONE;
+    if (c->parked == P_SERVE) {
+      int r = serve_parked(f, c);
       unpark(f, c);
       if (r < 0) {
-        f->handoff_reasons[-r < R_COUNT ? -r : R_NONE]++;
-        queue_handoff(f, c);
+        queue_handoff(f, c, -r);
         return;
       }
     }
@@ -921,8 +927,7 @@ static void drive(Fast* f, Conn* c) {
     int r = serve_one(f, c, &req);
     if (r < 0) {
       if ((r == -R_NOT_CACHED || r == -R_EXPIRED) && park(f, c, &req, r == -R_EXPIRED)) return;
-      f->handoff_reasons[-r < R_COUNT ? -r : R_NONE]++;
-      queue_handoff(f, c);
+      queue_handoff(f, c, -r);
       return;
     }
     if (r == 0) {
@@ -1425,11 +1430,7 @@ static napi_value fp_resume(napi_env env, napi_callback_info info) {
   } else {
     napi_get_null(env, &bytes);
   }
-  napi_create_int32(env, c->fd, &fd);
-  f->handoff_reasons[R_MISS]++;
-  f->handoffs++;
-  conn_unlink(f, c);
-  free(c);
+  napi_create_int32(env, detach(f, c, R_MISS), &fd);
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "fd", fd);
   napi_set_named_property(env, out, "bytes", bytes);

@@ -1192,8 +1192,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     if (kind === FAST_EVENT_FETCH && native !== null && rawHead !== null) {
       serveParked(native, bytes, rawHead).catch((err) => {
         logger.error({ err, key }, 'edge: a parked request failed');
-        const handed = native.addon.resume(native.h, bytes, null, null);
-        if (handed) adoptFromFastPath(handed.fd, handed.bytes);
+        parkedToNode(native, bytes);
       });
     } else if (kind === FAST_EVENT_PREFETCH) {
       const e = lru.peek(key);
@@ -1227,10 +1226,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     const t0 = performance.now();
     const r = rawRequest(rawHead);
     let failed: { key: string; err: unknown } | undefined;
-    const toNode = () => {
-      const handed = native.addon.resume(native.h, id, null, null);
-      if (handed) adoptFromFastPath(handed.fd, handed.bytes, failed);
-    };
+    const toNode = () => parkedToNode(native, id, failed);
     const route = r.url.length > MAX_URL_CHARS ? null : grantRoute(r.path);
     if (route === null) return toNode();
     const { grant, media } = route;
@@ -1261,6 +1257,12 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
     if (e.isSegment && !e.hasPrefetched && opts.prefetchSegments > 0) prefetchAfter(e, media, false);
     const status = r.headers['if-none-match'] === e.etag ? 304 : 200;
     accessLog(r, r.query, media.key, status, result, status === 200 ? e.body.length : 0, t0);
+  }
+
+  /** A parked request's connection, request and all, to node:http (with its failed load, when there was one). */
+  function parkedToNode(native: NonNullable<typeof fast>, id: number, failed?: { key: string; err: unknown }): void {
+    const handed = native.addon.resume(native.h, id, null, null);
+    if (handed) adoptFromFastPath(handed.fd, handed.bytes, failed);
   }
 
   /** A request head the native path passed along, with its target split into path and query. */

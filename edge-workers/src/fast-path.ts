@@ -8,7 +8,8 @@
  * (HMAC memoized per grant, as the JS verifier does), and answered with the same bytes in ~2 us of user CPU.
  *
  * It is an accelerator, not a second edge: it answers only plain hits it can prove (see the C
- * header for the exact conditions) and gives every other connection, unparsed, to node:http. EDGE_FAST_PATH=off, no compiler,
+ * header for the exact conditions), holds a miss while JS loads it (FAST_EVENT_FETCH, resume()),
+ * and gives every other connection, unparsed, to node:http. EDGE_FAST_PATH=off, no compiler,
  * no headers or not Linux: every request goes through node:http, as before.
  */
 import { createRequire } from 'node:module';

@@ -1,6 +1,6 @@
 /**
  * The native hit path (src/fast-path.ts, native/fastpath.c). It may answer only plain fresh hits whose
- * grant it verified itself; every other request, arriving on a connection it already served, must get
+ * grant it verified itself, and misses JS loaded for it (parked); every other request, arriving on a connection it already served, must get
  * exactly node:http's answer (the connection is handed over with the bytes read so far), and nothing it
  * refuses may reach the origin. The head of a native hit equals writeHead's (zero-copy.test.ts).
  */
