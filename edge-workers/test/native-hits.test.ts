@@ -504,6 +504,29 @@ function openRaw(url: string) {
   return { socket, state, closed, opened, data, until };
 }
 
+test('a sendfile hit is corked only while it is queued: one request at a time on one connection, each answer arrives whole at once (not after the 200 ms cork timer)', async () => {
+  const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
+  const g = grant();
+  const file = 'aac_128/5.m4s';
+  assert.equal((await rawGet(url, pathOf(g, file))).headers['x-cache'], 'MISS');
+  const conn = openRaw(url);
+  await conn.opened;
+  const s0 = edge.stats();
+  const waits: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const before = conn.state.got;
+    const started = Date.now();
+    conn.socket.write(request(pathOf(g, file)));
+    await conn.until(() => conn.state.got - before > bodies.get(file)!.length && conn.data().subarray(-bodies.get(file)!.length).equals(bodies.get(file)!), 1000);
+    waits.push(Date.now() - started);
+  }
+  conn.socket.destroy();
+  assert.equal(edge.stats().nativeHits - s0.nativeHits, 8, 'answered natively');
+  assert.ok(Math.max(...waits) < 150, `every answer within 150 ms, got ${waits.join(', ')} ms`);
+  const rs = parseResponses(conn.data(), Array(8).fill('GET'));
+  for (const r of rs) assert.ok(r.body.equals(bodies.get(file)!));
+});
+
 test('native timeouts: an idle keep-alive connection closes after keepAliveTimeoutMs, and a head trickled in byte by byte after headersTimeoutMs', async () => {
   const { url, edge } = await stack.startEdge({ prefetchSegments: 0, keepAliveTimeoutMs: 700, headersTimeoutMs: 400, requestTimeoutMs: 1000 });
   const g = grant();
