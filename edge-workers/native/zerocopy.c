@@ -7,10 +7,10 @@
  * 100 KB body from user memory into the socket buffer (the largest single cost of a hit, ~25 % of the
  * edge's CPU in perf); sendfile from a memfd references the pages instead, as nginx does from the page cache.
  *
- * sendHeadAndFile(socketFd, head, fileFd, offset, length) writes the response head (latin1 string),
- * then the body with sendfile, under TCP_CORK (only full segments leave, the uncork pushes the tail),
- * never blocking: it returns how many bytes of head + body the kernel took (the caller writes the rest
- * through the socket's normal, ordered path), or -errno when nothing was written.
+ * sendHeadAndFile(socketFd, head, fileFd, offset, length) writes the response head (latin1 string) with
+ * MSG_MORE, then the body with sendfile, never blocking: it returns how many bytes of head + body the
+ * kernel took (the caller writes the rest through the socket's normal, ordered path), or -errno when
+ * nothing was written.
  *
  * The mapping and the fd live exactly as long as the Buffer: they are released by its finalizer, never
  * earlier, so a Buffer still referenced (a cache entry, a slice queued in libuv) never points at freed
@@ -27,8 +27,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -169,15 +167,9 @@ static napi_value send_head_and_file(napi_env env, napi_callback_info info) {
     napi_create_int64(env, -E2BIG, &result);
     return result;
   }
-  // Corked for the head and the sendfile rounds (as fastpath.c's pump_some: with TCP_NODELAY, an ACK
-  // arriving between rounds would send a short segment); the uncork below pushes the tail.
-  int one = 1, zero = 0;
-  int corked = len > 0 && setsockopt(sock, IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0;
-  ssize_t n = send(sock, head, hlen, (len > 0 && !corked ? MSG_MORE : 0) | MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t n = send(sock, head, hlen, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n < 0) {
-    int e = errno;
-    if (corked) setsockopt(sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
-    napi_create_int64(env, -(int64_t)e, &result);
+    napi_create_int64(env, -(int64_t)errno, &result);
     return result;
   }
   int64_t total = n;
@@ -193,7 +185,6 @@ static napi_value send_head_and_file(napi_env env, napi_callback_info info) {
       total += s;
     }
   }
-  if (corked) setsockopt(sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
   napi_create_int64(env, total, &result);
   return result;
 }

@@ -504,7 +504,7 @@ function openRaw(url: string) {
   return { socket, state, closed, opened, data, until };
 }
 
-test('a sendfile hit is corked only while it is queued: one request at a time on one connection, each answer arrives whole at once (not after the 200 ms cork timer)', async () => {
+test('sendfile hits one at a time on one connection: each answer arrives whole at once (nothing of it is held back for a cork timer, 200 ms)', async () => {
   const { url, edge } = await stack.startEdge({ prefetchSegments: 0 });
   const g = grant();
   const file = 'aac_128/5.m4s';
