@@ -8,7 +8,8 @@
  * budget the edge actually ran at.
  *
  * Env: BENCH_SECONDS (default 8) per run, BENCH_ROUNDS (default 3; spread and per-round ratios printed),
- * BENCH_PACED, BENCH_LOW_CONNECTIONS, BENCH_PAIRS (edge/nginx pairs of 2 s h2load runs, default 10; 0 skips them).
+ * BENCH_PACED, BENCH_LOW_CONNECTIONS, BENCH_PAIRS (edge/nginx pairs of 2 s h2load runs, default 10; 0 skips them),
+ * BENCH_CAP (the share of a core each server gets in the capped pairs, default 0.5: the server, not the client, is then the limit).
  * Goal (issue 5): edge >= 1.0x nginx, p99 < 5 ms; grant verification < 5 % of the request cost.
  *
  * Every server first gets an unrecorded warm-up run (JIT for the Node servers, page cache and TCP
@@ -39,6 +40,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 256;
 const LOW_CONNECTIONS = Number(process.env.BENCH_LOW_CONNECTIONS ?? 32);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 10);
+/** The share of a core each server gets in the capped pairs (BENCH_CAP, default 0.5; 0 skips them). */
+const CAP_SHARE = Number(process.env.BENCH_CAP ?? 0.5);
 const OBJECTS = 16;
 const SIZE = 100 * 1024;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -277,6 +280,47 @@ async function cpuSecondsOf(pid: number | undefined): Promise<number> {
   }
 }
 
+/**
+ * Caps a process at `share` of one core with a CPU cgroup (v1 `cpu` controller, or v2 `cpu.max`), period
+ * 10 ms. Returns the release (the process goes back to the root group), or why it could not (no cgroup
+ * file system, not root). Softirq work the process runs in its own context counts against its quota
+ * (this kernel has no IRQ_TIME_ACCOUNTING), the same for every server.
+ */
+async function capCpu(name: string, pid: number | undefined, share: number): Promise<(() => Promise<void>) | string> {
+  if (!pid) return 'no pid';
+  const period = 10_000;
+  const quota = Math.round(share * period);
+  const v1 = '/sys/fs/cgroup/cpu';
+  const v2 = '/sys/fs/cgroup';
+  try {
+    if (existsSync(`${v1}/cgroup.procs`) && existsSync(`${v1}/cpu.cfs_quota_us`)) {
+      const dir = `${v1}/bench-${name}-${process.pid}`;
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(`${dir}/cpu.cfs_period_us`, String(period));
+      await fs.writeFile(`${dir}/cpu.cfs_quota_us`, String(quota));
+      await fs.writeFile(`${dir}/cgroup.procs`, String(pid));
+      return async () => {
+        await fs.writeFile(`${v1}/cgroup.procs`, String(pid)).catch(() => undefined);
+        await fs.rmdir(dir).catch(() => undefined);
+      };
+    }
+    if ((await fs.readFile(`${v2}/cgroup.controllers`, 'utf8').catch(() => '')).split(/\s+/).includes('cpu')) {
+      await fs.writeFile(`${v2}/cgroup.subtree_control`, '+cpu');
+      const dir = `${v2}/bench-${name}-${process.pid}`;
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(`${dir}/cpu.max`, `${quota} ${period}`);
+      await fs.writeFile(`${dir}/cgroup.procs`, String(pid));
+      return async () => {
+        await fs.writeFile(`${v2}/cgroup.procs`, String(pid)).catch(() => undefined);
+        await fs.rmdir(dir).catch(() => undefined);
+      };
+    }
+    return 'no cgroup cpu controller';
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** The edge's native hit path counters from its /metrics: `hits` and one entry per handoff reason. */
 async function nativeCounters(edgeBase: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${edgeBase}/metrics`)).text();
@@ -477,6 +521,45 @@ async function main(): Promise<void> {
       const after = await nativeCounters(edgeBase);
       const handoffs = [...after].filter(([k, v]) => k !== 'hits' && k !== 'parked' && v > (nativeBefore.get(k) ?? 0)).map(([k, v]) => `${k} ${v - (nativeBefore.get(k) ?? 0)}`);
       console.log(`  edge native path during the pairs: ${(after.get('hits') ?? 0) - (nativeBefore.get('hits') ?? 0)} hits, handoffs to node:http: ${handoffs.join(', ') || 'none'}`);
+    }
+
+    // Capped pairs: in the runs above one client core serves one server core, and the client's core is the
+    // busier one (each 100 KB response costs it ~26 us of copying), so req/s there is a joint limit of
+    // client and server. Here each server is held to CAP_SHARE of its core (a CPU cgroup): the server is
+    // then the bottleneck and the client has room, so req/s is the server's own throughput on that share.
+    if (PAIRS > 0 && CAP_SHARE > 0 && CAP_SHARE < 1) {
+      const capped: { edge: H2Result; nginx: H2Result }[] = [];
+      const releases: (() => Promise<void>)[] = [];
+      const why: string[] = [];
+      for (const [name, pid] of [['edge', edgeProcess.pid], ['nginx', nginxWorker]] as const) {
+        const r = await capCpu(name, pid, CAP_SHARE);
+        if (typeof r === 'string') why.push(`${name}: ${r}`);
+        else releases.push(r);
+      }
+      try {
+        if (why.length === 0) {
+          for (let i = 0; i < PAIRS; i++) {
+            const got = new Map<string, H2Result>();
+            for (const t of i % 2 === 0 ? [edgeTarget, nginxTarget] : [nginxTarget, edgeTarget]) {
+              got.set(t.name, await withCpu(t, () => h2load(t.base, t.paths, dir, pairSeconds)));
+            }
+            capped.push({ edge: got.get(EDGE)!, nginx: got.get(NGINX)! });
+          }
+        }
+      } finally {
+        for (const release of releases) await release();
+      }
+      console.log(`
+capped pairs: each server held to ${(CAP_SHARE * 100).toFixed(0)} % of its core (CPU cgroup, 10 ms period), ${PAIRS} pairs of ${pairSeconds} s of h2load at ${CONNECTIONS} connections, alternating (the server is the bottleneck, not the client):`);
+      if (why.length > 0) console.log(`  skipped: ${why.join('; ')}`);
+      else {
+        const ratio = capped.map((p) => p.edge.rps / p.nginx.rps);
+        const util = (xs: number[]) => `${(median(xs) * 100).toFixed(0)} %`;
+        console.log(`  edge ${spread(capped.map((p) => p.edge.rps))} req/s, nginx ${spread(capped.map((p) => p.nginx.rps))} req/s`);
+        console.log(`  edge / nginx throughput per pair: ${ratio.map((x) => x.toFixed(2)).join(' ')} -> ${spread(ratio, 2)}x (goal >= 1.0); pairs at or above 1.0: ${ratio.filter((x) => x >= 1).length}/${capped.length}`);
+        console.log(`  client (h2load) CPU, median: ${util(capped.map((p) => p.edge.clientUtil))} of its core in the edge's runs, ${util(capped.map((p) => p.nginx.clientUtil))} in nginx's; server: edge ${util(capped.map((p) => (p.edge.cpuSeconds ?? NaN) / (pairSeconds + 1)))}, nginx ${util(capped.map((p) => (p.nginx.cpuSeconds ?? NaN) / (pairSeconds + 1)))}`);
+        console.log(`  p99 (throttled servers: a queue, not a service time): edge ${spread(capped.map((p) => p.edge.p99), 1)} ms, nginx ${spread(capped.map((p) => p.nginx.p99), 1)} ms`);
+      }
     }
 
     // Cold start: 256 new connections whose first requests are misses (a track version nothing has asked
