@@ -495,6 +495,8 @@ async function main(): Promise<void> {
     // nginx run back to back, 2 s each, in alternating order, many times: the drift is nearly the same within
     // a pair, and the median over pairs is the steadiest edge/nginx figure this machine gives.
     const pairSeconds = 2;
+    /** A pair's server CPU per request plus the client's (its CPU over the run, warm-up second included, per request). */
+    const totalUs = (side: 'edge' | 'nginx') => (p: { edge: H2Result; nginx: H2Result }) => cpuUs(p[side]) + (p[side].clientUtil * (pairSeconds + 1) * 1e6) / p[side].requests;
     const nativeBefore = await nativeCounters(edgeBase);
     const pairs: { edge: H2Result; nginx: H2Result }[] = [];
     const edgeTarget = targets.find((t) => t.name === EDGE)!;
@@ -518,6 +520,7 @@ async function main(): Promise<void> {
       // a joint limit of both, and the server's CPU per request (per core, above) is the figure that is the server's alone.
       const util = (xs: number[]) => `${(median(xs) * 100).toFixed(0)} %`;
       console.log(`  client (h2load) CPU, median: ${util(pairs.map((p) => p.edge.clientUtil))} of its core in the edge's runs, ${util(pairs.map((p) => p.nginx.clientUtil))} in nginx's; server: edge ${util(pairs.map((p) => (p.edge.cpuSeconds ?? NaN) / (pairSeconds + 1)))}, nginx ${util(pairs.map((p) => (p.nginx.cpuSeconds ?? NaN) / (pairSeconds + 1)))}`);
+      console.log(`  server + client CPU per request, median: edge ${median(pairs.map(totalUs('edge'))).toFixed(1)} us, nginx ${median(pairs.map(totalUs('nginx'))).toFixed(1)} us (on loopback the client's core also runs part of the server's TCP work: what its ACKs set off)`);
       const after = await nativeCounters(edgeBase);
       const handoffs = [...after].filter(([k, v]) => k !== 'hits' && k !== 'parked' && v > (nativeBefore.get(k) ?? 0)).map(([k, v]) => `${k} ${v - (nativeBefore.get(k) ?? 0)}`);
       console.log(`  edge native path during the pairs: ${(after.get('hits') ?? 0) - (nativeBefore.get('hits') ?? 0)} hits, handoffs to node:http: ${handoffs.join(', ') || 'none'}`);
@@ -558,6 +561,7 @@ capped pairs: each server held to ${(CAP_SHARE * 100).toFixed(0)} % of its core 
         console.log(`  edge ${spread(capped.map((p) => p.edge.rps))} req/s, nginx ${spread(capped.map((p) => p.nginx.rps))} req/s`);
         console.log(`  edge / nginx throughput per pair: ${ratio.map((x) => x.toFixed(2)).join(' ')} -> ${spread(ratio, 2)}x (goal >= 1.0); pairs at or above 1.0: ${ratio.filter((x) => x >= 1).length}/${capped.length}`);
         console.log(`  client (h2load) CPU, median: ${util(capped.map((p) => p.edge.clientUtil))} of its core in the edge's runs, ${util(capped.map((p) => p.nginx.clientUtil))} in nginx's; server: edge ${util(capped.map((p) => (p.edge.cpuSeconds ?? NaN) / (pairSeconds + 1)))}, nginx ${util(capped.map((p) => (p.nginx.cpuSeconds ?? NaN) / (pairSeconds + 1)))}`);
+        console.log(`  server + client CPU per request, median: edge ${median(capped.map(totalUs('edge'))).toFixed(1)} us, nginx ${median(capped.map(totalUs('nginx'))).toFixed(1)} us (work the client's core does for a server is outside its cap)`);
         console.log(`  p99 (throttled servers: a queue, not a service time): edge ${spread(capped.map((p) => p.edge.p99), 1)} ms, nginx ${spread(capped.map((p) => p.nginx.p99), 1)} ms`);
       }
     }
