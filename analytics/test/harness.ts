@@ -4,7 +4,7 @@
  * required when asked for), the memory cache, and PostgreSQL (IT_DATABASE_URL, else embedded) with
  * the catalog's migrations, for chart titles and artist ownership.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -34,8 +34,16 @@ export function kafkaBrokers(): string[] {
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+const madeDirs = new Set<string>();
+
+/** A temporary directory, removed when the test process exits (KEEP_TEST_TMP=1 keeps it, to look at after a failure). */
 export function tmpDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  const dir = mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  if (!process.env.KEEP_TEST_TMP) {
+    if (madeDirs.size === 0) process.once('exit', () => madeDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+    madeDirs.add(dir);
+  }
+  return dir;
 }
 
 export function uniqueName(prefix: string): string {

@@ -1,11 +1,19 @@
 /** Test audio synthesized with ffmpeg (never downloaded): sweeps, noise, silence, every accepted and rejected format. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, statSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, truncateSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+const madeDirs = new Set<string>();
+
+/** A temporary directory, removed when the test process exits (KEEP_TEST_TMP=1 keeps it, to look at after a failure). */
 export function tempDir(name: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+  const dir = mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+  if (!process.env.KEEP_TEST_TMP) {
+    if (madeDirs.size === 0) process.once('exit', () => madeDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+    madeDirs.add(dir);
+  }
+  return dir;
 }
 
 export function ffmpeg(args: string[]): void {
