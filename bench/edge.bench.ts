@@ -290,35 +290,28 @@ async function capCpu(name: string, pid: number | undefined, share: number): Pro
   if (!pid) return 'no pid';
   const period = 10_000;
   const quota = Math.round(share * period);
-  const v1 = '/sys/fs/cgroup/cpu';
-  const v2 = '/sys/fs/cgroup';
+  const v1 = existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us');
+  const base = v1 ? '/sys/fs/cgroup/cpu' : '/sys/fs/cgroup';
+  const dir = `${base}/bench-${name}-${process.pid}`;
   try {
-    if (existsSync(`${v1}/cgroup.procs`) && existsSync(`${v1}/cpu.cfs_quota_us`)) {
-      const dir = `${v1}/bench-${name}-${process.pid}`;
-      await fs.mkdir(dir, { recursive: true });
+    if (!v1) {
+      if (!(await fs.readFile(`${base}/cgroup.controllers`, 'utf8').catch(() => '')).split(/\s+/).includes('cpu')) return 'no cgroup cpu controller';
+      await fs.writeFile(`${base}/cgroup.subtree_control`, '+cpu');
+    }
+    await fs.mkdir(dir, { recursive: true });
+    if (v1) {
       await fs.writeFile(`${dir}/cpu.cfs_period_us`, String(period));
       await fs.writeFile(`${dir}/cpu.cfs_quota_us`, String(quota));
-      await fs.writeFile(`${dir}/cgroup.procs`, String(pid));
-      return async () => {
-        await fs.writeFile(`${v1}/cgroup.procs`, String(pid)).catch(() => undefined);
-        await fs.rmdir(dir).catch(() => undefined);
-      };
-    }
-    if ((await fs.readFile(`${v2}/cgroup.controllers`, 'utf8').catch(() => '')).split(/\s+/).includes('cpu')) {
-      await fs.writeFile(`${v2}/cgroup.subtree_control`, '+cpu');
-      const dir = `${v2}/bench-${name}-${process.pid}`;
-      await fs.mkdir(dir, { recursive: true });
-      await fs.writeFile(`${dir}/cpu.max`, `${quota} ${period}`);
-      await fs.writeFile(`${dir}/cgroup.procs`, String(pid));
-      return async () => {
-        await fs.writeFile(`${v2}/cgroup.procs`, String(pid)).catch(() => undefined);
-        await fs.rmdir(dir).catch(() => undefined);
-      };
-    }
-    return 'no cgroup cpu controller';
+    } else await fs.writeFile(`${dir}/cpu.max`, `${quota} ${period}`);
+    await fs.writeFile(`${dir}/cgroup.procs`, String(pid));
   } catch (err) {
+    await fs.rmdir(dir).catch(() => undefined);
     return (err as Error).message;
   }
+  return async () => {
+    await fs.writeFile(`${base}/cgroup.procs`, String(pid)).catch(() => undefined);
+    await fs.rmdir(dir).catch(() => undefined);
+  };
 }
 
 /** The edge's native hit path counters from its /metrics: `hits` and one entry per handoff reason. */
@@ -498,16 +491,22 @@ async function main(): Promise<void> {
     /** A pair's server CPU per request plus the client's (its CPU over the run, warm-up second included, per request). */
     const totalUs = (side: 'edge' | 'nginx') => (p: { edge: H2Result; nginx: H2Result }) => cpuUs(p[side]) + (p[side].clientUtil * (pairSeconds + 1) * 1e6) / p[side].requests;
     const nativeBefore = await nativeCounters(edgeBase);
-    const pairs: { edge: H2Result; nginx: H2Result }[] = [];
     const edgeTarget = targets.find((t) => t.name === EDGE)!;
     const nginxTarget = targets.find((t) => t.name === NGINX)!;
-    for (let i = 0; i < PAIRS; i++) {
-      const got = new Map<string, H2Result>();
-      for (const t of i % 2 === 0 ? [edgeTarget, nginxTarget] : [nginxTarget, edgeTarget]) {
-        got.set(t.name, await withCpu(t, () => h2load(t.base, t.paths, dir, pairSeconds)));
+    /** PAIRS pairs of pairSeconds of h2load, the edge and nginx back to back, which one first alternating. */
+    const runPairs = async () => {
+      const out: { edge: H2Result; nginx: H2Result }[] = [];
+      for (let i = 0; i < PAIRS; i++) {
+        const got = new Map<string, H2Result>();
+        for (const t of i % 2 === 0 ? [edgeTarget, nginxTarget] : [nginxTarget, edgeTarget]) {
+          got.set(t.name, await withCpu(t, () => h2load(t.base, t.paths, dir, pairSeconds)));
+        }
+        out.push({ edge: got.get(EDGE)!, nginx: got.get(NGINX)! });
       }
-      pairs.push({ edge: got.get(EDGE)!, nginx: got.get(NGINX)! });
-    }
+      return out;
+    };
+    const util = (xs: number[]) => `${(median(xs) * 100).toFixed(0)} %`;
+    const pairs = await runPairs();
     if (pairs.length > 0) {
       const pairRatio = pairs.map((p) => p.edge.rps / p.nginx.rps);
       const pairCore = pairs.map((p) => cpuUs(p.nginx) / cpuUs(p.edge));
@@ -518,7 +517,6 @@ async function main(): Promise<void> {
       console.log(`  p99 per pair: edge ${spread(pairs.map((p) => p.edge.p99), 2)} ms, nginx ${spread(pairs.map((p) => p.nginx.p99), 2)} ms`);
       // One client core against one server core: when the client's core is as busy as the server's, the req/s of a run is
       // a joint limit of both, and the server's CPU per request (per core, above) is the figure that is the server's alone.
-      const util = (xs: number[]) => `${(median(xs) * 100).toFixed(0)} %`;
       console.log(`  client (h2load) CPU, median: ${util(pairs.map((p) => p.edge.clientUtil))} of its core in the edge's runs, ${util(pairs.map((p) => p.nginx.clientUtil))} in nginx's; server: edge ${util(pairs.map((p) => (p.edge.cpuSeconds ?? NaN) / (pairSeconds + 1)))}, nginx ${util(pairs.map((p) => (p.nginx.cpuSeconds ?? NaN) / (pairSeconds + 1)))}`);
       console.log(`  server + client CPU per request, median: edge ${median(pairs.map(totalUs('edge'))).toFixed(1)} us, nginx ${median(pairs.map(totalUs('nginx'))).toFixed(1)} us (on loopback the client's core also runs part of the server's TCP work: what its ACKs set off)`);
       const after = await nativeCounters(edgeBase);
@@ -531,7 +529,7 @@ async function main(): Promise<void> {
     // client and server. Here each server is held to CAP_SHARE of its core (a CPU cgroup): the server is
     // then the bottleneck and the client has room, so req/s is the server's own throughput on that share.
     if (PAIRS > 0 && CAP_SHARE > 0 && CAP_SHARE < 1) {
-      const capped: { edge: H2Result; nginx: H2Result }[] = [];
+      let capped: { edge: H2Result; nginx: H2Result }[] = [];
       const releases: (() => Promise<void>)[] = [];
       const why: string[] = [];
       for (const [name, pid] of [['edge', edgeProcess.pid], ['nginx', nginxWorker]] as const) {
@@ -540,15 +538,7 @@ async function main(): Promise<void> {
         else releases.push(r);
       }
       try {
-        if (why.length === 0) {
-          for (let i = 0; i < PAIRS; i++) {
-            const got = new Map<string, H2Result>();
-            for (const t of i % 2 === 0 ? [edgeTarget, nginxTarget] : [nginxTarget, edgeTarget]) {
-              got.set(t.name, await withCpu(t, () => h2load(t.base, t.paths, dir, pairSeconds)));
-            }
-            capped.push({ edge: got.get(EDGE)!, nginx: got.get(NGINX)! });
-          }
-        }
+        if (why.length === 0) capped = await runPairs();
       } finally {
         for (const release of releases) await release();
       }
@@ -557,7 +547,6 @@ capped pairs: each server held to ${(CAP_SHARE * 100).toFixed(0)} % of its core 
       if (why.length > 0) console.log(`  skipped: ${why.join('; ')}`);
       else {
         const ratio = capped.map((p) => p.edge.rps / p.nginx.rps);
-        const util = (xs: number[]) => `${(median(xs) * 100).toFixed(0)} %`;
         console.log(`  edge ${spread(capped.map((p) => p.edge.rps))} req/s, nginx ${spread(capped.map((p) => p.nginx.rps))} req/s`);
         console.log(`  edge / nginx throughput per pair: ${ratio.map((x) => x.toFixed(2)).join(' ')} -> ${spread(ratio, 2)}x (goal >= 1.0); pairs at or above 1.0: ${ratio.filter((x) => x >= 1).length}/${capped.length}`);
         console.log(`  client (h2load) CPU, median: ${util(capped.map((p) => p.edge.clientUtil))} of its core in the edge's runs, ${util(capped.map((p) => p.nginx.clientUtil))} in nginx's; server: edge ${util(capped.map((p) => (p.edge.cpuSeconds ?? NaN) / (pairSeconds + 1)))}, nginx ${util(capped.map((p) => (p.nginx.cpuSeconds ?? NaN) / (pairSeconds + 1)))}`);
