@@ -8,12 +8,23 @@
  * with nothing written twice. (Needs the Kafka jars fetched by infra/local; fails clearly otherwise.)
  */
 import { test } from 'node:test';
+import { createHook } from 'node:async_hooks';
 import assert from 'node:assert/strict';
 import type { BeaconProducer } from '../src/index';
 import { event, listening, postBeacons, scalar, sessionId, startHarness, waitFor, waitForEvents } from './harness';
 import { startDedicatedKafka } from './kafka-broker';
 
 test('Kafka killed mid-stream: buffer, then 503 + Retry-After; after restart nothing lost, nothing doubled', async (t) => {
+  // Where each timer was made, so that one still alive after close() names its maker in the failure
+  // (a cleared timer's destroy event can come late: `_destroyed`, node's own flag, says it is gone).
+  const timers = new Map<number, { timer: WeakRef<object>; at: string }>();
+  const stackOf = () => (new Error().stack ?? '').split('\n').filter((l) => l.includes(' at ') && !l.includes('node:internal')).slice(2, 9).join('\n');
+  const hook = createHook({
+    init: (id, type, _trigger, resource) => void (type === 'Timeout' && timers.set(id, { timer: new WeakRef(resource as object), at: stackOf() })),
+    destroy: (id) => void timers.delete(id),
+  }).enable();
+  const liveTimers = () => [...timers.values()].filter((v) => (v.timer.deref() as { _destroyed?: boolean } | undefined)?._destroyed === false).map((v) => v.at);
+  t.after(() => hook.disable());
   const kafka = await startDedicatedKafka();
   let producer: BeaconProducer | null = null;
   const h = await startHarness({
@@ -73,7 +84,7 @@ test('Kafka killed mid-stream: buffer, then 503 + Retry-After; after restart not
     closed = true;
     const lingering = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout');
     for (let i = 0; i < 100 && lingering().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(lingering(), [], `10 s after close: ${JSON.stringify(process.getActiveResourcesInfo())}`);
+    assert.deepEqual(lingering(), [], `10 s after close: ${JSON.stringify(process.getActiveResourcesInfo())}; timers made at:\n${liveTimers().join('\n--\n')}`);
   } finally {
     if (!closed) await h.close();
     await kafka.close();
