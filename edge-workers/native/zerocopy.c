@@ -50,6 +50,26 @@ static void set_int(napi_env env, napi_value obj, const char* name, int64_t v) {
   napi_set_named_property(env, obj, name, x);
 }
 
+/*
+ * `len` bytes of `src` in an unlinked file in `dir` (O_TMPFILE, one pwrite), mapped shared and locked:
+ * its fd, with the mapping in *addr; or -1 with nothing left open, and why in `why` (when why_len > 0).
+ */
+static int locked_file(const char* dir, const void* src, size_t len, void** addr, char* why, size_t why_len) {
+  const char* step = NULL;
+  *addr = MAP_FAILED;
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) step = "O_TMPFILE";
+  else if (pwrite(fd, src, len, 0) != (ssize_t)len) step = "write";
+  else if ((*addr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) step = "mmap";
+  else if (mlock(*addr, len) != 0) step = "mlock (RLIMIT_MEMLOCK)";
+  if (step == NULL) return fd;
+  if (why_len > 0) snprintf(why, why_len, "%s in %.100s: %s", step, dir, strerror(errno));
+  if (*addr != MAP_FAILED) munmap(*addr, len);
+  *addr = MAP_FAILED;
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
 static void release_region(napi_env env, void* data, void* hint) {
   Region* r = (Region*)hint;
   int64_t adjusted;
@@ -89,17 +109,9 @@ static napi_value share(napi_env env, napi_callback_info info) {
      * keeps it in memory as a memfd would be (no reclaim, no disk read in the event loop). Any failure
      * (no O_TMPFILE, no space, RLIMIT_MEMLOCK): a memfd instead.
      */
-    fd = open(store_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0 && pwrite(fd, src, len, 0) == (ssize_t)len) addr = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (addr != MAP_FAILED && mlock(addr, len) == 0) {
-      is_file = 1;
-    } else {
-      if (addr != MAP_FAILED) munmap(addr, len);
-      if (fd >= 0) close(fd);
-      fd = -1;
-      addr = MAP_FAILED;
-      file_fallbacks++;
-    }
+    fd = locked_file(store_dir, src, len, &addr, NULL, 0);
+    if (fd >= 0) is_file = 1;
+    else file_fallbacks++;
   }
   if (!is_file) {
     fd = memfd_create("edge-object", MFD_CLOEXEC);
@@ -222,16 +234,14 @@ static napi_value set_store(napi_env env, napi_callback_info info) {
     return out;
   }
   char why[200] = "";
-  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   char page[4096] = { 0 };
-  void* addr = MAP_FAILED;
-  if (fd < 0) snprintf(why, sizeof why, "O_TMPFILE in %.100s: %s", dir, strerror(errno));
-  else if (pwrite(fd, page, sizeof page, 0) != (ssize_t)sizeof page) snprintf(why, sizeof why, "write: %s", strerror(errno));
-  else if ((addr = mmap(NULL, sizeof page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) snprintf(why, sizeof why, "mmap: %s", strerror(errno));
-  else if (mlock(addr, sizeof page) != 0) snprintf(why, sizeof why, "mlock (RLIMIT_MEMLOCK): %s", strerror(errno));
-  if (addr != MAP_FAILED) munmap(addr, sizeof page);
-  if (fd >= 0) close(fd);
-  if (why[0] == 0) store_dir = strdup(dir);
+  void* addr;
+  int fd = locked_file(dir, page, sizeof page, &addr, why, sizeof why);
+  if (fd >= 0) {
+    munmap(addr, sizeof page);
+    close(fd);
+    store_dir = strdup(dir);
+  }
   napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &out);
   return out;
 }
