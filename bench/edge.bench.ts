@@ -31,6 +31,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -326,12 +327,38 @@ async function capCpu(name: string, pid: number | undefined, share: number): Pro
   };
 }
 
-/** The edge's native hit path counters from its /metrics: `hits` and one entry per handoff reason. */
+/**
+ * The edge's native hit path counters from its /metrics: `hits`, `parked` and one entry per handoff reason. Each
+ * call asks on a new connection (agent: false), which the native path hands to node:http for its path (not
+ * /g/...) before /metrics is rendered: so every snapshot counts exactly its own request under `path`, and
+ * handoffsBetween() takes that one out.
+ */
 async function nativeCounters(edgeBase: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${edgeBase}/metrics`)).text();
+  const text = await new Promise<string>((resolve, reject) => {
+    http
+      .get(`${edgeBase}/metrics`, { agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
   const out = new Map<string, number>();
   for (const m of text.matchAll(/^edge_native_(hits|handoffs|parked)_total(?:\{([^}]*)\})? (\d+)/gm)) {
     out.set(m[1] !== 'handoffs' ? m[1] : (/reason="(\w+)"/.exec(m[2] ?? '')?.[1] ?? 'unknown'), Number(m[3]));
+  }
+  return out;
+}
+
+/** Connections the native path handed to node:http between two snapshots, by reason, the later snapshot's own request left out. */
+function handoffsBetween(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of after) {
+    if (k === 'hits' || k === 'parked') continue;
+    const n = v - (before.get(k) ?? 0) - (k === 'path' ? 1 : 0);
+    if (n > 0) out.set(k, n);
   }
   return out;
 }
@@ -587,7 +614,7 @@ async function main(): Promise<void> {
       // a joint limit of both, and the server's CPU per request (per core, above) is the figure that is the server's alone.
       console.log('  (server + client: on loopback the client\'s core also runs part of the server\'s TCP work, what its ACKs set off)');
       const after = await nativeCounters(edgeBase);
-      const handoffs = [...after].filter(([k, v]) => k !== 'hits' && k !== 'parked' && v > (nativeBefore.get(k) ?? 0)).map(([k, v]) => `${k} ${v - (nativeBefore.get(k) ?? 0)}`);
+      const handoffs = [...handoffsBetween(nativeBefore, after)].map(([k, v]) => `${k} ${v}`);
       console.log(`  edge native path during the sets: ${(after.get('hits') ?? 0) - (nativeBefore.get('hits') ?? 0)} hits, handoffs to node:http: ${handoffs.join(', ') || 'none'}`);
     }
 
@@ -632,7 +659,7 @@ capped sets: each server held to ${(CAP_SHARE * 100).toFixed(0)} % of its core (
       const cold = await withCpu(edgeTarget, () => h2load(edgeBase, coldKeys.map((k) => `/g/${coldGrant}/${k}`), dir, pairSeconds));
       const n1 = await nativeCounters(edgeBase);
       const delta = (k: string) => (n1.get(k) ?? 0) - (n0.get(k) ?? 0);
-      const handed = [...n1].filter(([k]) => k !== 'hits' && k !== 'parked').reduce((a, [k]) => a + delta(k), 0);
+      const handed = [...handoffsBetween(n0, n1).values()].reduce((a, v) => a + v, 0);
       const warm = median(sets.map((p) => p.get(EDGE)!.rps));
       console.log(`\ncold start, h2load at ${CONNECTIONS} new connections on ${OBJECTS} objects nothing had asked for: edge ${cold.rps.toFixed(0)} req/s (${(cold.rps / warm).toFixed(2)}x the warm sets' median), cpu ${cpuUs(cold).toFixed(1)} us/req${cold.non2xx ? `, non-2xx ${cold.non2xx}` : ''}`);
       console.log(`  misses parked in the native path ${delta('parked')}, connections handed to node:http ${handed}, native hits ${delta('hits')}`);
