@@ -53,6 +53,7 @@ import { PurgeList, subscribePurges, type PurgeSubscription } from './purge';
 import { loadZeroCopy, type ZeroCopy } from './zero-copy';
 import { FAST_EVENT_ACCESS, FAST_EVENT_FETCH, FAST_EVENT_NOR_HINT, FAST_EVENT_PREFETCH, FAST_EVENT_REVALIDATE, loadFastPath, parseRawHead, type FastPathAddon, type FastPathStats, type Handle } from './fast-path';
 import type { TCachePurge } from '@platform/models';
+import type { Logger } from '@platform/logging';
 
 export interface EdgeOptions {
   /** Verify grants with these keys (default: loadSigningKeys(config)). */
@@ -109,7 +110,12 @@ export interface EdgeOptions {
 }
 
 /** With `bus`, the edge consumes `cache.purge` (deleted and republished tracks) from listen() to close(). */
-export type EdgeDeps = Pick<PlatformDeps, 'config' | 'logger' | 'metrics'> & Partial<Pick<PlatformDeps, 'bus'>> & Partial<EdgeOptions>;
+export type EdgeDeps = Pick<PlatformDeps, 'config' | 'logger' | 'metrics'> &
+  Partial<Pick<PlatformDeps, 'bus'>> &
+  Partial<EdgeOptions> & {
+    /** Where access lines go (default `logger`): createBufferedLogger's `access`, which skips redaction (fixed fields, no secrets). */
+    accessLogger?: Logger;
+  };
 
 export type CacheResult = 'HIT' | 'MISS' | 'STALE';
 
@@ -277,6 +283,7 @@ function splitTarget(url: string): { path: string; query: string } {
 export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   const { config, metrics } = deps;
   const logger = deps.logger.child({ component: 'edge', edge: config.EDGE_ID });
+  const accessLogger = deps.accessLogger ? deps.accessLogger.child({ component: 'edge', edge: config.EDGE_ID }) : logger;
   const opts: EdgeOptions = {
     signingKeys: deps.signingKeys ?? loadSigningKeys(config),
     edgeOriginSecret: deps.edgeOriginSecret ?? loadEdgeOriginSecret(config),
@@ -792,7 +799,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   let sampleCounter = 0;
 
   function accessLog(req: Pick<IncomingMessage, 'method' | 'headers'>, query: string, key: string, status: number, result: string, bytes: number, t0: number): void {
-    logger.info({ m: req.method, key, status, cache: result, bytes, ms: Math.round((performance.now() - t0) * 100) / 100, cmcd: readCmcd(query, req.headers) ?? undefined, ua: req.headers['user-agent'] }, 'access');
+    accessLogger.info({ m: req.method, key, status, cache: result, bytes, ms: Math.round((performance.now() - t0) * 100) / 100, cmcd: readCmcd(query, req.headers) ?? undefined, ua: req.headers['user-agent'] }, 'access');
   }
 
   function sendProblem(res: ServerResponse, p: { status: number; body: Buffer }, extra?: string[]): void {
@@ -1211,7 +1218,7 @@ export function createEdgeServer(deps: EdgeDeps): EdgeServer {
       if (media) prefetchHinted(r.headers, r.path, r.query, media, false);
     } else if (kind === FAST_EVENT_ACCESS && rawHead !== null) {
       const r = rawRequest(rawHead);
-      logger.info({ m: r.method, key, status, cache: isStale ? 'STALE' : 'HIT', bytes, native: true, cmcd: readCmcd(r.query, r.headers) ?? undefined, ua: r.headers['user-agent'] }, 'access');
+      accessLogger.info({ m: r.method, key, status, cache: isStale ? 'STALE' : 'HIT', bytes, native: true, cmcd: readCmcd(r.query, r.headers) ?? undefined, ua: r.headers['user-agent'] }, 'access');
     }
   }
 

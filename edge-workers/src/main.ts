@@ -18,7 +18,7 @@ import { createEdgeServer } from './edge-server';
 const config = loadConfigOrExit();
 // Batched stdout writes: at one access-log line per 100 hits, a write per line was the largest cost
 // the edge adds to a cached hit (a thread-pool hop per line); lines now reach stdout within 1 s.
-const { logger, flush } = createBufferedLogger({ name: 'edge', level: config.LOG_LEVEL });
+const { logger, access, flush } = createBufferedLogger({ name: 'edge', level: config.LOG_LEVEL });
 if (!process.execArgv.includes('--no-memory-reducer')) {
   logger.info('started without --no-memory-reducer: V8 may pause this edge for idle-time GCs (see edge-workers/src/main.ts)');
 }
@@ -26,7 +26,7 @@ if (!process.execArgv.includes('--no-memory-reducer')) {
 // a broker, and an edge must serve its cache while Kafka is down (the subscription retries). Alone and
 // without KAFKA_BROKERS there is nobody to hear from (the all-in-one runner passes its in-process bus).
 const bus = config.KAFKA_BROKERS?.length ? new KafkaBus({ brokers: config.KAFKA_BROKERS, defaultPartitions: config.KAFKA_PARTITIONS, clientId: `edge-${config.EDGE_ID}` }, logger) : undefined;
-const edge = createEdgeServer({ config, logger, metrics: createMetricsRegistry('edge'), bus });
+const edge = createEdgeServer({ config, logger, accessLogger: access, metrics: createMetricsRegistry('edge'), bus });
 const server = await edge.listen();
 logger.info({ address: server.address(), parents: config.EDGE_PARENTS ?? [], purges: bus ? 'kafka' : 'off' }, 'edge listening');
 

@@ -11,11 +11,11 @@ export const REDACT_PATHS = [
   'headers.authorization', 'headers.cookie', 'grant', '*.grant',
 ];
 
-export function createLogger(opts: { name: string; level?: LevelWithSilent }, destination?: pino.DestinationStream): Logger {
+export function createLogger(opts: { name: string; level?: LevelWithSilent; redact?: boolean }, destination?: pino.DestinationStream): Logger {
   const options = {
     name: opts.name,
     level: opts.level ?? 'info',
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    ...(opts.redact === false ? {} : { redact: { paths: REDACT_PATHS, censor: '[redacted]' } }),
     base: { service: opts.name, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
@@ -28,8 +28,14 @@ export function createLogger(opts: { name: string; level?: LevelWithSilent }, de
  * per line, which a CPU profile of the edge under load showed costing ~100 us of main-thread time
  * per line. flush() writes what is buffered, synchronously (call it before exiting); it also runs
  * on process exit.
+ *
+ * `access` writes to the same stream without redaction, for lines whose fields the caller fixes and which
+ * never carry a secret (an access log: method, object key, status, bytes, CMCD, user agent). Redaction
+ * walks every wildcard path on every line: it doubled the garbage per access line (and its time, 2.7 ->
+ * 5.4 us), and at one line per 100 hits of a busy edge that garbage was a young-generation GC pause (~1 ms)
+ * every second.
  */
-export function createBufferedLogger(opts: { name: string; level?: LevelWithSilent; bufferBytes?: number; flushMs?: number }): { logger: Logger; flush(): void } {
+export function createBufferedLogger(opts: { name: string; level?: LevelWithSilent; bufferBytes?: number; flushMs?: number }): { logger: Logger; access: Logger; flush(): void } {
   const dest = pino.destination({ dest: 1, minLength: opts.bufferBytes ?? 8192, sync: false });
   const flush = () => {
     try {
@@ -40,5 +46,5 @@ export function createBufferedLogger(opts: { name: string; level?: LevelWithSile
   };
   setInterval(() => dest.flush(), opts.flushMs ?? 1000).unref();
   process.once('exit', flush);
-  return { logger: createLogger(opts, dest), flush };
+  return { logger: createLogger(opts, dest), access: createLogger({ ...opts, redact: false }, dest), flush };
 }
