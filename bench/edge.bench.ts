@@ -404,8 +404,8 @@ async function main(): Promise<void> {
     const [originPort, edgePort, nginxPort, nginxNoPushPort, varnishPort, barePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     const common = { DATA_DIR: path.join(dir, 'data'), HOST: '127.0.0.1', EDGE_ORIGIN_SECRET: secret, MEDIA_SIGNING_KEYS: `${keys[0].kid}:${keys[0].secret}` };
     start('origin', process.execPath, ['--import', 'tsx', 'origin/src/main.ts'], { ...common, ORIGIN_PORT: String(originPort), LOG_LEVEL: 'warn' }, children);
-    // As edge-workers/src/main.ts says to run it (idle-time GCs would stall its native hits).
-    const [ecmd, eargs] = pin(0, process.execPath, ['--no-memory-reducer', '--import', 'tsx', 'edge-workers/src/main.ts']);
+    // As edge-workers/src/main.ts says to run it: no idle-time GCs, and GC on the main thread (pinned to one core).
+    const [ecmd, eargs] = pin(0, process.execPath, ['--no-memory-reducer', ...(hasTaskset ? ['--single-threaded-gc'] : []), '--import', 'tsx', 'edge-workers/src/main.ts']);
     // LOG_LEVEL=info: the sampled access log is part of what we measure.
     const edgeProcess = start('edge', ecmd, eargs, { ...common, EDGE_PORT: String(edgePort), ORIGIN_URL: `http://127.0.0.1:${originPort}`, LOG_LEVEL: 'info', EDGE_CACHE_BYTES: '256MiB' }, children);
 
