@@ -626,8 +626,8 @@ async function main(): Promise<void> {
       let capped: Map<string, H2Result>[] = [];
       const releases: (() => Promise<void>)[] = [];
       const why: string[] = [];
-      for (const [name, pid] of [['edge', edgeProcess.pid], ['nginx', nginxWorker], ['nginx-nopush-off', nginxNoPushWorker]] as const) {
-        const r = await capCpu(name, pid, CAP_SHARE);
+      for (const name of setNames) {
+        const r = await capCpu(name.replace(/\W+/g, '-'), pidOf.get(name), CAP_SHARE);
         if (typeof r === 'string') why.push(`${name}: ${r}`);
         else releases.push(r);
       }

@@ -4,9 +4,8 @@
  * required when asked for), the memory cache, and PostgreSQL (IT_DATABASE_URL, else embedded) with
  * the catalog's migrations, for chart titles and artist ownership.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { tempDir } from '../../libs/media/test/fixtures';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -34,17 +33,8 @@ export function kafkaBrokers(): string[] {
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-const madeDirs = new Set<string>();
-
-/** A temporary directory, removed when the test process exits (KEEP_TEST_TMP=1 keeps it, to look at after a failure). */
-export function tmpDir(prefix: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
-  if (!process.env.KEEP_TEST_TMP) {
-    if (madeDirs.size === 0) process.once('exit', () => madeDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-    madeDirs.add(dir);
-  }
-  return dir;
-}
+/** A temporary directory, removed when the test process exits (KEEP_TEST_TMP=1 keeps it): the media fixtures' own. */
+export const tmpDir = tempDir;
 
 export function uniqueName(prefix: string): string {
   return `${prefix}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;

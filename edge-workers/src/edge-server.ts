@@ -282,8 +282,9 @@ function splitTarget(url: string): { path: string; query: string } {
 
 export function createEdgeServer(deps: EdgeDeps): EdgeServer {
   const { config, metrics } = deps;
-  const logger = deps.logger.child({ component: 'edge', edge: config.EDGE_ID });
-  const accessLogger = deps.accessLogger ? deps.accessLogger.child({ component: 'edge', edge: config.EDGE_ID }) : logger;
+  const bindings = { component: 'edge', edge: config.EDGE_ID };
+  const logger = deps.logger.child(bindings);
+  const accessLogger = deps.accessLogger ? deps.accessLogger.child(bindings) : logger;
   const opts: EdgeOptions = {
     signingKeys: deps.signingKeys ?? loadSigningKeys(config),
     edgeOriginSecret: deps.edgeOriginSecret ?? loadEdgeOriginSecret(config),
